@@ -1,0 +1,261 @@
+"""Reading, validating, down-mixing and resampling audio.
+
+Conventions follow torchvggish: a waveform is ``[samples]`` or
+``[samples, channels]``, floating point in [-1, 1); mono is the mean over
+channels; the target rate is 16 kHz.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import spec
+from .errors import AudioError, AudioFileError, InvalidArgumentError
+
+__all__ = [
+    "load_audio",
+    "validate_waveform",
+    "validate_sample_rate",
+    "to_mono",
+    "resample",
+    "RESAMPLERS",
+]
+
+#: Resampling methods accepted by :func:`resample`. ``"kaiser_best"`` is the
+#: fast polyphase reproduction of resampy's filter (the default),
+#: ``"resampy"`` calls resampy itself (torchvggish's reference), ``"soxr"`` is
+#: a faster resampler whose transition band differs (opt-in only).
+RESAMPLERS = ("kaiser_best", "resampy", "soxr")
+
+# Integer dtypes are scaled to [-1, 1) the way PCM readers do it.
+_INTEGER_SCALES = {
+    np.dtype(np.int8): (0.0, 128.0),
+    np.dtype(np.uint8): (128.0, 128.0),  # unsigned 8-bit PCM is centred on 128
+    np.dtype(np.int16): (0.0, spec.INT16_SCALE),
+    np.dtype(np.int32): (0.0, 2.0**31),
+}
+
+MAX_CHANNELS = 64
+
+
+def load_audio(path, *, dtype=np.float64):
+    """Read an audio file as floating-point samples.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format libsndfile reads (WAV, FLAC, OGG, AIFF, ...).
+    dtype : numpy dtype, keyword-only
+        Floating-point dtype of the result (default float64, as torchvggish).
+
+    Returns
+    -------
+    waveform : np.ndarray
+        ``[samples]`` for mono files, ``[samples, channels]`` otherwise.
+        Integer PCM is scaled to [-1, 1): 16-bit by 1/32768 exactly as
+        torchvggish's ``wavfile_to_examples`` does, 8-bit unsigned around 128.
+    sample_rate : int
+
+    Raises
+    ------
+    AudioFileError
+        The path is missing, a directory, empty, not audio, truncated to
+        nothing, or holds NaN/Inf samples. The message names the file.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> sf.write(path, 0.5 * np.sin(np.arange(16000) / 10), 16000, subtype="PCM_16")
+    >>> waveform, sample_rate = load_audio(path)
+    >>> waveform.shape, sample_rate
+    ((16000,), 16000)
+    """
+    import soundfile as sf
+
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(f"{path}: file is empty (0 bytes)")
+    try:
+        # soundfile scales PCM_16 by 1/32768 and PCM_U8 around 128, matching
+        # torchvggish's int16 / 32768.0 bit for bit.
+        data, sample_rate = sf.read(str(path), dtype="float64", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from exc
+    except OSError as exc:
+        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if data.size == 0:
+        raise AudioFileError(f"{path}: holds no samples (empty or truncated audio)")
+    if not np.all(np.isfinite(data)):
+        raise AudioFileError(f"{path}: contains NaN or Inf samples")
+    return data.astype(dtype, copy=False), int(sample_rate)
+
+
+def validate_sample_rate(sample_rate, *, name="sample_rate"):
+    """Return ``sample_rate`` as a positive ``int`` or raise.
+
+    Parameters
+    ----------
+    sample_rate : int or integral float
+    name : str, keyword-only
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not a number, not integral, or not positive.
+
+    Examples
+    --------
+    >>> validate_sample_rate(44100.0)
+    44100
+    """
+    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
+        raise InvalidArgumentError(f"{name} must be a positive integer in Hz, got {sample_rate!r}")
+    if not np.isfinite(sample_rate) or sample_rate != int(sample_rate):
+        raise InvalidArgumentError(f"{name} must be a whole number of Hz, got {sample_rate!r}")
+    if sample_rate <= 0:
+        raise InvalidArgumentError(f"{name} must be positive, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def validate_waveform(waveform, *, name="waveform"):
+    """Check a waveform and return it as floating point.
+
+    Parameters
+    ----------
+    waveform : array_like
+        ``[samples]`` or ``[samples, channels]``. Float arrays are used as
+        they are; integer arrays (int8, uint8, int16, int32) are scaled to
+        [-1, 1) as PCM (int16 divided by 32768); other dtypes are refused.
+    name : str, keyword-only
+        What to call the waveform in error messages (a file name, say).
+
+    Returns
+    -------
+    np.ndarray
+        float32 if the input was float32, else float64; same shape.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not an array of numbers, empty, more than two dimensions, too many
+        channels (probably ``[channels, samples]``), or NaN/Inf samples.
+
+    Examples
+    --------
+    >>> validate_waveform(np.array([0, 16384, -32768], dtype=np.int16))
+    array([ 0. ,  0.5, -1. ])
+    """
+    if hasattr(waveform, "detach"):  # a torch tensor
+        waveform = waveform.detach().cpu().numpy()
+    array = np.asarray(waveform)
+    if array.dtype in _INTEGER_SCALES:
+        offset, scale = _INTEGER_SCALES[array.dtype]
+        array = (array.astype(np.float64) - offset) / scale
+    elif array.dtype.kind != "f":
+        raise InvalidArgumentError(
+            f"{name}: expected floating-point or integer PCM samples, got dtype {array.dtype}"
+        )
+    if array.ndim not in (1, 2):
+        raise InvalidArgumentError(
+            f"{name}: expected shape [samples] or [samples, channels], got {array.ndim}-D shape {array.shape}"
+        )
+    if array.size == 0:
+        raise InvalidArgumentError(f"{name}: is empty (shape {array.shape})")
+    if array.ndim == 2 and array.shape[1] > MAX_CHANNELS:
+        raise InvalidArgumentError(
+            f"{name}: shape {array.shape} has {array.shape[1]} channels; warblr expects "
+            "[samples, channels] (transpose a [channels, samples] array)"
+        )
+    if not np.all(np.isfinite(array)):
+        raise InvalidArgumentError(f"{name}: contains NaN or Inf samples")
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    return array
+
+
+def to_mono(waveform):
+    """Down-mix ``[samples, channels]`` to ``[samples]`` by the channel mean.
+
+    Parameters
+    ----------
+    waveform : np.ndarray
+        ``[samples]`` (returned unchanged) or ``[samples, channels]``.
+
+    Returns
+    -------
+    np.ndarray
+        ``[samples]``.
+
+    Examples
+    --------
+    >>> to_mono(np.array([[1.0, 0.0], [0.5, 0.5]]))
+    array([0.5, 0.5])
+    """
+    waveform = np.asarray(waveform)
+    if waveform.ndim == 1:
+        return waveform
+    if waveform.ndim != 2:
+        raise InvalidArgumentError(f"waveform: expected 1-D or 2-D, got shape {waveform.shape}")
+    return waveform.mean(axis=1)
+
+
+def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_best"):
+    """Resample a mono waveform.
+
+    Parameters
+    ----------
+    waveform : np.ndarray
+        ``[samples]``.
+    orig_sr, target_sr : int
+        Rates in Hz. Equal rates return the input unchanged.
+    method : {"kaiser_best", "resampy", "soxr"}, keyword-only
+        ``"kaiser_best"`` (default) reproduces resampy's ``kaiser_best``
+        filter, which torchvggish uses, with a fast polyphase matmul;
+        ``"resampy"`` calls resampy itself; ``"soxr"`` is faster still but
+        its transition band differs (top mel bands move by up to ~1.0).
+
+    Returns
+    -------
+    np.ndarray
+        ``[ceil(samples * target_sr / orig_sr)]`` samples, same float dtype.
+
+    Examples
+    --------
+    >>> resample(np.zeros(44100), 44100, 16000).shape
+    (16000,)
+    """
+    orig_sr = validate_sample_rate(orig_sr, name="orig_sr")
+    target_sr = validate_sample_rate(target_sr, name="target_sr")
+    if method not in RESAMPLERS:
+        raise InvalidArgumentError(f"method: expected one of {RESAMPLERS}, got {method!r}")
+    waveform = np.asarray(waveform)
+    if orig_sr == target_sr:
+        return waveform
+    if method == "kaiser_best":
+        from .resample import resample_kaiser_best
+
+        return resample_kaiser_best(waveform, orig_sr, target_sr)
+    if method == "resampy":
+        try:
+            import resampy
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise AudioError("method='resampy' needs the resampy package: pip install resampy") from exc
+        return resampy.resample(waveform, orig_sr, target_sr, filter="kaiser_best")
+    try:
+        import soxr
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise AudioError("method='soxr' needs the soxr package: pip install soxr") from exc
+    return soxr.resample(waveform, orig_sr, target_sr, quality="VHQ")

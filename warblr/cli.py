@@ -1,0 +1,64 @@
+"""The ``warblr`` command line: one sub-command per job.
+
+Each job's module owns its options: it exposes ``register(subparsers)``,
+which adds its sub-command(s) and sets ``func(args) -> int``. Modules keep
+their heavy imports (torch, sklearn) inside the functions so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import WarblrError
+
+#: Modules that contribute sub-commands, in --help order.
+COMMAND_MODULES = (
+    "warblr.pipeline",       # demo, extract, analyse
+    "warblr.bench",          # bench
+    "warblr.grading.cli",    # grade
+)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="warblr",
+        description=(
+            "VGGish features and embeddings for bird-audio detection (warblrb10k), "
+            "and the lab that teaches them. Start with `warblr demo`."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"warblr {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a job not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except WarblrError as exc:
+        print(f"warblr: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("warblr: interrupted; finished items are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The grading plugin and handout builder for the warblr lab."""

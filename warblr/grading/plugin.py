@@ -1,0 +1,1 @@
+"""pytest plugin: --impl switch, points, hints, score table, results.json (being built)."""

@@ -1,0 +1,324 @@
+"""The VGGish network, its weights, and the PCA/quantise postprocessor.
+
+The module layout and ``state_dict`` keys equal torchvggish's
+``VGG(make_layers(), postprocess=False)``, so its released weights load
+unchanged. Weight files are never downloaded by tests; see
+:func:`resolve_weights` for where they are looked for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import spec
+from .errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
+
+__all__ = [
+    "VGGish",
+    "load_vggish",
+    "resolve_weights",
+    "Postprocessor",
+    "load_pca_params",
+    "random_state_dict",
+    "random_pca_params",
+    "hub_checkpoint_dir",
+]
+
+
+def _make_features():
+    layers, in_channels = [], 1
+    for item in spec.CONV_LAYERS:
+        if item == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(in_channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            in_channels = item
+    return nn.Sequential(*layers)
+
+
+class VGGish(nn.Module):
+    """VGGish: log-mel examples ``[N, 1, 96, 64]`` to embeddings ``[N, 128]``.
+
+    Parameters
+    ----------
+    final_relu : bool, keyword-only
+        Keep the ReLU after the 128-d layer (torchvggish and the original
+        TensorFlow release; default) or drop it (TensorFlow since 2020:
+        "embeddings are pre-activation"). No parameters change either way.
+
+    Attributes
+    ----------
+    weights_source : str
+        Where the weights came from (a path, or ``"random (seed N)"``).
+    pretrained : bool
+        True only when released VGGish weights were loaded.
+
+    Examples
+    --------
+    >>> model = VGGish()
+    >>> model(torch.zeros(2, 96, 64)).shape
+    torch.Size([2, 128])
+    """
+
+    def __init__(self, *, final_relu=True):
+        super().__init__()
+        self.features = _make_features()
+        fc1, fc2 = spec.FC_SIZES
+        self.embeddings = nn.Sequential(
+            nn.Linear(spec.FLAT_FEATURES, fc1),
+            nn.ReLU(True),
+            nn.Linear(fc1, fc2),
+            nn.ReLU(True),
+            nn.Linear(fc2, spec.EMBEDDING_SIZE),
+            nn.ReLU(True) if final_relu else nn.Identity(),
+        )
+        self.final_relu = final_relu
+        self.weights_source = "untrained initialisation"
+        self.pretrained = False
+
+    def forward(self, examples):
+        if examples.dim() == 3:
+            examples = examples.unsqueeze(1)
+        if examples.dim() != 4 or tuple(examples.shape[1:]) != (1, spec.NUM_FRAMES, spec.NUM_BANDS):
+            raise InvalidArgumentError(
+                f"examples: expected shape [N, 1, {spec.NUM_FRAMES}, {spec.NUM_BANDS}] or "
+                f"[N, {spec.NUM_FRAMES}, {spec.NUM_BANDS}], got {tuple(examples.shape)}"
+            )
+        maps = self.features(examples)
+        # TF flattens NHWC; the released FC weights expect that order.
+        flat = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
+        return self.embeddings(flat)
+
+
+def random_state_dict(*, seed=0):
+    """A seeded random ``state_dict`` with VGGish's keys and shapes.
+
+    Weights are He-normal for convolutions and Glorot-uniform for linear
+    layers so activations keep a sensible scale through the network.
+
+    Examples
+    --------
+    >>> sorted(random_state_dict())[:2]
+    ['embeddings.0.bias', 'embeddings.0.weight']
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    state = {}
+    for key, value in VGGish().state_dict().items():
+        if key.endswith("bias"):
+            state[key] = torch.zeros_like(value)
+        elif value.dim() == 4:
+            fan_in = value.shape[1] * value.shape[2] * value.shape[3]
+            state[key] = torch.randn(value.shape, generator=generator) * np.sqrt(2.0 / fan_in)
+        else:
+            limit = np.sqrt(6.0 / (value.shape[0] + value.shape[1]))
+            state[key] = (torch.rand(value.shape, generator=generator) * 2 - 1) * limit
+    return state
+
+
+def hub_checkpoint_dir():
+    """The torch hub checkpoint folder torchvggish downloads into."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _resolve(argument, *, filename, env_var, url, what, download):
+    """Find a weights file: explicit path, env var, torch hub cache, download."""
+    looked = []
+    if argument not in (None, "auto"):
+        path = Path(os.fspath(argument)).expanduser()
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{what}: no such file {path}")
+        return path
+    from_env = os.environ.get(env_var)
+    if from_env:
+        path = Path(from_env).expanduser()
+        if path.is_file():
+            return path
+        looked.append(f"${env_var}={path} (no such file)")
+    else:
+        looked.append(f"${env_var} (not set)")
+    cached = hub_checkpoint_dir() / filename
+    if cached.is_file():
+        return cached
+    looked.append(str(cached))
+    if download:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(cached), progress=True)
+            return cached
+        except Exception as exc:  # offline, proxy, disk: all end in the same advice
+            cached.unlink(missing_ok=True)
+            looked.append(f"{url} (download failed: {exc})")
+    else:
+        looked.append(f"{url} (download disabled)")
+    raise WeightsNotFoundError(
+        f"{what} not found. Looked in: " + "; ".join(looked) + ". "
+        f"Put {filename} (from {url}) at {cached}, or point ${env_var} at it, "
+        "or pass its path explicitly, or use weights='random' for seeded random weights."
+    )
+
+
+def resolve_weights(weights="auto", *, download=True):
+    """Path of the VGGish ``state_dict`` file.
+
+    Looked for in order: ``weights`` as an explicit path; the file named by
+    ``$WARBLR_VGGISH_WEIGHTS``; ``vggish-10086976.pth`` in the torch hub
+    checkpoint cache (where torchvggish puts it); a download from
+    torchvggish's release URL when ``download`` and online.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        Nothing found; the message lists every place looked and where to put
+        which file.
+    """
+    return _resolve(weights, filename=spec.VGGISH_WEIGHTS_FILENAME, env_var=spec.WEIGHTS_ENV_VAR,
+                    url=spec.VGGISH_WEIGHTS_URL, what="VGGish weights", download=download)
+
+
+def _read_state_dict(path):
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WarblrError(f"{path}: not a readable torch state_dict ({exc})") from exc
+    if not isinstance(state, dict):
+        raise WarblrError(f"{path}: expected a state_dict (dict of tensors), got {type(state).__name__}")
+    return state
+
+
+def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", download=True):
+    """Build VGGish and load its weights.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        A ``state_dict`` path, ``"random"`` (seeded, for offline work and
+        tests), or ``"auto"`` (see :func:`resolve_weights`).
+    seed : int, keyword-only
+        Seed for ``weights="random"``.
+    final_relu : bool, keyword-only
+        See :class:`VGGish`.
+    device : str or torch.device, keyword-only
+    download : bool, keyword-only
+        Allow ``"auto"`` to download when nothing is found locally.
+
+    Returns
+    -------
+    VGGish
+        In eval mode, with ``weights_source`` and ``pretrained`` set.
+
+    Raises
+    ------
+    WeightsNotFoundError, WarblrError
+
+    Examples
+    --------
+    >>> model = load_vggish("random", seed=1)
+    >>> model.weights_source, model.pretrained
+    ('random (seed 1)', False)
+    """
+    model = VGGish(final_relu=final_relu)
+    if isinstance(weights, str) and weights == "random":
+        model.load_state_dict(random_state_dict(seed=seed), strict=True)
+        model.weights_source, model.pretrained = f"random (seed {int(seed)})", False
+    else:
+        path = resolve_weights(weights, download=download)
+        state = _read_state_dict(path)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WarblrError(f"{path}: not a VGGish state_dict ({str(exc).splitlines()[0]})") from exc
+        model.weights_source, model.pretrained = str(path), True
+    return model.to(device).eval()
+
+
+def random_pca_params(*, seed=0):
+    """Seeded stand-in PCA parameters: a random rotation and small means.
+
+    Returns
+    -------
+    dict
+        ``pca_eigen_vectors`` float64 ``[128, 128]`` (orthonormal rows),
+        ``pca_means`` float64 ``[128, 1]``, the released file's layout.
+    """
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.standard_normal((spec.EMBEDDING_SIZE, spec.EMBEDDING_SIZE)))
+    means = rng.uniform(0.0, 0.2, size=(spec.EMBEDDING_SIZE, 1))
+    return {spec.PCA_EIGEN_VECTORS_NAME: rotation, spec.PCA_MEANS_NAME: means}
+
+
+def load_pca_params(params="auto", *, seed=0, download=True):
+    """Load the postprocessor's PCA parameters.
+
+    Parameters
+    ----------
+    params : str or os.PathLike
+        A path to torchvggish's ``vggish_pca_params-970ea276.pth``, ``"random"``,
+        or ``"auto"`` (path, ``$WARBLR_VGGISH_PCA``, torch hub cache, download).
+
+    Returns
+    -------
+    dict
+        ``pca_eigen_vectors`` ``[128, 128]`` and ``pca_means`` ``[128, 1]`` as numpy arrays.
+    """
+    if isinstance(params, str) and params == "random":
+        return random_pca_params(seed=seed)
+    path = _resolve(params, filename=spec.PCA_PARAMS_FILENAME, env_var=spec.PCA_ENV_VAR,
+                    url=spec.PCA_PARAMS_URL, what="VGGish PCA parameters", download=download)
+    state = _read_state_dict(path)
+    try:
+        return {name: np.asarray(state[name], dtype=np.float64)
+                for name in (spec.PCA_EIGEN_VECTORS_NAME, spec.PCA_MEANS_NAME)}
+    except KeyError as exc:
+        raise WarblrError(f"{path}: missing {exc} in the PCA parameters") from exc
+
+
+class Postprocessor:
+    """PCA-project, clip to [-2, 2] and quantise embeddings to 8 bits.
+
+    The maths of torchvggish's ``Postprocessor`` (and TF's
+    ``vggish_postprocess``): ``round((clip(E (x - mu), -2, 2) + 2) * 255 / 4)``.
+
+    Parameters
+    ----------
+    pca_eigen_vectors : array_like
+        ``[128, 128]``, rows are eigenvectors.
+    pca_means : array_like
+        ``[128]`` or ``[128, 1]``.
+
+    Examples
+    --------
+    >>> params = random_pca_params()
+    >>> post = Postprocessor(params["pca_eigen_vectors"], params["pca_means"])
+    >>> post(np.zeros((3, 128))).dtype
+    dtype('uint8')
+    """
+
+    def __init__(self, pca_eigen_vectors, pca_means):
+        self.pca_eigen_vectors = np.asarray(pca_eigen_vectors, dtype=np.float64)
+        self.pca_means = np.asarray(pca_means, dtype=np.float64).reshape(-1)
+        size = spec.EMBEDDING_SIZE
+        if self.pca_eigen_vectors.shape != (size, size):
+            raise InvalidArgumentError(f"pca_eigen_vectors: expected shape ({size}, {size}), "
+                                       f"got {self.pca_eigen_vectors.shape}")
+        if self.pca_means.shape != (size,):
+            raise InvalidArgumentError(f"pca_means: expected {size} values, got shape {np.shape(pca_means)}")
+
+    def __call__(self, embeddings):
+        """Postprocess ``[N, 128]`` (or ``[128]``) embeddings; returns uint8 of the same shape."""
+        if hasattr(embeddings, "detach"):
+            embeddings = embeddings.detach().float().cpu().numpy()
+        embeddings = np.asarray(embeddings, dtype=np.float64)
+        if embeddings.shape[-1:] != (spec.EMBEDDING_SIZE,) or embeddings.ndim > 2:
+            raise InvalidArgumentError(f"embeddings: expected shape [N, 128], got {embeddings.shape}")
+        # float32 like torchvggish, so values on a rounding edge land the same way.
+        projected = ((embeddings - self.pca_means) @ self.pca_eigen_vectors.T).astype(np.float32)
+        clipped = np.clip(projected, spec.QUANTIZE_MIN_VAL, spec.QUANTIZE_MAX_VAL)
+        scale = np.float32(spec.QUANTIZE_LEVELS / (spec.QUANTIZE_MAX_VAL - spec.QUANTIZE_MIN_VAL))
+        return np.round((clipped - np.float32(spec.QUANTIZE_MIN_VAL)) * scale).astype(np.uint8)
+
+    postprocess = __call__
