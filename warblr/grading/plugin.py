@@ -1,44 +1,464 @@
-"""pytest plugin for the warblr lab (minimal: --impl and the ``impl`` fixture; being extended)."""
+"""pytest plugin that grades the warblr lab (registered by the root ``conftest.py``).
+
+Graded checks are the tests under an ``exercises`` folder, and any test
+marked ``points``. For those (and only those) the plugin:
+
+- loads the implementation chosen by ``--impl`` (``exercises``, ``solutions``
+  or a path to any package folder) lazily into the ``impl`` fixture; an
+  import failure fails the checks that use that module with one clear line;
+- gives each check points (``@pytest.mark.points(n)``, default 1), a hint
+  shown on failure (``@pytest.mark.hint("...")``) and a Gradescope
+  visibility (``@pytest.mark.visibility("hidden")``, default visible);
+- reports a check whose failure is a ``NotImplementedError`` raised by the
+  student's code as *not attempted* (one line, no traceback);
+- puts a timeout on each check (``--grade-timeout``, pytest-timeout's signal
+  method), plus a last-resort watchdog that ends the process if the code does
+  not respond to the timeout (``warblr grade run`` then resumes the run);
+- undoes monkey-patching of numpy, torch, builtins ... and fails the check
+  that did it; trims megabytes of captured output;
+- prints a per-exercise score table and, with ``--grade-json PATH``, writes
+  Gradescope's ``results.json`` atomically -- before each check (so a run
+  killed mid-check still leaves a report blaming that check) and at the end.
+
+An ordinary test run (``pytest`` in ``tests/``) has no graded checks and is
+left untouched: no table, no timeouts, no guards.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import builtins
+import faulthandler
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-EXERCISE_MODULES = ("resampling", "logmel", "embedding", "classify")
+from .guard import LibraryGuard
+from .impl import EXERCISE_MODULES, GradedImpl, ImplImportError, resolve_impl
+from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
+                     score_table, trim, write_json_atomic)
+
+__all__ = ["EXERCISE_MODULES", "GradedImpl", "is_graded"]
+
+#: Folder name whose tests are graded.
+GRADED_DIR = "exercises"
+
+#: Characters of captured output kept per section in the terminal report.
+MAX_CAPTURED = 4000
+
+_GRADER = pytest.StashKey()
+_BaseExceptionGroup = getattr(builtins, "BaseExceptionGroup", ())
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("warblr grading")
     group.addoption("--impl", default="exercises",
-                    help="implementation to grade: 'exercises', 'solutions' or a path to a package folder "
-                         "holding resampling.py, logmel.py, embedding.py, classify.py")
+                    help="implementation to grade: 'exercises' (default), 'solutions' or a path to a "
+                         "package folder holding resampling.py, logmel.py, embedding.py, classify.py")
+    group.addoption("--grade-json", metavar="PATH", default=None,
+                    help="write a Gradescope results.json to PATH (atomically, also if the run is "
+                         "interrupted or crashes)")
+    group.addoption("--grade-timeout", metavar="SECONDS", type=float, default=30.0,
+                    help="time limit of each graded check, setup included (0: none; default 30)")
+    group.addoption("--grade-max-memory", metavar="SIZE", default=None,
+                    help="cap this pytest process's address space (RLIMIT_AS, Linux), e.g. 4G; off by "
+                         "default: `warblr grade run` sets it")
+    group.addoption("--grade-resume", action="store_true", default=False,
+                    help="keep the finished checks recorded in the --grade-json file and run only the "
+                         "others (used by `warblr grade run` after a crash)")
+    parser.addini("warblr_handout", type="bool", default=False,
+                  help="student handout: never run checks marked visibility('hidden')")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(n): points this graded check is worth")
-    config.addinivalue_line("markers", "hint(text): the likely mistake when this check fails")
-    config.addinivalue_line("markers", "visibility(kind): Gradescope visibility (visible, hidden, after_due_date, after_published)")
+    config.addinivalue_line("markers", "points(n): points this graded check is worth (default 1)")
+    config.addinivalue_line("markers", "hint(text): the likely mistake when this graded check fails")
+    config.addinivalue_line(
+        "markers", "visibility(kind): Gradescope visibility: visible, hidden, after_due_date, after_published")
+    limit = config.getoption("grade_max_memory")
+    if limit:
+        set_memory_limit(parse_size(limit))
+    grader = config.stash[_GRADER] = Grader(config)
+    config.pluginmanager.register(grader, "warblr-grader")
 
 
-def _load_package(folder: Path, alias: str):
-    spec = importlib.util.spec_from_file_location(alias, folder / "__init__.py", submodule_search_locations=[str(folder)])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = package
-    spec.loader.exec_module(package)
-    return package
+def parse_size(text):
+    """Bytes in a size like ``"4G"``, ``"512M"`` or ``"1000000"``.
+
+    Examples
+    --------
+    >>> parse_size("2G")
+    2147483648
+    """
+    text = str(text).strip().upper().rstrip("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in "KMGT" else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise pytest.UsageError(f"--grade-max-memory: not a size: {text!r} (use e.g. 4G)") from None
+    if value <= 0:
+        raise pytest.UsageError(f"--grade-max-memory: must be positive, got {text!r}")
+    return value
+
+
+def set_memory_limit(nbytes):
+    """Lower this process's RLIMIT_AS to ``nbytes`` (no-op where unsupported)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover -- not POSIX
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        nbytes = min(nbytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (nbytes, hard))
+
+
+def is_graded(item):
+    """Whether ``item`` is a graded check (under ``exercises/`` or marked ``points``)."""
+    return item.get_closest_marker("points") is not None or GRADED_DIR in Path(str(item.path)).parts
+
+
+def _marker_arg(item, name, default):
+    marker = item.get_closest_marker(name)
+    if marker is None:
+        return default
+    if marker.args:
+        return marker.args[0]
+    return next(iter(marker.kwargs.values()), default)
+
+
+def _record_for(item):
+    points = _marker_arg(item, "points", 1)
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+        raise pytest.UsageError(f"{item.nodeid}: points must be a number >= 0, got {points!r}")
+    visibility = _marker_arg(item, "visibility", "visible")
+    if visibility not in VISIBILITIES:
+        raise pytest.UsageError(f"{item.nodeid}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
+    stem = Path(str(item.path)).stem
+    exercise = stem[len("test_"):] if stem.startswith("test_") else stem
+    return Record(nodeid=item.nodeid, exercise=exercise, name=f"{exercise}: {item.name}",
+                  points=float(points), hint=str(_marker_arg(item, "hint", "")), visibility=visibility)
+
 
 
 @pytest.fixture(scope="session")
 def impl(request):
-    """The graded implementation: a namespace of its four modules."""
-    choice = request.config.getoption("--impl")
-    root = Path(str(request.config.rootpath))
-    folder = root / choice if choice in ("exercises", "solutions") else Path(choice).resolve()
-    alias = f"warblr_graded_{abs(hash(str(folder)))}"
-    _load_package(folder, alias)
-    return SimpleNamespace(**{name: importlib.import_module(f"{alias}.{name}") for name in EXERCISE_MODULES})
+    """The graded implementation: ``impl.resampling``, ``impl.logmel``, ``impl.embedding``, ``impl.classify``.
+
+    Modules are imported on first use; one that cannot be imported raises
+    an ``ImplImportError`` naming the file and the cause.
+    """
+    return request.config.stash[_GRADER].impl
+
+
+class MonkeyPatchError(AssertionError):
+    """Student code replaced a library function; the change was undone."""
+
+
+def _patch_message(changed):
+    names = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+    return (f"your code replaced {names}: do not monkey-patch numpy, torch, builtins or the test "
+            "tools. The change was undone and this check fails.")
+
+
+def _leaves(exc):
+    if _BaseExceptionGroup and isinstance(exc, _BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _last_frame(exc):
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last
+
+
+def _inside(filename, folder):
+    try:
+        return Path(filename).resolve().is_relative_to(folder)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _student_file(filename, folder):
+    """Whether ``filename`` is the student's code: in ``folder`` and not a check or conftest."""
+    name = Path(str(filename)).name
+    return _inside(filename, folder) and not (name.startswith("test_") or name == "conftest.py")
+
+
+def not_attempted(exc, folder):
+    """Where ``exc`` came from if it is NotImplementedError raised by code in ``folder``.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The failure (an exception group counts if all its leaves qualify).
+    folder : pathlib.Path
+        The graded package folder.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"logmel.periodic_hann()"``; None if the failure is anything else.
+    """
+    where = []
+    for leaf in _leaves(exc):
+        frame = _last_frame(leaf)
+        if not isinstance(leaf, NotImplementedError) or frame is None \
+                or not _student_file(frame.tb_frame.f_code.co_filename, folder):
+            return None
+        code = frame.tb_frame.f_code
+        where.append(f"{Path(code.co_filename).stem}.{code.co_name}()")
+    return ", ".join(dict.fromkeys(where)) or None
+
+
+def explain(exc, timeout):
+    """A sentence for failures caused by how the code behaved rather than what it computed."""
+    if isinstance(exc, SystemExit):
+        return f"your code called sys.exit({exc.code!r}); return a value or raise an exception instead"
+    if isinstance(exc, MemoryError):
+        return "your code ran out of memory: avoid huge intermediate arrays (process in batches)"
+    if isinstance(exc, RecursionError):
+        return "your code recursed without end"
+    if type(exc).__name__ == "Failed" and "Timeout" in str(exc):
+        return (f"this check took longer than its time limit ({timeout:g} s): an endless loop, or "
+                "code that needs vectorising/batching")
+    return None
+
+
+class Grader:
+    """The state and hooks of one graded session (registered as a plugin by ``pytest_configure``)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.folder = resolve_impl(config.getoption("impl"), rootpath=config.rootpath)
+        self.json_path = config.getoption("grade_json")
+        self.timeout = float(config.getoption("grade_timeout") or 0)
+        self.records = {}
+        self.timeouts = {}
+        self.started = time.time()
+        self.notes = []
+        self._impl = None
+
+    @property
+    def impl(self):
+        """The lazily created :class:`GradedImpl`."""
+        if self._impl is None:
+            self._impl = GradedImpl(self.folder)
+        return self._impl
+
+    def write(self):
+        """Write results.json (if asked for) from the records as they stand."""
+        if self.json_path:
+            data = results_json(self.records.values(), execution_time=time.time() - self.started,
+                                notes=self.notes)
+            write_json_atomic(self.json_path, data)
+
+    # -- collection ----------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        graded = [item for item in items if is_graded(item)]
+        if not graded:
+            return
+        drop = set()
+        if config.getini("warblr_handout"):
+            drop |= {item for item in graded if _marker_arg(item, "visibility", "visible") == "hidden"}
+        finished = read_finished(self.json_path) if config.getoption("grade_resume") and self.json_path else {}
+        crashed = []
+        for item in graded:
+            if item in drop:
+                continue
+            record = self.records[item.nodeid] = _record_for(item)
+            if item.nodeid in finished:
+                record.outcome, record.message = finished[item.nodeid]
+                record.hint = ""  # already part of the kept output
+                if record.outcome == "running":  # the check during which the earlier run died
+                    record.outcome, record.message = "failed", RUNNING_TEXT
+                    crashed.append(record.name)
+                drop.add(item)
+        if finished:
+            self.notes.append(f"Resumed after a crash: {len(finished)} finished check(s) kept from "
+                              "the earlier run.")
+        if crashed:
+            self.notes.append("The grading process died during: " + ", ".join(crashed))
+        if drop:
+            config.hook.pytest_deselected(items=[item for item in items if item in drop])
+            items[:] = [item for item in items if item not in drop]
+        method = "signal" if hasattr(signal, "SIGALRM") else "thread"
+        has_timeout = config.pluginmanager.hasplugin("timeout")
+        for item in items:
+            if item.nodeid not in self.records:
+                continue
+            marker = item.get_closest_marker("timeout")
+            if marker is None and self.timeout > 0 and has_timeout:
+                item.add_marker(pytest.mark.timeout(self.timeout, method=method))
+            self.timeouts[item.nodeid] = _timeout_of(item.get_closest_marker("timeout"), self.timeout)
+
+    def pytest_collection_finish(self, session):
+        if not self.records:
+            return
+        if session.config.option.tbstyle == "auto":
+            session.config.option.tbstyle = "short"  # students read the checks, not pytest internals
+        self.write()
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        record = self.records.get(nodeid)
+        if record is None:
+            return
+        record.outcome, record.message = "running", ""
+        self.write()
+        limit = self.timeouts.get(nodeid, 0)
+        if limit > 0 and threading.current_thread() is threading.main_thread():
+            # Last resort when the code ignores the timeout (a C loop, SIGALRM blocked): end the
+            # process. results.json already blames this check; `warblr grade run` resumes after it.
+            faulthandler.dump_traceback_later(limit + max(2.0, 0.5 * limit), exit=True,
+                                              file=sys.__stderr__)
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        if nodeid in self.records:
+            faulthandler.cancel_dump_traceback_later()
+            self.write()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        if item.nodeid not in self.records:
+            return (yield)
+        guard = LibraryGuard()
+        try:
+            result = yield
+        except BaseException as exc:
+            changed = guard.restore()
+            if changed and not isinstance(exc, KeyboardInterrupt):
+                raise MonkeyPatchError(_patch_message(changed)) from exc
+            raise
+        changed = guard.restore()
+        if changed:
+            raise MonkeyPatchError(_patch_message(changed))
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if item.nodeid in self.records:
+            self._annotate(item, call, report)
+        return report
+
+    def _annotate(self, item, call, report):
+        report.sections = [(title, trim(content, MAX_CAPTURED)) for title, content in report.sections]
+        if report.skipped and call.when == "call" and isinstance(report.longrepr, tuple) \
+                and _student_file(report.longrepr[0], self.folder):
+            report.outcome = "failed"
+            report.longrepr = f"your code called pytest.skip(): {report.longrepr[2]}"
+        if not report.failed or call.excinfo is None:
+            return
+        exc = call.excinfo.value
+        what = not_attempted(exc, self.folder)
+        if what:
+            report.warblr_not_attempted = True
+            report.warblr_message = report.longrepr = NOT_ATTEMPTED_TEXT.format(what=what)
+            report.sections = []
+            return
+        if isinstance(exc, ImplImportError):  # one line; the check's hint is beside the point
+            report.warblr_message = report.longrepr = str(exc)
+            report.warblr_import_error = True
+            return
+        record = self.records[item.nodeid]
+        extra = explain(exc, self.timeouts.get(item.nodeid, self.timeout))
+        hint = "\n".join(text for text in (extra, record.hint) if text)
+        if hint:
+            if hasattr(report.longrepr, "addsection"):
+                report.longrepr.addsection("Hint", hint)
+            else:
+                report.longrepr = f"{report.longrepr}\n\nHint: {hint}"
+        message = call.excinfo.exconly()
+        if extra:
+            message = f"{extra}\n\n{message}"
+        captured = "".join(content for title, content in report.sections if "stdout" in title)
+        if captured:
+            message += "\n\nYour code printed:\n" + trim(captured, 1000)
+        report.warblr_message = trim(message)
+
+    def pytest_runtest_logreport(self, report):
+        record = self.records.get(report.nodeid)
+        if record is None:
+            return
+        if report.failed:
+            if getattr(report, "warblr_not_attempted", False):
+                if record.outcome != "failed":
+                    record.outcome, record.message = "not_attempted", report.warblr_message
+            elif record.outcome != "failed":
+                record.outcome = "failed"
+                if getattr(report, "warblr_import_error", False):
+                    record.hint = ""
+                record.message = getattr(report, "warblr_message", None) or trim(report.longreprtext)
+        elif report.skipped and record.outcome == "running":
+            if hasattr(report, "wasxfail"):
+                record.outcome, record.message = "failed", f"expected to fail: {report.wasxfail}"
+            else:
+                record.outcome = "skipped"
+        elif report.passed and report.when == "call" and record.outcome == "running":
+            record.outcome = "passed"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        if getattr(report, "warblr_not_attempted", False):
+            return "not attempted", "N", ("NOT ATTEMPTED", {"yellow": True})
+        return None
+
+    # -- end of session ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        faulthandler.cancel_dump_traceback_later()
+        if not (self.records or self.json_path):
+            return
+        stopped = [r for r in self.records.values() if r.outcome in ("running", "not_run")]
+        if stopped:
+            self.notes.append(f"The grading run stopped early (pytest exit status {int(exitstatus)}): "
+                              f"{len(stopped)} check(s) did not finish and score 0.")
+        for record in stopped:
+            if record.outcome == "running":
+                record.outcome, record.message = "failed", "the run was interrupted during this check"
+        self.write()
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        if not self.records:
+            return
+        tr = terminalreporter
+        records = list(self.records.values())
+        tr.section("warblr grading", sep="=", bold=True)
+        tr.write_line(f"graded implementation: {self.folder}")
+        for note in self.notes:
+            tr.write_line(note, yellow=True)
+        failed = [r for r in records if r.outcome == "failed"]
+        if failed:
+            tr.write_line("Failed checks and hints:", red=True, bold=True)
+            for r in failed:
+                hint = f" -- hint: {r.hint}" if r.hint else ""
+                tr.write_line(f"  FAIL {r.name} ({r.points:g} pt){hint}")
+        missing = [r for r in records if r.outcome == "not_attempted"]
+        if missing:
+            tr.write_line("Not attempted (0 points):", yellow=True, bold=True)
+            for r in missing:
+                tr.write_line(f"  {r.name}: {r.message.removeprefix('not attempted: ')}")
+        for line in score_table(records):
+            tr.write_line(line, bold=line.startswith("TOTAL"))
+        if self.json_path:
+            tr.write_line(f"results written to {self.json_path}")
+
+
+def _timeout_of(marker, default):
+    if marker is None:
+        return default
+    value = marker.args[0] if marker.args else marker.kwargs.get("timeout", 0)
+    return float(value or 0)

@@ -1,0 +1,302 @@
+"""Building the student handout: the lab without ``solutions/`` or hidden checks.
+
+The handout is a folder a student can work in offline::
+
+    exercises/                 stubs + visible graded checks + conftest.py + reference.py
+    exercises/reference_data/  reference values computed from solutions/ (exercises.reference.build)
+    conftest.py                registers warblr's grading plugin
+    pytest.ini                 runs exercises/, never runs hidden checks (warblr_handout = true)
+    requirements.txt           what to install (warblr brings the plugin)
+    README.md                  how to work and how to check your work
+
+Hidden checks are kept out of the copy: a test module whose ``pytestmark``
+holds ``visibility("hidden")`` is left out, and a test function or class
+decorated ``@pytest.mark.visibility("hidden")`` is cut from the source (the
+file is re-parsed to make sure it still compiles). As a safety net the
+handout's ``pytest.ini`` deselects anything still marked hidden (e.g. a
+hidden ``pytest.param``), though its source then stays in the copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from ..errors import InvalidArgumentError, WarblrError
+
+#: File in the handout root that marks it as ours (so --force may replace it).
+STAMP = ".warblr-handout"
+
+#: Names never copied from exercises/.
+_SKIP_NAMES = {"__pycache__", "reference_data", ".pytest_cache", ".hypothesis"}
+
+ROOT_CONFTEST = '''\
+"""Registers warblr's grading plugin (points, hints, score table, --impl)."""
+
+pytest_plugins = ["warblr.grading.plugin"]
+'''
+
+PYTEST_INI = '''\
+[pytest]
+testpaths = exercises
+addopts = -ra
+warblr_handout = true
+filterwarnings =
+    ignore::DeprecationWarning:resampy.*
+    ignore::DeprecationWarning:numba.*
+'''
+
+REQUIREMENTS = '''\
+# CPU torch first (an unpinned torch may pull a multi-GB CUDA build):
+#   python -m pip install "torch==2.13.0"
+# then warblr with its test extras (the grading plugin, pytest, hypothesis,
+# torchvggish, librosa ...); use the wheel or path your instructor gives you
+# if warblr is not on your package index.
+warblr[test]
+'''
+
+README = '''\
+# warblr lab: VGGish features, step by step
+
+You implement VGGish's audio front end and embedding, then classify bird
+audio with it. Four modules in `exercises/` hold stubs that raise
+`NotImplementedError`; each docstring explains the concept, the VGGish
+numbers and a pitfall:
+
+1. `exercises/resampling.py` -- mono and 16 kHz
+2. `exercises/logmel.py` -- window, STFT, mel matrix, log-mel, 0.96 s examples
+3. `exercises/embedding.py` -- the VGG network and the PCA postprocessor
+4. `exercises/classify.py` -- pooling, a scikit-learn pipeline, cross-validated AUC
+
+## Set up (once)
+
+```bash
+python -m pip install "torch==2.13.0"
+python -m pip install -r requirements.txt
+```
+
+## Check your work
+
+```bash
+python -m pytest                      # every check, then your score table
+python -m pytest exercises/test_logmel.py      # one exercise
+python -m pytest -k periodic_hann     # one check
+```
+
+Each check is worth points. A failing check prints a **Hint** naming the
+likely mistake; a function you have not written yet shows as *not attempted*.
+The table at the end gives your points per exercise. Each check has a time
+limit (30 s; `--grade-timeout SECONDS` to change it while you work).
+
+The checks compare your results with reference values stored in
+`exercises/reference_data/` and with torchvggish and librosa; they run
+offline. The autograder runs these checks and a few hidden ones.
+
+Rules: keep the function names and signatures; import your other modules
+relatively (`from . import logmel`); do not print megabytes, call
+`sys.exit()` or modify numpy/torch -- such code fails its check.
+'''
+
+
+def write_tree(root, files):
+    """Write text files under ``root``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder to write into (created as needed).
+    files : dict of str to str
+        Relative path -> text.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> [p.name for p in write_tree(tempfile.mkdtemp(), {"a/b.txt": "hi"})]
+    ['b.txt']
+    """
+    written = []
+    for relative, text in files.items():
+        path = Path(root) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text) if text.startswith("\n") else text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _is_hidden_mark(node):
+    """``...visibility("hidden")`` (a call of an attribute or name ``visibility``)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name != "visibility":
+        return False
+    values = list(node.args[:1]) + [kw.value for kw in node.keywords]
+    return any(isinstance(v, ast.Constant) and v.value == "hidden" for v in values)
+
+
+def _module_is_hidden(tree):
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in stmt.targets):
+            if any(_is_hidden_mark(node) for node in ast.walk(stmt.value)):
+                return True
+    return False
+
+
+def _hidden_spans(body):
+    spans = []
+    for stmt in body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if any(_is_hidden_mark(dec) for dec in stmt.decorator_list):
+            first = min([stmt.lineno] + [dec.lineno for dec in stmt.decorator_list])
+            spans.append((first, stmt.end_lineno))
+        elif isinstance(stmt, ast.ClassDef):
+            spans += _hidden_spans(stmt.body)
+    return spans
+
+
+def strip_hidden(source, *, filename="<test module>"):
+    """Remove hidden checks from a test module's source.
+
+    Parameters
+    ----------
+    source : str
+        The module's text.
+    filename : str, optional
+        For error messages.
+
+    Returns
+    -------
+    str or None
+        The source without hidden test functions/classes; None if the whole
+        module is hidden (``pytestmark`` with ``visibility("hidden")``).
+
+    Examples
+    --------
+    >>> src = '@pytest.mark.visibility("hidden")\\ndef test_a():\\n    pass\\n\\ndef test_b():\\n    pass\\n'
+    >>> print(strip_hidden(src))
+    <BLANKLINE>
+    def test_b():
+        pass
+    <BLANKLINE>
+    """
+    tree = ast.parse(source, filename=filename)
+    if _module_is_hidden(tree):
+        return None
+    spans = _hidden_spans(tree.body)
+    if not spans:
+        return source
+    lines = source.splitlines(keepends=True)
+    drop = set()
+    for first, last in spans:
+        drop.update(range(first - 1, last))
+    kept = "".join(line for i, line in enumerate(lines) if i not in drop)
+    try:
+        compile(kept, filename, "exec")
+    except SyntaxError as exc:  # pragma: no cover -- a hidden test inside an odd construct
+        raise WarblrError(f"{filename}: cannot cut the hidden checks out cleanly ({exc}); "
+                          "move them to their own module with pytestmark = visibility('hidden')") from exc
+    return kept
+
+
+def _copy_exercises(source, target):
+    removed = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if any(part in _SKIP_NAMES or part.startswith(".") for part in relative.parts) or path.suffix == ".pyc":
+            continue
+        destination = target / relative
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".py" and path.name.startswith("test_"):
+            text = strip_hidden(path.read_text(encoding="utf-8"), filename=str(path))
+            if text is None:
+                removed.append(str(relative))
+                continue
+            destination.write_text(text, encoding="utf-8")
+        else:
+            shutil.copy2(path, destination)
+    return removed
+
+
+def _build_reference_data(exercises, solutions, out_dir):
+    """Run ``exercises/reference.py:build(out_dir, solutions_dir=solutions)`` in a fresh interpreter."""
+    script = textwrap.dedent("""
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("warblr_handout_reference", sys.argv[1])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        module.build(sys.argv[2], solutions_dir=sys.argv[3])
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(exercises / "reference.py"), str(out_dir),
+                             str(solutions)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise WarblrError(f"{exercises / 'reference.py'}: build() failed:\n{result.stderr[-3000:]}")
+
+
+def build_handout(out, *, source=".", force=False):
+    """Build the student handout in ``out``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Handout folder to create. It must not exist or be empty, unless
+        ``force`` and it is an earlier handout (it holds ``.warblr-handout``).
+    source : str or os.PathLike, optional
+        The instructor's lab folder holding ``exercises/`` and ``solutions/``.
+    force : bool, optional
+        Replace an earlier handout in ``out``.
+
+    Returns
+    -------
+    dict
+        ``{"out": Path, "removed_modules": [...], "reference_data": Path}``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``source`` lacks ``exercises/`` or ``solutions/``, or ``out`` is in the way.
+    """
+    source, out = Path(source).resolve(), Path(out).resolve()
+    exercises, solutions = source / "exercises", source / "solutions"
+    for folder in (exercises, solutions):
+        if not folder.is_dir():
+            raise InvalidArgumentError(f"--source {source}: no {folder.name}/ folder there")
+    if not (exercises / "reference.py").is_file():
+        raise InvalidArgumentError(f"--source {source}: no exercises/reference.py (it builds the reference data)")
+    if out == source or any(folder == out or folder in out.parents for folder in (exercises, solutions)):
+        raise InvalidArgumentError(f"--out {out}: choose a folder outside {source} and its exercises/ and solutions/")
+    if out.exists() and any(out.iterdir()):
+        if not (force and (out / STAMP).is_file()):
+            raise InvalidArgumentError(f"--out {out}: folder exists and is not empty "
+                                       "(use --force to replace an earlier handout)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        removed = _copy_exercises(exercises, staging / "exercises")
+        data_dir = staging / "exercises" / "reference_data"
+        _build_reference_data(exercises, solutions, data_dir)
+        write_tree(staging, {"conftest.py": ROOT_CONFTEST, "pytest.ini": PYTEST_INI,
+                             "requirements.txt": REQUIREMENTS, "README.md": README,
+                             STAMP: "built by `warblr grade handout`\n"})
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {"out": out, "removed_modules": removed, "reference_data": out / "exercises" / "reference_data"}
