@@ -7,6 +7,7 @@ channels; the target rate is 16 kHz.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -17,10 +18,14 @@ from .errors import AudioError, AudioFileError, InvalidArgumentError
 
 __all__ = [
     "load_audio",
+    "check_audio_path",
+    "audio_read_errors",
+    "check_finite_samples",
     "validate_waveform",
     "validate_sample_rate",
     "to_mono",
     "resample",
+    "resampled_length",
     "RESAMPLERS",
 ]
 
@@ -39,6 +44,8 @@ _INTEGER_SCALES = {
 }
 
 MAX_CHANNELS = 64
+
+_TORCH_NUMPY_FLOATS = ("torch.float16", "torch.float32", "torch.float64")
 
 
 def load_audio(path, *, dtype=np.float64):
@@ -61,9 +68,13 @@ def load_audio(path, *, dtype=np.float64):
 
     Raises
     ------
+    InvalidArgumentError
+        ``path`` is not a str or path-like object.
     AudioFileError
-        The path is missing, a directory, empty, not audio, truncated to
-        nothing, or holds NaN/Inf samples. The message names the file.
+        The path is missing, a directory, empty, unreadable, not audio,
+        truncated to nothing, or holds NaN/Inf samples. The message names
+        the file. A WAV cut short (its header promising more data than the
+        file holds) loads the whole frames that are there.
 
     Examples
     --------
@@ -76,26 +87,106 @@ def load_audio(path, *, dtype=np.float64):
     """
     import soundfile as sf
 
-    path = Path(os.fspath(path))
-    if not path.exists():
-        raise AudioFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioFileError(f"{path}: file is empty (0 bytes)")
-    try:
+    path = check_audio_path(path)
+    with audio_read_errors(path):
         # soundfile scales PCM_16 by 1/32768 and PCM_U8 around 128, matching
         # torchvggish's int16 / 32768.0 bit for bit.
         data, sample_rate = sf.read(str(path), dtype="float64", always_2d=False)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from exc
-    except OSError as exc:
-        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise AudioFileError(f"{path}: holds no samples (empty or truncated audio)")
-    if not np.all(np.isfinite(data)):
-        raise AudioFileError(f"{path}: contains NaN or Inf samples")
+    check_finite_samples(data, name=str(path))
     return data.astype(dtype, copy=False), int(sample_rate)
+
+
+def check_audio_path(path):
+    """Return ``path`` as a :class:`~pathlib.Path` if it names a non-empty regular file, else raise.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``path`` is not a str or path-like object.
+    AudioFileError
+        Missing, a directory, or 0 bytes long. The message names the file.
+
+    Examples
+    --------
+    >>> check_audio_path("/no/such/file.wav")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.AudioFileError: /no/such/file.wav: no such file
+    """
+    try:
+        path = Path(os.fspath(path))
+    except TypeError:
+        raise InvalidArgumentError(f"path: expected a file name (str or os.PathLike), got {path!r}") from None
+    try:
+        if not path.exists():
+            raise AudioFileError(f"{path}: no such file")
+        if path.is_dir():
+            raise AudioFileError(f"{path}: is a directory, not an audio file")
+        if path.stat().st_size == 0:
+            raise AudioFileError(f"{path}: file is empty (0 bytes)")
+    except (OSError, ValueError) as exc:  # permission denied, NUL in the name, name too long, ...
+        raise AudioFileError(f"{path!s}: cannot open ({exc})") from exc
+    return path
+
+
+@contextlib.contextmanager
+def audio_read_errors(path):
+    """Context manager that turns soundfile/OS errors while reading ``path`` into :class:`AudioFileError`.
+
+    Examples
+    --------
+    >>> import soundfile as sf
+    >>> with audio_read_errors("/no/such/file.wav"):
+    ...     sf.info("/no/such/file.wav")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.AudioFileError: /no/such/file.wav: not a readable audio file (...)
+    """
+    import soundfile as sf
+
+    try:
+        yield
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from exc
+    except MemoryError as exc:
+        raise AudioFileError(f"{path}: too large to decode in memory (stream it instead)") from exc
+    except OSError as exc:
+        raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def check_finite_samples(samples, *, name, offset=0):
+    """Raise :class:`AudioFileError` naming ``name`` if ``samples`` holds NaN or Inf.
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        ``[samples]`` or ``[samples, channels]``.
+    name : str, keyword-only
+        The file name for the message.
+    offset : int, keyword-only
+        Index of ``samples[0]`` in the file, so the message gives the file position.
+
+    Examples
+    --------
+    >>> check_finite_samples(np.array([0.0, np.nan]), name="a.wav")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.AudioFileError: a.wav: contains NaN or Inf samples (first at sample 1)
+    """
+    finite = np.isfinite(samples)
+    if not finite.all():
+        first = offset + int(np.argmin(finite.reshape(finite.shape[0], -1).all(axis=1)))
+        raise AudioFileError(f"{name}: contains NaN or Inf samples (first at sample {first})")
 
 
 def validate_sample_rate(sample_rate, *, name="sample_rate"):
@@ -159,8 +250,14 @@ def validate_waveform(waveform, *, name="waveform"):
     array([ 0. ,  0.5, -1. ])
     """
     if hasattr(waveform, "detach"):  # a torch tensor
-        waveform = waveform.detach().cpu().numpy()
-    array = np.asarray(waveform)
+        waveform = waveform.detach().cpu()
+        if waveform.is_floating_point() and str(waveform.dtype) not in _TORCH_NUMPY_FLOATS:
+            waveform = waveform.float()  # bfloat16 has no numpy dtype
+        waveform = waveform.numpy()
+    try:
+        array = np.asarray(waveform)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, odd objects
+        raise InvalidArgumentError(f"{name}: not an array of samples ({exc})") from exc
     if array.dtype in _INTEGER_SCALES:
         offset, scale = _INTEGER_SCALES[array.dtype]
         array = (array.astype(np.float64) - offset) / scale
@@ -186,29 +283,36 @@ def validate_waveform(waveform, *, name="waveform"):
     return array
 
 
-def to_mono(waveform):
+def to_mono(waveform, *, name="waveform"):
     """Down-mix ``[samples, channels]`` to ``[samples]`` by the channel mean.
 
     Parameters
     ----------
-    waveform : np.ndarray
-        ``[samples]`` (returned unchanged) or ``[samples, channels]``.
+    waveform : array_like
+        ``[samples]`` (returned as validated) or ``[samples, channels]``;
+        checked and converted by :func:`validate_waveform` (integer PCM is
+        scaled, torch tensors are accepted).
+    name : str, keyword-only
+        What to call the waveform in error messages.
 
     Returns
     -------
     np.ndarray
-        ``[samples]``.
+        ``[samples]``, float32 for float32 input, else float64.
+
+    Raises
+    ------
+    InvalidArgumentError
+        See :func:`validate_waveform`.
 
     Examples
     --------
     >>> to_mono(np.array([[1.0, 0.0], [0.5, 0.5]]))
     array([0.5, 0.5])
     """
-    waveform = np.asarray(waveform)
+    waveform = validate_waveform(waveform, name=name)
     if waveform.ndim == 1:
         return waveform
-    if waveform.ndim != 2:
-        raise InvalidArgumentError(f"waveform: expected 1-D or 2-D, got shape {waveform.shape}")
     return waveform.mean(axis=1)
 
 
@@ -230,7 +334,14 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
     Returns
     -------
     np.ndarray
-        ``[ceil(samples * target_sr / orig_sr)]`` samples, same float dtype.
+        ``[resampled_length(samples, orig_sr, target_sr)]`` samples (resampy's
+        ``int(samples * target_sr / orig_sr)``), same float dtype.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad rates or method; a waveform that is not 1-D, is empty, holds
+        NaN/Inf, or is too short to give one output sample.
 
     Examples
     --------
@@ -241,9 +352,15 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
     target_sr = validate_sample_rate(target_sr, name="target_sr")
     if method not in RESAMPLERS:
         raise InvalidArgumentError(f"method: expected one of {RESAMPLERS}, got {method!r}")
-    waveform = np.asarray(waveform)
+    waveform = validate_waveform(waveform)
+    if waveform.ndim != 1:
+        raise InvalidArgumentError(f"waveform: resample expects mono [samples], got shape {waveform.shape} "
+                                   "(down-mix with to_mono first)")
     if orig_sr == target_sr:
         return waveform
+    if resampled_length(waveform.shape[0], orig_sr, target_sr) < 1:
+        raise InvalidArgumentError(f"waveform: {waveform.shape[0]} samples at {orig_sr} Hz are too few to "
+                                   f"resample to {target_sr} Hz")
     if method == "kaiser_best":
         from .resample import resample_kaiser_best
 
@@ -259,3 +376,16 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise AudioError("method='soxr' needs the soxr package: pip install soxr") from exc
     return soxr.resample(waveform, orig_sr, target_sr, quality="VHQ")
+
+
+def resampled_length(num_samples, orig_sr, target_sr):
+    """Number of samples :func:`resample` returns: ``int(num_samples * target_sr / orig_sr)`` as resampy.
+
+    Examples
+    --------
+    >>> resampled_length(44101, 44100, 16000)
+    16000
+    """
+    if orig_sr == target_sr:
+        return int(num_samples)
+    return int(num_samples * float(target_sr) / float(orig_sr))

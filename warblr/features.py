@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from . import spec
-from .audio import load_audio, resample, to_mono, validate_sample_rate, validate_waveform
+from .audio import load_audio, resample, resampled_length, to_mono, validate_sample_rate
 from .errors import AudioTooShortError, InvalidArgumentError
 
 __all__ = [
@@ -110,7 +110,7 @@ def hertz_to_mel(frequencies_hertz):
     Examples
     --------
     >>> round(float(hertz_to_mel(700.0)), 3)
-    781.175
+    781.177
     """
     return spec.MEL_HIGH_FREQUENCY_Q * np.log(1.0 + np.asarray(frequencies_hertz) / spec.MEL_BREAK_FREQUENCY_HERTZ)
 
@@ -244,14 +244,25 @@ def prepare_waveform(waveform, sample_rate, *, name="waveform", resampler="kaise
         Fewer than 15600 samples at 16 kHz (one 0.96 s example).
     """
     sample_rate = validate_sample_rate(sample_rate)
-    mono = to_mono(validate_waveform(waveform, name=name)).astype(np.float64, copy=False)
+    mono = to_mono(waveform, name=name).astype(np.float64, copy=False)
+    if num_examples(resampled_length(mono.shape[0], sample_rate, spec.SAMPLE_RATE)) == 0:
+        raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))
     signal = resample(mono, sample_rate, spec.SAMPLE_RATE, method=resampler)
-    if num_examples(signal.shape[0]) == 0:
-        raise AudioTooShortError(
-            f"{name}: {mono.shape[0] / sample_rate:.3f} s of audio is shorter than one "
-            f"{spec.EXAMPLE_WINDOW_SECONDS} s VGGish example"
-        )
+    if num_examples(signal.shape[0]) == 0:  # a resampler whose length rounds differently
+        raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))
     return signal
+
+
+def too_short_message(name, num_samples, sample_rate):
+    """The :class:`AudioTooShortError` message for ``num_samples`` at ``sample_rate``.
+
+    Examples
+    --------
+    >>> too_short_message("a.wav", 8000, 16000)
+    'a.wav: 0.500 s of audio is shorter than one 0.96 s VGGish example'
+    """
+    return (f"{name}: {num_samples / sample_rate:.3f} s of audio is shorter than one "
+            f"{spec.EXAMPLE_WINDOW_SECONDS} s VGGish example")
 
 
 def waveform_to_examples(waveform, sample_rate, *, name="waveform", resampler="kaiser_best"):

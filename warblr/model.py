@@ -8,6 +8,7 @@ unchanged. Weight files are never downloaded by tests; see
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
 
@@ -82,6 +83,40 @@ class VGGish(nn.Module):
         self.pretrained = False
 
     def forward(self, examples):
+        """Embed examples.
+
+        Parameters
+        ----------
+        examples : torch.Tensor or array_like
+            Floating point ``[N, 1, 96, 64]`` or ``[N, 96, 64]`` log-mel
+            examples; cast to the model's parameter dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[N, 128]``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Not floating point, wrong shape, or NaN/Inf values.
+        """
+        examples = self._check_examples(examples)
+        if examples.shape[0] == 0:
+            return examples.new_zeros((0, spec.EMBEDDING_SIZE))
+        maps = self.features(examples)
+        # TF flattens NHWC; the released FC weights expect that order.
+        flat = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
+        return self.embeddings(flat)
+
+    def _check_examples(self, examples):
+        if not isinstance(examples, torch.Tensor):
+            try:
+                examples = torch.as_tensor(np.asarray(examples))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise InvalidArgumentError(f"examples: not an array of log-mel examples ({exc})") from exc
+        if not examples.is_floating_point():
+            raise InvalidArgumentError(f"examples: expected floating-point log-mel values, got {examples.dtype}")
         if examples.dim() == 3:
             examples = examples.unsqueeze(1)
         if examples.dim() != 4 or tuple(examples.shape[1:]) != (1, spec.NUM_FRAMES, spec.NUM_BANDS):
@@ -89,10 +124,11 @@ class VGGish(nn.Module):
                 f"examples: expected shape [N, 1, {spec.NUM_FRAMES}, {spec.NUM_BANDS}] or "
                 f"[N, {spec.NUM_FRAMES}, {spec.NUM_BANDS}], got {tuple(examples.shape)}"
             )
-        maps = self.features(examples)
-        # TF flattens NHWC; the released FC weights expect that order.
-        flat = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
-        return self.embeddings(flat)
+        weight = self.features[0].weight
+        examples = examples.to(device=weight.device, dtype=weight.dtype)
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(examples).all()):
+            raise InvalidArgumentError("examples: contain NaN or Inf values")
+        return examples
 
 
 def random_state_dict(*, seed=0):
@@ -106,18 +142,34 @@ def random_state_dict(*, seed=0):
     >>> sorted(random_state_dict())[:2]
     ['embeddings.0.bias', 'embeddings.0.weight']
     """
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(_check_seed(seed))
     state = {}
-    for key, value in VGGish().state_dict().items():
+    with torch.device("meta"):
+        shapes = VGGish().state_dict()
+    for key, value in shapes.items():
         if key.endswith("bias"):
-            state[key] = torch.zeros_like(value)
+            state[key] = torch.zeros(value.shape)
         elif value.dim() == 4:
             fan_in = value.shape[1] * value.shape[2] * value.shape[3]
-            state[key] = torch.randn(value.shape, generator=generator) * np.sqrt(2.0 / fan_in)
+            state[key] = torch.randn(value.shape, generator=generator).mul_(np.sqrt(2.0 / fan_in))
         else:
             limit = np.sqrt(6.0 / (value.shape[0] + value.shape[1]))
-            state[key] = (torch.rand(value.shape, generator=generator) * 2 - 1) * limit
+            state[key] = torch.rand(value.shape, generator=generator).mul_(2).sub_(1).mul_(limit)  # (u * 2 - 1) * limit
     return state
+
+
+def _check_seed(seed):
+    try:
+        return operator.index(seed)
+    except TypeError:
+        raise InvalidArgumentError(f"seed: expected an integer, got {seed!r}") from None
+
+
+def _check_device(device):
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"device: not a torch device ({device!r}: {exc})") from exc
 
 
 def hub_checkpoint_dir():
@@ -128,6 +180,8 @@ def hub_checkpoint_dir():
 def _resolve(argument, *, filename, env_var, url, what, download):
     """Find a weights file: explicit path, env var, torch hub cache, download."""
     looked = []
+    if argument is not None and not isinstance(argument, (str, os.PathLike)):
+        raise InvalidArgumentError(f"{what}: expected a file path, 'auto' or 'random', got {argument!r}")
     if argument not in (None, "auto"):
         path = Path(os.fspath(argument)).expanduser()
         if not path.is_file():
@@ -180,14 +234,41 @@ def resolve_weights(weights="auto", *, download=True):
                     url=spec.VGGISH_WEIGHTS_URL, what="VGGish weights", download=download)
 
 
+def _numpy_array_globals():
+    """The pickle globals a numpy array needs, allow-listed for ``torch.load(weights_only=True)``.
+
+    torchvggish's released PCA file holds numpy arrays (torchvggish issue #11),
+    pickled by numpy 1.x as ``numpy.core.multiarray._reconstruct``; numpy 2
+    calls it ``numpy._core.multiarray._reconstruct``. Both names are allowed,
+    nothing else is: loading stays free of arbitrary code.
+    """
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, (_reconstruct, "numpy.core.multiarray._reconstruct"),
+            (_reconstruct, "numpy._core.multiarray._reconstruct"), np.ndarray, np.dtype,
+            *[getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType") if hasattr(np, "dtypes")]]
+
+
 def _read_state_dict(path):
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WarblrError(f"{path}: not a readable torch state_dict ({exc})") from exc
     if not isinstance(state, dict):
         raise WarblrError(f"{path}: expected a state_dict (dict of tensors), got {type(state).__name__}")
     return state
+
+
+def _assign_state_dict(model, state, source):
+    """Load ``state`` into ``model`` strictly (same keys, same shapes) as float32 tensors."""
+    try:
+        state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
+        model.load_state_dict(state, strict=True, assign=True)
+    except (RuntimeError, AttributeError, TypeError) as exc:
+        raise WarblrError(f"{source}: not a VGGish state_dict ({str(exc).splitlines()[0]})") from exc
 
 
 def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", download=True):
@@ -213,7 +294,12 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
 
     Raises
     ------
-    WeightsNotFoundError, WarblrError
+    WeightsNotFoundError
+        ``weights="auto"`` found nothing, or an explicit path is missing.
+    InvalidArgumentError
+        ``weights``, ``seed`` or ``device`` of the wrong kind.
+    WarblrError
+        The file is not a VGGish ``state_dict`` (loading is strict).
 
     Examples
     --------
@@ -221,19 +307,22 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
     >>> model.weights_source, model.pretrained
     ('random (seed 1)', False)
     """
-    model = VGGish(final_relu=final_relu)
+    device = _check_device(device)
+    seed = _check_seed(seed)
+    with torch.device("meta"):  # no default initialisation: every tensor is assigned below
+        model = VGGish(final_relu=bool(final_relu))
     if isinstance(weights, str) and weights == "random":
-        model.load_state_dict(random_state_dict(seed=seed), strict=True)
+        _assign_state_dict(model, random_state_dict(seed=seed), "random weights")
         model.weights_source, model.pretrained = f"random (seed {int(seed)})", False
     else:
         path = resolve_weights(weights, download=download)
-        state = _read_state_dict(path)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise WarblrError(f"{path}: not a VGGish state_dict ({str(exc).splitlines()[0]})") from exc
+        _assign_state_dict(model, _read_state_dict(path), path)
         model.weights_source, model.pretrained = str(path), True
-    return model.to(device).eval()
+    try:
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as exc:  # e.g. CUDA asked for on a machine without it
+        raise InvalidArgumentError(f"device: cannot use {device} ({exc})") from exc
+    return model.eval()
 
 
 def random_pca_params(*, seed=0):
@@ -299,8 +388,8 @@ class Postprocessor:
     """
 
     def __init__(self, pca_eigen_vectors, pca_means):
-        self.pca_eigen_vectors = np.asarray(pca_eigen_vectors, dtype=np.float64)
-        self.pca_means = np.asarray(pca_means, dtype=np.float64).reshape(-1)
+        self.pca_eigen_vectors = _float_array(pca_eigen_vectors, "pca_eigen_vectors")
+        self.pca_means = _float_array(pca_means, "pca_means").reshape(-1)
         size = spec.EMBEDDING_SIZE
         if self.pca_eigen_vectors.shape != (size, size):
             raise InvalidArgumentError(f"pca_eigen_vectors: expected shape ({size}, {size}), "
@@ -310,9 +399,7 @@ class Postprocessor:
 
     def __call__(self, embeddings):
         """Postprocess ``[N, 128]`` (or ``[128]``) embeddings; returns uint8 of the same shape."""
-        if hasattr(embeddings, "detach"):
-            embeddings = embeddings.detach().float().cpu().numpy()
-        embeddings = np.asarray(embeddings, dtype=np.float64)
+        embeddings = _float_array(embeddings, "embeddings")
         if embeddings.shape[-1:] != (spec.EMBEDDING_SIZE,) or embeddings.ndim > 2:
             raise InvalidArgumentError(f"embeddings: expected shape [N, 128], got {embeddings.shape}")
         # float32 like torchvggish, so values on a rounding edge land the same way.
@@ -322,3 +409,21 @@ class Postprocessor:
         return np.round((clipped - np.float32(spec.QUANTIZE_MIN_VAL)) * scale).astype(np.uint8)
 
     postprocess = __call__
+
+
+def _float_array(values, name):
+    """``values`` (array-like or tensor) as a finite float64 array, or :class:`InvalidArgumentError`."""
+    if values is None:
+        raise InvalidArgumentError(f"{name}: expected an array of numbers, got None")
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    try:
+        array = np.asarray(values)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {array.dtype}")
+        array = array.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name}: not an array of real numbers ({exc})") from exc
+    if not np.all(np.isfinite(array)):
+        raise InvalidArgumentError(f"{name}: contains NaN or Inf values")
+    return array
