@@ -1,0 +1,375 @@
+"""Reading a dataset in the warblrb10k layout.
+
+A dataset is a folder holding ``wav/<itemid>.wav`` and one metadata CSV:
+the 2018 form ``itemid,datasetid,hasbird`` or the 2016 form
+``itemid,hasbird`` (columns are found by header name, in any order; other
+columns are ignored). Every problem with a row or a file is collected as a
+:class:`Problem` (item id + reason) and the rest of the dataset is still
+usable; only a dataset that cannot be read at all raises :class:`DatasetError`.
+
+Item ids are used to build file names, so they are validated before any path
+is made from them: letters, digits, ``-`` and ``_`` only (at most
+:data:`MAX_ID_LENGTH` characters). A hostile id such as ``../../x``, an
+absolute path or one holding a NUL byte is reported and never opened or written.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadItemError, DatasetError, InvalidArgumentError
+
+__all__ = [
+    "Item",
+    "Problem",
+    "Dataset",
+    "MAX_ID_LENGTH",
+    "validate_item_id",
+    "display_id",
+    "find_metadata",
+    "read_metadata",
+    "read_dataset",
+    "stratified_subset",
+]
+
+#: The longest item id accepted (file names stay well under NAME_MAX).
+MAX_ID_LENGTH = 128
+
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+_ID_COLUMN, _LABEL_COLUMN, _DATASET_COLUMN = "itemid", "hasbird", "datasetid"
+_AUDIO_SUFFIX = ".wav"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One usable dataset item: a valid id, a 0/1 label and its audio file."""
+
+    item_id: str
+    label: int
+    path: Path
+    datasetid: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row or file that was left out, with the reason (``line`` is the CSV line, if any)."""
+
+    item_id: str
+    reason: str
+    line: int | None = None
+
+    def as_dict(self):
+        return {"item_id": self.item_id, "reason": self.reason, "line": self.line}
+
+
+@dataclass
+class Dataset:
+    """A read dataset: the usable items (sorted by id) and every problem found."""
+
+    root: Path
+    metadata: Path
+    audio_dir: Path
+    items: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def labels(self):
+        """The items' labels as an int array."""
+        return np.array([item.label for item in self.items], dtype=int)
+
+
+def display_id(item_id):
+    """A printable form of an item id (control characters and non-ASCII escaped).
+
+    Examples
+    --------
+    >>> display_id("a\\x00b")
+    'a\\\\x00b'
+    """
+    text = str(item_id)
+    if text.isprintable() and text.isascii():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def validate_item_id(item_id):
+    """Return ``item_id`` if it is safe to use in a file name, else raise.
+
+    Parameters
+    ----------
+    item_id : str
+
+    Returns
+    -------
+    str
+        The id unchanged.
+
+    Raises
+    ------
+    BadItemError
+        Empty, too long, or holding anything but letters, digits, ``-`` and ``_``
+        (so no ``/``, ``\\``, ``..``, NUL, spaces or absolute paths).
+
+    Examples
+    --------
+    >>> validate_item_id("759808e5-f824-401e-9058")
+    '759808e5-f824-401e-9058'
+    >>> validate_item_id("../../x")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.BadItemError: item id '../../x': only letters, digits, '-' and '_' are allowed
+    """
+    if not isinstance(item_id, str):
+        raise BadItemError(f"item id {item_id!r}: expected a string")
+    if not item_id:
+        raise BadItemError("item id '': empty")
+    if len(item_id) > MAX_ID_LENGTH:
+        raise BadItemError(f"item id '{display_id(item_id[:40])}...': longer than {MAX_ID_LENGTH} characters")
+    if not _ID_PATTERN.fullmatch(item_id):
+        raise BadItemError(f"item id '{display_id(item_id)}': only letters, digits, '-' and '_' are allowed")
+    return item_id
+
+
+def find_metadata(root, *, labels=None):
+    """Locate the metadata CSV of a dataset folder.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The dataset folder.
+    labels : str or os.PathLike, optional, keyword-only
+        An explicit CSV path; used as given.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    DatasetError
+        No CSV, several CSVs (pass ``labels``), or ``labels`` is not a file.
+    """
+    if labels is not None:
+        path = Path(os.fspath(labels))
+        if not path.is_file():
+            raise DatasetError(f"--labels {path}: no such file")
+        return path
+    root = Path(os.fspath(root))
+    if not root.is_dir():
+        raise DatasetError(f"--data {root}: not a directory")
+    found = sorted(p for p in root.glob("*.csv") if p.is_file())
+    if not found:
+        raise DatasetError(f"--data {root}: no metadata CSV (*.csv) in the folder; pass --labels PATH")
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise DatasetError(f"--data {root}: several CSV files ({names}); choose one with --labels PATH")
+    return found[0]
+
+
+def read_metadata(path):
+    """Read a warblrb10k metadata CSV row by row.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV with a header naming ``itemid`` and ``hasbird`` (and optionally
+        ``datasetid`` or other columns), in any order, any case.
+
+    Returns
+    -------
+    rows : list of (item_id, label, datasetid, line)
+        The good rows in file order; ``label`` is 0 or 1.
+    problems : list of Problem
+        Rows left out: hostile or malformed ids, missing or extra fields,
+        labels other than 0/1, duplicated ids.
+
+    Raises
+    ------
+    DatasetError
+        The file cannot be read or decoded, is empty, or its header lacks
+        ``itemid`` or ``hasbird``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.csv")
+    >>> _ = open(path, "w").write("hasbird,itemid\\n1,a1\\n7,b2\\n")
+    >>> rows, problems = read_metadata(path)
+    >>> rows, [p.reason for p in problems]
+    ([('a1', 1, None, 2)], ["hasbird must be 0 or 1, got '7'"])
+    """
+    path = Path(os.fspath(path))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            records = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc.reason} at byte {exc.start})") from exc
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not records:
+        raise DatasetError(f"{path}: empty metadata file (expected a header with itemid and hasbird)")
+    header = [name.strip().lower() for name in records[0]]
+    for required in (_ID_COLUMN, _LABEL_COLUMN):
+        if required not in header:
+            raise DatasetError(f"{path}: header {records[0]!r} has no '{required}' column")
+        if header.count(required) > 1:
+            raise DatasetError(f"{path}: header names the '{required}' column twice")
+    id_col, label_col = header.index(_ID_COLUMN), header.index(_LABEL_COLUMN)
+    dataset_col = header.index(_DATASET_COLUMN) if _DATASET_COLUMN in header else None
+
+    rows, problems, first_seen = [], [], {}
+    for line, record in enumerate(records[1:], start=2):
+        if not record or all(not value.strip() for value in record):
+            continue  # blank line
+        raw_id = record[id_col].strip() if id_col < len(record) else ""
+        if len(record) != len(header):
+            what = "missing" if len(record) < len(header) else "extra"
+            problems.append(Problem(raw_id, f"{what} fields: {len(record)} values for {len(header)} columns", line))
+            continue
+        try:
+            item_id = validate_item_id(raw_id)
+        except BadItemError as exc:
+            problems.append(Problem(raw_id, str(exc).split(": ", 1)[-1], line))
+            continue
+        raw_label = record[label_col].strip()
+        if raw_label not in ("0", "1"):
+            problems.append(Problem(item_id, f"hasbird must be 0 or 1, got {raw_label!r}", line))
+            continue
+        label = int(raw_label)
+        if item_id in first_seen:
+            index = first_seen[item_id]
+            if index is not None and rows[index][1] != label:
+                # Contradictory labels: neither row can be trusted.
+                first_line = rows[index][3]
+                rows[index] = None
+                first_seen[item_id] = None
+                problems.append(Problem(item_id, f"duplicated id with conflicting hasbird (line {first_line})", line))
+            else:
+                problems.append(Problem(item_id, "duplicated id (row ignored; first row kept)"
+                                        if index is not None else "duplicated id with conflicting hasbird", line))
+            continue
+        datasetid = record[dataset_col].strip() if dataset_col is not None else None
+        first_seen[item_id] = len(rows)
+        rows.append((item_id, label, datasetid, line))
+    return [row for row in rows if row is not None], problems
+
+
+def _audio_dir(root):
+    wav = root / "wav"
+    return wav if wav.is_dir() else root
+
+
+def read_dataset(root, *, labels=None, limit=None, seed=0):
+    """Read a warblrb10k-layout folder.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder with ``wav/<itemid>.wav`` (or the WAVs directly in it when it
+        has no ``wav/`` sub-folder) and the metadata CSV.
+    labels : str or os.PathLike, optional, keyword-only
+        The metadata CSV, when it is elsewhere or the folder holds several.
+    limit : int, optional, keyword-only
+        Keep a stratified, seeded subset of at most ``limit`` usable items.
+    seed : int, keyword-only
+        Seed of the subset.
+
+    Returns
+    -------
+    Dataset
+        ``items`` sorted by id; ``problems`` lists bad rows, rows without a
+        file and files without a row, each by id with the reason.
+
+    Raises
+    ------
+    DatasetError
+        The folder or its metadata cannot be read at all.
+    """
+    root = Path(os.fspath(root))
+    if not root.is_dir():
+        raise DatasetError(f"--data {root}: not a directory")
+    metadata = find_metadata(root, labels=labels)
+    rows, problems = read_metadata(metadata)
+    audio_dir = _audio_dir(root)
+    items = []
+    for item_id, label, datasetid, line in rows:
+        path = audio_dir / f"{item_id}{_AUDIO_SUFFIX}"  # item_id is validated: no separators
+        if not path.exists():
+            problems.append(Problem(item_id, f"no audio file {path}", line))
+        elif not path.is_file():
+            problems.append(Problem(item_id, f"{path} is not a regular file", line))
+        else:
+            items.append(Item(item_id, label, path, datasetid))
+    known = {row[0] for row in rows} | {p.item_id for p in problems}
+    try:
+        listed = sorted(os.listdir(audio_dir))
+    except OSError as exc:
+        raise DatasetError(f"{audio_dir}: cannot list ({exc.strerror or exc})") from exc
+    for name in listed:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() == _AUDIO_SUFFIX and stem not in known:
+            problems.append(Problem(stem, f"file {audio_dir / name} has no row in {metadata.name}"))
+    items.sort(key=lambda item: item.item_id)
+    dataset = Dataset(root=root, metadata=metadata, audio_dir=audio_dir, items=items,
+                      problems=problems, rows=len(rows))
+    if limit is not None:
+        dataset.items = stratified_subset(items, limit, seed=seed)
+    return dataset
+
+
+def stratified_subset(items, limit, *, seed=0):
+    """A seeded subset of ``items`` keeping the label proportions.
+
+    Parameters
+    ----------
+    items : sequence of Item
+    limit : int
+        Subset size; ``limit >= len(items)`` keeps everything.
+    seed : int, keyword-only
+
+    Returns
+    -------
+    list of Item
+        Sorted by id. Each label gets ``round(limit * share)`` items, at least
+        one of each label present when ``limit >= 2``.
+
+    Examples
+    --------
+    >>> items = [Item(f"i{k:02d}", int(k < 30), Path(f"i{k:02d}.wav")) for k in range(40)]
+    >>> subset = stratified_subset(items, 8, seed=0)
+    >>> len(subset), sum(item.label for item in subset)
+    (8, 6)
+    """
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}")
+    items = sorted(items, key=lambda item: item.item_id)
+    if limit >= len(items):
+        return items
+    rng = np.random.default_rng(seed)
+    groups = {label: [item for item in items if item.label == label] for label in (0, 1)}
+    groups = {label: group for label, group in groups.items() if group}
+    counts = {label: int(round(limit * len(group) / len(items))) for label, group in groups.items()}
+    if len(groups) == 2 and limit >= 2:
+        for label in counts:
+            counts[label] = max(1, counts[label])
+    # Fix rounding so the counts add up to limit, within each group's size.
+    while sum(counts.values()) > limit:
+        label = max(counts, key=lambda k: counts[k])
+        counts[label] -= 1
+    while sum(counts.values()) < limit:
+        label = max(counts, key=lambda k: len(groups[k]) - counts[k])
+        counts[label] += 1
+    chosen = []
+    for label, group in sorted(groups.items()):
+        picks = rng.choice(len(group), size=min(counts[label], len(group)), replace=False)
+        chosen.extend(group[i] for i in picks)
+    return sorted(chosen, key=lambda item: item.item_id)
