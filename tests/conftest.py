@@ -71,3 +71,10 @@ def random_model():
     from warblr.model import load_vggish
 
     return load_vggish("random", seed=0)
+
+
+@pytest.fixture(scope="session")
+def random_provenance(random_model):
+    """The weights provenance of ``random_model``, as :func:`warblr.pipeline.load_model` states it."""
+    return {"requested": "random", "source": random_model.weights_source, "pretrained": False,
+            "final_relu": True, "seed": 0}

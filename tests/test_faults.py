@@ -16,18 +16,17 @@ import pytest
 import soundfile as sf
 
 import warblr.audio
-from warblr import cli, pipeline
+from lab_trees import SR, clip, make_tree
+from warblr import cli, pipeline, store
 from warblr.dataset import read_dataset
-from warblr.errors import WarblrError
+from warblr.errors import OutputError
 
-from test_pipeline import clip, make_tree, model, provenance  # noqa: F401  (fixtures)
-
-SR = 16000
+ENGINE = pipeline.make_engine(device="cpu", workers=2)
 
 
 def run(dataset, out, model, provenance, **kwargs):
-    return pipeline.extract(dataset, out, model=model, provenance=provenance, group_size=3, progress=False,
-                            **kwargs)
+    return pipeline.extract(dataset, out, model=model, provenance=provenance, group_size=3, engine=ENGINE,
+                            progress=False, **kwargs)
 
 
 def snapshot(out):
@@ -53,9 +52,9 @@ def tree(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clean(tree, tmp_path_factory, model, provenance):  # noqa: F811
+def clean(tree, tmp_path_factory, random_model, random_provenance):
     out = tmp_path_factory.mktemp("clean")
-    run(read_dataset(tree), out, model, provenance)
+    run(read_dataset(tree), out, random_model, random_provenance)
     return snapshot(out)
 
 
@@ -64,9 +63,9 @@ class Interrupted(Exception):
 
 
 @pytest.mark.parametrize("after", [1, 4, 7])
-def test_interrupted_extract_resumes_to_the_clean_result(after, tree, clean, tmp_path, monkeypatch, model,
-                                                         provenance):  # noqa: F811
-    real, written = pipeline.write_item, []
+def test_interrupted_extract_resumes_to_the_clean_result(after, tree, clean, tmp_path, monkeypatch, random_model,
+                                                         random_provenance):
+    real, written = store.write_item, []
 
     def flaky(path, *args):
         if len(written) == after:
@@ -74,19 +73,19 @@ def test_interrupted_extract_resumes_to_the_clean_result(after, tree, clean, tmp
         real(path, *args)
         written.append(path)
 
-    monkeypatch.setattr(pipeline, "write_item", flaky)
+    monkeypatch.setattr(store, "write_item", flaky)
     with pytest.raises(Interrupted):
-        run(read_dataset(tree), tmp_path, model, provenance)
+        run(read_dataset(tree), tmp_path, random_model, random_provenance)
     assert len(snapshot(tmp_path)) == after
     monkeypatch.undo()
-    result = run(read_dataset(tree), tmp_path, model, provenance)
+    result = run(read_dataset(tree), tmp_path, random_model, random_provenance)
     assert (result.reused, result.computed) == (after, 8 - after)
     assert_same(snapshot(tmp_path), clean)
 
 
-def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, model, provenance):  # noqa: F811
+def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, random_model, random_provenance):
     dataset = read_dataset(tree)
-    run(dataset, tmp_path, model, provenance)
+    run(dataset, tmp_path, random_model, random_provenance)
     items = sorted((tmp_path / "items").glob("*.npz"))
     items[0].write_bytes(items[0].read_bytes()[: items[0].stat().st_size // 2])  # cut in half
     items[1].write_bytes(b"\x00" * 100)                                           # garbage
@@ -97,8 +96,8 @@ def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, 
     items[3].write_bytes(bytes(data))
     (tmp_path / "items" / ".tmp-leftover.npz").write_bytes(b"PK")                 # a killed run's temp file
     for path in items[:4]:
-        assert pipeline.read_item(path) is None
-    result = run(dataset, tmp_path, model, provenance)
+        assert store.read_item(path) is None
+    result = run(dataset, tmp_path, random_model, random_provenance)
     assert (result.computed, result.reused) == (4, 4)
     assert not list((tmp_path / "items").glob(".tmp-*"))
     assert_same(snapshot(tmp_path), clean)
@@ -106,14 +105,14 @@ def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, 
     item = dataset.items[0]
     sf.write(str(item.path), clip(1, 99), SR, subtype="PCM_16")
     try:
-        result = run(read_dataset(tree), tmp_path, model, provenance)
+        result = run(read_dataset(tree), tmp_path, random_model, random_provenance)
         assert (result.computed, result.reused) == (1, 7)
     finally:
         sf.write(str(item.path), clip(1, 0), SR, subtype="PCM_16")  # restore for the other tests
 
 
-def test_disk_full_stops_clearly_and_keeps_finished_items(tree, clean, tmp_path, monkeypatch, capsys, model,
-                                                          provenance):  # noqa: F811
+def test_disk_full_stops_clearly_and_keeps_finished_items(tree, clean, tmp_path, monkeypatch, capsys, random_model,
+                                                          random_provenance):
     real, calls = np.savez, []
 
     def full_disk(file, **arrays):
@@ -124,13 +123,13 @@ def test_disk_full_stops_clearly_and_keeps_finished_items(tree, clean, tmp_path,
         real(file, **arrays)
 
     monkeypatch.setattr(np, "savez", full_disk)
-    with pytest.raises(WarblrError) as info:
-        run(read_dataset(tree), tmp_path, model, provenance)
+    with pytest.raises(OutputError) as info:
+        run(read_dataset(tree), tmp_path, random_model, random_provenance)
     message = str(info.value)
     assert "No space left on device" in message and "free some disk space" in message
     assert str(tmp_path / "items") in message and "2 finished item(s) are kept" in message
     assert len(snapshot(tmp_path)) == 2
-    assert all(pipeline.read_item(p) is not None for p in (tmp_path / "items").glob("*.npz"))
+    assert all(store.read_item(p) is not None for p in (tmp_path / "items").glob("*.npz"))
     assert not list((tmp_path / "items").glob(".tmp-*"))
     # Through the command line: exit status 1 and the message on stderr.
     calls.clear()
@@ -139,37 +138,37 @@ def test_disk_full_stops_clearly_and_keeps_finished_items(tree, clean, tmp_path,
                      "--group-size", "3"]) == 1
     assert "warblr: error:" in capsys.readouterr().err
     monkeypatch.undo()
-    run(read_dataset(tree), tmp_path, model, provenance)
+    run(read_dataset(tree), tmp_path, random_model, random_provenance)
     assert_same(snapshot(tmp_path), clean)
 
 
-def test_permission_error_stops_clearly(tree, tmp_path, monkeypatch, model, provenance):  # noqa: F811
+def test_permission_error_stops_clearly(tree, tmp_path, monkeypatch, random_model, random_provenance):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(pipeline.tempfile, "NamedTemporaryFile", denied)
-    with pytest.raises(WarblrError, match="Permission denied.*0 finished item.*fix the permissions"):
-        run(read_dataset(tree), tmp_path, model, provenance)
+    monkeypatch.setattr(store.tempfile, "NamedTemporaryFile", denied)
+    with pytest.raises(OutputError, match="Permission denied.*0 finished item.*fix the permissions"):
+        run(read_dataset(tree), tmp_path, random_model, random_provenance)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions")
-def test_read_only_items_folder(tree, tmp_path, model, provenance):  # noqa: F811
+def test_read_only_items_folder(tree, tmp_path, random_model, random_provenance):
     (tmp_path / "items").mkdir()
     (tmp_path / "items").chmod(0o555)
     try:
-        with pytest.raises(WarblrError, match="Permission denied"):
-            run(read_dataset(tree), tmp_path, model, provenance)
+        with pytest.raises(OutputError, match="Permission denied"):
+            run(read_dataset(tree), tmp_path, random_model, random_provenance)
     finally:
         (tmp_path / "items").chmod(0o755)
 
 
-def test_unwritable_output_folder(tmp_path, tree, model, provenance):  # noqa: F811
+def test_unwritable_output_folder(tmp_path, tree, random_model, random_provenance):
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(WarblrError, match="cannot write"):
-        run(read_dataset(tree), tmp_path / "file" / "out", model, provenance)
+    with pytest.raises(OutputError, match="cannot write"):
+        run(read_dataset(tree), tmp_path / "file" / "out", random_model, random_provenance)
 
 
-def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, model, provenance):  # noqa: F811
+def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, random_model, random_provenance):
     base = tmp_path / "deep" / "er"
     root = make_tree(base / "data", 2, 2)
     hostile = ["../../x", "../../../x", "/tmp/x", "..", "a/../../x", "x\x00y"]
@@ -179,11 +178,12 @@ def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, model, p
         sf.write(str(target), clip(1, 5), SR)  # where the hostile ids would lead
     before = {p for p in tmp_path.rglob("*")}
     opened, written = [], []
-    real_load, real_write = warblr.audio.load_audio, pipeline.write_item
+    real_load, real_write = warblr.audio.load_audio, store.write_item
     monkeypatch.setattr(warblr.audio, "load_audio", lambda path, **k: opened.append(Path(path)) or real_load(path))
-    monkeypatch.setattr(pipeline, "write_item", lambda path, *a: written.append(Path(path)) or real_write(path, *a))
+    monkeypatch.setattr(store, "write_item", lambda path, *a: written.append(Path(path)) or real_write(path, *a))
     out = base / "out"
-    report = pipeline.analyse(read_dataset(root), out, model=model, provenance=provenance, folds=2, progress=False)
+    report = pipeline.analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=2,
+                              engine=ENGINE, progress=False)
     assert {p["item_id"] for p in report["skipped"]} >= set(hostile)
     assert opened and all(p.parent == root / "wav" for p in opened)
     assert written and all(p.parent == out / "items" for p in written)
@@ -191,13 +191,13 @@ def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, model, p
     assert all(out in p.parents or p == out for p in new)
 
 
-def test_a_second_run_on_the_same_folder_is_refused(tree, tmp_path, model, provenance):  # noqa: F811
+def test_a_second_run_on_the_same_folder_is_refused(tree, tmp_path, random_model, random_provenance):
     fcntl = pytest.importorskip("fcntl")
     tmp_path.mkdir(exist_ok=True)
     with open(tmp_path / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        with pytest.raises(WarblrError, match="another warblr run"):
-            run(read_dataset(tree), tmp_path, model, provenance)
+        with pytest.raises(OutputError, match="another warblr run"):
+            run(read_dataset(tree), tmp_path, random_model, random_provenance)
 
 
 def extract_command(data, out):

@@ -1,97 +1,51 @@
 """`warblr extract | analyse | demo` end to end on small generated trees, with seeded random weights."""
 
 import json
-from pathlib import Path
+import types
 
 import numpy as np
 import pytest
-import soundfile as sf
+import torch
 from PIL import Image
 
-import torch
-
-from warblr import cli, pipeline
+from lab_trees import BAD_IDS, make_tree
+from warblr import cli, pipeline, store
 from warblr.audio import load_audio
-from warblr.embed import batch_examples
 from warblr.dataset import read_dataset
+from warblr.embed import batch_examples
+from warblr.errors import InvalidArgumentError
 from warblr.features import waveform_to_examples
-from warblr.model import load_vggish
+from warblr.report import weights_label
 
-SR = 16000
-
-
-def clip(label, seed, seconds=2.0):
-    """Closed-form stand-ins: noise of random level and colour, plus 3-6 kHz chirps when ``label`` is 1."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    noise = np.cumsum(rng.standard_normal(n)) * rng.uniform(0, 0.02) + rng.standard_normal(n)
-    signal = noise / np.std(noise) * 10 ** rng.uniform(-2.5, -1.8)
-    if label:
-        t = np.arange(int(0.25 * SR)) / SR
-        for start in rng.integers(0, n - t.size, 6):
-            f = rng.uniform(3000, 6000) - 4000 * t
-            signal[start:start + t.size] += 0.1 * np.hanning(t.size) * np.sin(2 * np.pi * np.cumsum(f) / SR)
-    return signal
+CPU = pipeline.make_engine(device="cpu")
 
 
-def make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0):
-    """A warblrb10k-layout tree; with ``bad``, planted bad items of every kind."""
-    root = Path(root)
-    (root / "wav").mkdir(parents=True, exist_ok=True)
-    labels = {f"item-{k:03d}": int(k < n_bird) for k in range(n_bird + n_none)}
-    for k, (item_id, label) in enumerate(labels.items()):
-        sf.write(str(root / "wav" / f"{item_id}.wav"), clip(label, k, seconds), SR, subtype="PCM_16")
-    rows = [f"{i},test,{label}" for i, label in labels.items()]
-    if bad:
-        sf.write(str(root / "wav" / "tooshort.wav"), np.zeros(4000), SR)   # 0.25 s
-        (root / "wav" / "notaudio.wav").write_text("hello, I am not a WAV file")
-        (root / "wav" / "empty.wav").write_bytes(b"")
-        sf.write(str(root / "wav" / "orphan.wav"), np.zeros(SR), SR)       # a file without a row
-        rows += ["tooshort,test,1", "notaudio,test,0", "empty,test,1", "missing,test,1",
-                 "../../escape,test,1", "badlabel,test,2"]
-    (root / "metadata.csv").write_text("itemid,datasetid,hasbird\n" + "\n".join(rows) + "\n")
-    return root
-
-
-BAD_IDS = {"tooshort", "notaudio", "empty", "missing", "../../escape", "badlabel", "orphan"}
-
-
-@pytest.fixture(scope="session")
-def model():
-    return load_vggish("random", seed=0)
-
-
-@pytest.fixture(scope="session")
-def provenance(model):
-    return {"requested": "random", "source": model.weights_source, "pretrained": False, "final_relu": True,
-            "seed": 0}
-
-
-def test_extract_stores_the_reference_examples_and_embeddings(tmp_path, model, provenance):
+def test_extract_stores_the_reference_examples_and_embeddings(tmp_path, random_model, random_provenance):
     dataset = read_dataset(make_tree(tmp_path / "data", 3, 2))
-    result = pipeline.extract(dataset, tmp_path / "out", model=model, provenance=provenance, group_size=2,
-                              progress=False)
+    result = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+                              group_size=2, engine=CPU, progress=False)
     assert result.done == sorted(i.item_id for i in dataset.items) and result.computed == 5
     for item in dataset.items:
-        examples, embeddings = pipeline.read_item(tmp_path / "out" / "items" / f"{item.item_id}.npz")
+        examples, embeddings = store.read_item(tmp_path / "out" / "items" / f"{item.item_id}.npz")
         waveform, rate = load_audio(item.path)
         np.testing.assert_array_equal(examples, batch_examples([(waveform, rate)])[0])  # what the engine gives
         # ... which is the numpy reference within the engine's documented float32 error (2.5e-4).
         np.testing.assert_allclose(examples, waveform_to_examples(waveform, rate), rtol=0, atol=2.5e-4)
         with torch.inference_mode():
-            expected = model(torch.from_numpy(examples)).numpy()
+            expected = random_model(torch.from_numpy(examples)).numpy()
         # Same network, other batch composition: float32 summation order only.
         np.testing.assert_allclose(embeddings, expected, rtol=1e-4, atol=1e-5)
         assert examples.shape == (2, 96, 64) and embeddings.shape == (2, 128)
-    again = pipeline.extract(dataset, tmp_path / "out", model=model, provenance=provenance, progress=False)
+    again = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+                             engine=CPU, progress=False)
     assert again.computed == 0 and again.reused == 5
 
 
-def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, model, provenance):
+def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, random_model, random_provenance):
     root = make_tree(tmp_path / "data", 14, 10, bad=True)
     out = tmp_path / "out"
-    report = pipeline.analyse(read_dataset(root), out, model=model, provenance=provenance, folds=4,
-                              progress=False)
+    report = pipeline.analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=4,
+                              engine=pipeline.make_engine(device="cpu", workers=3), progress=False)
     assert report["auc"]["log_mel"]["best"]["mean"] > 0.75
     assert {p["item_id"] for p in report["skipped"]} == BAD_IDS
     why = {p["item_id"]: p["reason"] for p in report["skipped"]}
@@ -137,6 +91,9 @@ def test_help_explains_options_with_defaults(command, capsys):
         cli.main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--out" in text and "--weights" in text and "(default: auto)" in text and "--quiet" in text
+    for option in ("--device auto|cpu|cuda|cuda:N", "--batch-size BATCH_SIZE", "--workers WORKERS"):
+        assert option in text
+    assert "(default: 64)" in text and "(default: float32)" in text and "opt-in" in text
 
 
 def test_cli_reports_bad_arguments_as_warblr_errors(tmp_path, capsys):
@@ -159,7 +116,7 @@ def test_demo_generates_then_reuses_its_corpus(tmp_path, capsys):
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["counts"]["reused"] == 8
 
 
-def test_weights_provenance(tmp_path, monkeypatch, model):
+def test_weights_provenance(tmp_path, monkeypatch, random_provenance):
     import hashlib
 
     import warblr.model
@@ -169,19 +126,107 @@ def test_weights_provenance(tmp_path, monkeypatch, model):
         pipeline.load_model(tmp_path / "nope.pth")  # an explicit path never falls back
     fake = tmp_path / "vggish.pth"
     fake.write_bytes(b"pretend weights")
-
-    def pretend(weights, **kwargs):
-        model.weights_source, model.pretrained = str(fake), True
-        return model
-
-    monkeypatch.setattr(warblr.model, "load_vggish", pretend)
-    try:
-        _, provenance = pipeline.load_model(fake)
-    finally:
-        model.weights_source, model.pretrained = "random (seed 0)", False
+    pretend = types.SimpleNamespace(weights_source=str(fake), pretrained=True, final_relu=True)
+    monkeypatch.setattr(warblr.model, "load_vggish", lambda weights, **kwargs: pretend)
+    _, provenance = pipeline.load_model(fake)
     assert provenance["pretrained"] is True and "note" not in provenance
     assert provenance["sha256"] == hashlib.sha256(b"pretend weights").hexdigest()
-    assert pipeline.weights_label(provenance) == "VGGish weights: pretrained (vggish.pth)"
+    assert weights_label(provenance) == "VGGish weights: pretrained (vggish.pth)"
     monkeypatch.undo()
     _, provenance = pipeline.load_model("random", seed=3)
     assert provenance["pretrained"] is False and provenance["seed"] == 3 and "NOT pretrained" in provenance["note"]
+    # The shared test fixture states what load_model states.
+    _, provenance = pipeline.load_model("random", seed=0)
+    assert {k: v for k, v in provenance.items() if k != "note"} == random_provenance
+
+
+def items_of(out):
+    return {p.name: store.read_item(p) for p in sorted((out / "items").glob("*.npz"))}
+
+
+def test_parallel_decoding_gives_the_serial_result_and_names_bad_items(tmp_path, random_model, random_provenance):
+    dataset = read_dataset(make_tree(tmp_path / "data", 4, 3, bad=True))
+    runs = {}
+    for workers in (0, 3):
+        engine = pipeline.make_engine(device="cpu", workers=workers)
+        runs[workers] = pipeline.extract(dataset, tmp_path / f"out{workers}", model=random_model,
+                                         provenance=random_provenance, group_size=4, engine=engine, progress=False)
+    serial, parallel = runs[0], runs[3]
+    assert parallel.done == serial.done == [f"item-{k:03d}" for k in range(7)]
+    assert [(p.item_id, p.reason) for p in parallel.failed] == [(p.item_id, p.reason) for p in serial.failed]
+    assert {p.item_id for p in parallel.failed} == {"tooshort", "notaudio", "empty"}
+    assert all(p.item_id in p.reason for p in parallel.failed)  # named by the item's file
+    a, b = items_of(tmp_path / "out0"), items_of(tmp_path / "out3")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name][0], b[name][0])
+        np.testing.assert_array_equal(a[name][1], b[name][1])
+
+
+def test_the_network_precision_is_part_of_each_items_fingerprint(tmp_path, random_model, random_provenance):
+    dataset = read_dataset(make_tree(tmp_path / "data", 1, 1))
+
+    def run(dtype):
+        engine = pipeline.make_engine(device="cpu", dtype=dtype, workers=0)
+        result = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+                                  engine=engine, progress=False)
+        return result.computed, items_of(tmp_path / "out")
+
+    computed, fp32 = run("float32")
+    assert computed == 2
+    computed, bf16 = run("bfloat16")
+    assert computed == 2  # float32 items are stale for a bfloat16 run ...
+    for name in fp32:
+        np.testing.assert_array_equal(bf16[name][0], fp32[name][0])  # ... features stay float32 ...
+        assert not np.array_equal(bf16[name][1], fp32[name][1])       # ... the network's output does not
+    assert run("float32")[0] == 2 and run("float32")[0] == 0
+
+
+def test_engine_options_are_checked_and_named():
+    assert pipeline.make_engine(device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert pipeline.make_engine(workers=None).workers >= 1
+    for kwargs, name in [({"batch_size": 0}, "--batch-size"), ({"batch_size": 2.5}, "--batch-size"),
+                         ({"workers": -1}, "--workers"), ({"dtype": "float64"}, "--dtype"),
+                         ({"device": "abacus"}, "device")]:
+        with pytest.raises(InvalidArgumentError, match=name):
+            pipeline.make_engine(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cli_refuses_cuda_without_one_before_any_work(tmp_path, capsys):
+    root = make_tree(tmp_path / "data", 1, 1)
+    assert cli.main(["extract", "--data", str(root), "--out", str(tmp_path / "out"), "--device", "cuda"]) == 1
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_extract_resumes_bit_identically(tmp_path, monkeypatch, random_model, random_provenance):
+    dataset = read_dataset(make_tree(tmp_path / "data", 3, 2))
+    cuda = pipeline.make_engine(device="cuda")
+
+    def run(out):
+        return pipeline.extract(dataset, out, model=random_model, provenance=random_provenance, group_size=2,
+                                engine=cuda, progress=False)
+
+    def killed_at_item_3(path, *args):
+        if path.name == "item-003.npz":
+            raise KeyboardInterrupt
+        real(path, *args)
+
+    run(tmp_path / "clean")
+    real = store.write_item
+    monkeypatch.setattr(store, "write_item", killed_at_item_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed")
+    monkeypatch.undo()
+    assert run(tmp_path / "resumed").reused == 3
+    clean, resumed = items_of(tmp_path / "clean"), items_of(tmp_path / "resumed")
+    for item in dataset.items:
+        name = f"{item.item_id}.npz"
+        np.testing.assert_array_equal(resumed[name][0], clean[name][0])
+        np.testing.assert_array_equal(resumed[name][1], clean[name][1])
+        # On the GPU too, the examples are the numpy reference within the engine's float32 error.
+        reference = waveform_to_examples(*load_audio(item.path))
+        np.testing.assert_allclose(clean[name][0], reference, rtol=0, atol=2.5e-4)

@@ -5,7 +5,7 @@ engine (:mod:`warblr.embed`) runs it fast on CPU or GPU.
 """
 
 from .audio import load_audio, resample, to_mono
-from .errors import (AudioError, AudioFileError, AudioTooShortError, BadItemError, DatasetError,
+from .errors import (AudioError, AudioFileError, AudioTooShortError, BadItemError, DatasetError, OutputError,
                      InvalidArgumentError, WarblrError, WeightsNotFoundError)
 from .features import log_mel_spectrogram, waveform_to_examples, wavfile_to_examples
 
@@ -29,5 +29,5 @@ def __getattr__(name):
 __all__ = [
     "load_audio", "resample", "to_mono", "log_mel_spectrogram", "waveform_to_examples",
     "wavfile_to_examples", "WarblrError", "AudioError", "AudioFileError", "AudioTooShortError",
-    "InvalidArgumentError", "WeightsNotFoundError", "DatasetError", "BadItemError", *_LAZY,
+    "InvalidArgumentError", "WeightsNotFoundError", "DatasetError", "BadItemError", "OutputError", *_LAZY,
 ]

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import oaconvolve
 
-from .errors import InvalidArgumentError, WarblrError
+from .errors import InvalidArgumentError, OutputError
+from .store import atomic_write
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -362,8 +363,6 @@ def _write_clip(task):
     """Generate one clip and write it atomically; returns its relative name and size."""
     import soundfile as sf
 
-    from .pipeline import atomic_write
-
     root, item_id, label, seq, duration, sample_rate = task
     clip = synthesize_clip(has_bird=bool(label), seed=seq, duration=duration, sample_rate=sample_rate)
     name = f"wav/{item_id}.wav"
@@ -392,6 +391,12 @@ def make_corpus(root, *, n_clips=DEFAULT_SIZE, seed=0, duration=10.0, sample_rat
     (Path, bool)
         The folder, and whether it was (re)generated.
 
+    Raises
+    ------
+    OutputError
+        ``root`` cannot be written, or holds files that are not a warblr
+        demo corpus (never overwritten).
+
     Examples
     --------
     >>> import tempfile
@@ -399,8 +404,6 @@ def make_corpus(root, *, n_clips=DEFAULT_SIZE, seed=0, duration=10.0, sample_rat
     >>> made, sorted(p.name for p in folder.iterdir())
     (True, ['manifest.json', 'metadata.csv', 'wav'])
     """
-    from .pipeline import atomic_write
-
     params = corpus_parameters(n_clips=n_clips, seed=seed, duration=duration, sample_rate=sample_rate,
                                bird_fraction=bird_fraction)
     digest = _parameters_hash(params)
@@ -409,7 +412,7 @@ def make_corpus(root, *, n_clips=DEFAULT_SIZE, seed=0, duration=10.0, sample_rat
         return root, False
     if root.is_dir() and any(root.iterdir()) and _read_manifest(root) is None:
         # Never delete files that a previous make_corpus did not write.
-        raise WarblrError(f"{root}: not empty and not a warblr demo corpus (no {MANIFEST_NAME}); "
+        raise OutputError(f"{root}: not empty and not a warblr demo corpus (no {MANIFEST_NAME}); "
                           "refusing to overwrite it, choose another folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -432,5 +435,5 @@ def make_corpus(root, *, n_clips=DEFAULT_SIZE, seed=0, duration=10.0, sample_rat
         manifest = {"generator": GENERATOR_NAME, "hash": digest, "parameters": params, "files": files}
         atomic_write(root / MANIFEST_NAME, lambda handle: handle.write(json.dumps(manifest, indent=1)), mode="w")
     except OSError as exc:
-        raise WarblrError(f"{root}: cannot write the demo corpus ({exc.strerror or exc})") from exc
+        raise OutputError(f"{root}: cannot write the demo corpus ({exc.strerror or exc})") from exc
     return root, True

@@ -36,3 +36,7 @@ class DatasetError(WarblrError):
 
 class BadItemError(DatasetError):
     """One dataset item (a CSV row or an item id) that is unusable."""
+
+
+class OutputError(WarblrError):
+    """An output folder or file that cannot be written (disk full, permissions); finished work is kept."""

@@ -1,64 +1,55 @@
 """The lab end to end: ``warblr extract``, ``warblr analyse`` and ``warblr demo``.
 
 ``extract`` turns every item of a warblrb10k-layout folder into
-``OUT/items/<itemid>.npz`` (``examples`` float32 ``[N, 96, 64]``,
-``embeddings`` float32 ``[N, 128]``, and ``meta``, the JSON fingerprint of the
-source audio and the weights). Each file is written atomically (temporary
-file in the same folder, fsync, rename) and checked in full when read, so a
-rerun skips finished items, a killed run resumes and loses nothing, and a
-half-written file is never taken as finished. Items are processed in fixed
-groups (by position in the id-sorted item list) so a resumed run batches
-exactly as an uninterrupted one and gives the same numbers.
+``OUT/items/<itemid>.npz`` through the item store (:mod:`warblr.store`:
+atomic, validated, resumable). Items are processed in fixed groups (by
+position in the id-sorted item list) so a resumed run batches exactly as an
+uninterrupted one and gives bit-identical numbers. A group's files are
+decoded in a thread pool; a bad file is reported by its item id and the run
+goes on. Examples and embeddings come from the batched engine
+(:mod:`warblr.embed`) on ``--device`` (CUDA when there is one), float32
+unless ``--dtype`` asks for a reduced precision.
 
 ``analyse`` pools each clip's examples and embeddings, cross-validates PCA +
-logistic regression on both feature sets, and writes ``report.json``,
-``report.md`` and PNG plots. ``demo`` does it all on the embedded synthetic
-corpus (:mod:`warblr.corpus`).
+logistic regression on both feature sets (:mod:`warblr.analysis`), and
+writes the plots and the report (:mod:`warblr.report`). ``demo`` does it all
+on the embedded synthetic corpus (:mod:`warblr.corpus`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import hashlib
-import json
 import os
-import platform
 import sys
-import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, spec
-from .dataset import Problem, display_id, read_dataset, validate_item_id
-from .errors import BadItemError, InvalidArgumentError, WarblrError, WeightsNotFoundError
+from . import __version__, spec, store
+from .dataset import Problem, display_id, read_dataset
+from .errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
+from .report import REPORT_JSON, REPORT_MD, summary_table, versions, weights_label, write_report
 
 __all__ = [
     "register",
-    "FORMAT_VERSION",
     "FEATURE_SETS",
+    "DTYPES",
     "load_model",
-    "item_path",
-    "item_fingerprint",
-    "read_item",
-    "write_item",
-    "atomic_write",
+    "Engine",
+    "make_engine",
     "extract",
     "analyse",
     "ExtractResult",
 ]
 
-#: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
-FORMAT_VERSION = 1
-ITEMS_DIR = "items"
 PLOTS_DIR = "plots"
-_TMP_PREFIX = ".tmp-"
 DEFAULT_GROUP_SIZE = 16
+DEFAULT_BATCH_SIZE = 64
+#: Network precisions; float32 is the default, the others are opt-in.
+DTYPES = ("float32", "bfloat16", "float16")
 #: Feature sets compared by ``analyse``: key -> (display name, dimensions).
 FEATURE_SETS = {
     "log_mel": ("log-mel (pooled)", spec.NUM_BANDS),
@@ -113,7 +104,7 @@ def load_model(weights="auto", *, seed=0, download=False):
     provenance = {"requested": requested, "source": model.weights_source, "pretrained": bool(model.pretrained),
                   "final_relu": bool(getattr(model, "final_relu", True))}
     if model.pretrained:
-        provenance["sha256"] = _file_digest(model.weights_source)  # a replaced file makes old items stale
+        provenance["sha256"] = store.file_digest(model.weights_source)  # a replaced file makes old items stale
     else:
         provenance["seed"] = int(seed)
     if note:
@@ -121,169 +112,78 @@ def load_model(weights="auto", *, seed=0, download=False):
     return model, provenance
 
 
-def weights_label(provenance):
-    """A short statement of the weights for titles and tables.
-
-    Examples
-    --------
-    >>> weights_label({"source": "random (seed 0)", "pretrained": False})
-    'VGGish weights: RANDOM (seed 0), NOT pretrained'
-    """
-    if provenance["pretrained"]:
-        return f"VGGish weights: pretrained ({Path(provenance['source']).name})"
-    return f"VGGish weights: RANDOM ({provenance['source'].replace('random ', '').strip('()')}), NOT pretrained" \
-        if provenance["source"].startswith("random") else f"VGGish weights: {provenance['source']}, NOT pretrained"
+# --------------------------------------------------------------------------- engine options
 
 
-# --------------------------------------------------------------------------- the item store
+@dataclass(frozen=True)
+class Engine:
+    """How extract runs the engine: resolved device, network dtype, batch size, decoding threads."""
+
+    device: object
+    dtype: object
+    batch_size: int
+    workers: int
+
+    @property
+    def precision(self):
+        """The network dtype's name, e.g. ``"float32"`` (part of every item's fingerprint)."""
+        return str(self.dtype).replace("torch.", "")
+
+    def as_dict(self, group_size):
+        return {"device": str(self.device), "dtype": self.precision, "batch_size": self.batch_size,
+                "group_size": group_size, "workers": self.workers}
 
 
-def item_path(out, item_id):
-    """``OUT/items/<item_id>.npz`` for a validated id (never a path outside ``OUT/items``).
-
-    Raises
-    ------
-    BadItemError
-        ``item_id`` is not a safe id (see :func:`warblr.dataset.validate_item_id`).
-    """
-    items = Path(os.fspath(out)) / ITEMS_DIR
-    path = items / f"{validate_item_id(item_id)}.npz"
-    if path.parent != items:  # cannot happen for a valid id; kept as a second lock
-        raise BadItemError(f"item id '{display_id(item_id)}': would be written outside {items}")
-    return path
+def default_workers():
+    """Decoding threads by default: one per core, at most 4."""
+    return min(4, os.cpu_count() or 1)
 
 
-def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def item_fingerprint(source_path, provenance):
-    """What a finished item must have been made from: the audio's SHA-256 and the weights.
-
-    Raises
-    ------
-    OSError
-        The audio file cannot be read.
-    """
-    return {"format": FORMAT_VERSION, "source_sha256": _file_digest(source_path),
-            "weights": provenance["source"], "weights_sha256": provenance.get("sha256"),
-            "final_relu": provenance.get("final_relu", True)}
-
-
-def read_item(path, *, fingerprint=None):
-    """Read a finished item, or ``None`` if it is missing, half-written, corrupt or stale.
+def make_engine(*, device="auto", dtype="float32", batch_size=DEFAULT_BATCH_SIZE, workers=None):
+    """Check and resolve the engine options of :func:`extract`.
 
     Parameters
     ----------
-    path : Path
-    fingerprint : dict, optional, keyword-only
-        When given, the item's stored fingerprint must equal it.
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, keyword-only
+        ``"auto"`` (or None): CUDA when available, else CPU.
+    dtype : {"float32", "bfloat16", "float16"}, keyword-only
+        Network precision. float32 by default; the others are faster on
+        recent GPUs and CPUs but change embeddings well beyond float32
+        rounding, so they are only used when asked for.
+    batch_size : int, keyword-only
+        Examples per network call.
+    workers : int, optional, keyword-only
+        Threads decoding a group's files; 0 decodes in this thread.
+        Default :func:`default_workers`.
 
     Returns
     -------
-    (examples, embeddings) or None
-        float32 ``[N, 96, 64]`` and ``[N, 128]`` with the same ``N >= 1``.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if sorted(data.files) != ["embeddings", "examples", "meta"]:
-                return None
-            meta = json.loads(str(data["meta"]))
-            if fingerprint is not None and meta != fingerprint:
-                return None
-            examples, embeddings = data["examples"], data["embeddings"]  # reading checks the zip CRCs
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile):
-        return None
-    if (examples.dtype != np.float32 or embeddings.dtype != np.float32 or examples.ndim != 3
-            or examples.shape[1:] != (spec.NUM_FRAMES, spec.NUM_BANDS) or examples.shape[0] < 1
-            or embeddings.shape != (examples.shape[0], spec.EMBEDDING_SIZE)
-            or not np.all(np.isfinite(examples)) or not np.all(np.isfinite(embeddings))):
-        return None
-    return examples, embeddings
-
-
-def _fsync_dir(folder):
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def atomic_write(path, write, *, mode="wb"):
-    """Write ``path`` all or nothing: ``write(handle)`` into a temporary file in the same folder, fsync, rename.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    write : callable
-        Called with the open temporary file.
-    mode : {"wb", "w"}, keyword-only
-        Binary, or UTF-8 text.
+    Engine
 
     Raises
     ------
-    OSError
-        Disk full, permission denied, ...; no partial file is left under any name.
+    InvalidArgumentError
+        An option of the wrong value, named; CUDA asked for without one.
+
+    Examples
+    --------
+    >>> make_engine(device="cpu", workers=2).as_dict(16)
+    {'device': 'cpu', 'dtype': 'float32', 'batch_size': 64, 'group_size': 16, 'workers': 2}
     """
-    path = Path(path)
-    text = {} if "b" in mode else {"encoding": "utf-8"}
-    handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=_TMP_PREFIX, suffix=path.suffix,
-                                         delete=False, **text)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-    _fsync_dir(path.parent)
+    import torch
 
+    from .embed import resolve_device, resolve_dtype
 
-def write_item(path, examples, embeddings, fingerprint):
-    """Write one item atomically (see :func:`atomic_write`)."""
-    atomic_write(path, lambda handle: np.savez(
-        handle, examples=np.asarray(examples, dtype=np.float32),
-        embeddings=np.asarray(embeddings, dtype=np.float32), meta=np.array(json.dumps(fingerprint))))
-
-
-def _output_error(path, exc, done):
-    reason = exc.strerror or str(exc)
-    hint = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some quota",
-            errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
-            errno.EROFS: "choose a writable --out"}.get(exc.errno, "fix the cause")
-    return WarblrError(f"{path}: cannot write ({reason}). {done} finished item(s) are kept; {hint} and rerun "
-                       "the same command to resume.")
-
-
-@contextlib.contextmanager
-def _exclusive(out):
-    """Hold ``OUT/.lock`` so two runs never write the same output folder."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    lock = Path(out) / ".lock"
-    try:
-        handle = open(lock, "a")
-    except OSError as exc:
-        raise _output_error(lock, exc, 0) from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise WarblrError(f"{out}: another warblr run is writing this folder; wait for it or "
-                              "choose another --out") from exc
-        yield
+    if device is None or device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidArgumentError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise InvalidArgumentError(f"--workers must be a non-negative integer, got {workers!r}")
+    allowed = tuple(getattr(torch, name) for name in DTYPES)
+    return Engine(device=resolve_device(device), dtype=resolve_dtype(dtype, allowed=allowed, name="--dtype"),
+                  batch_size=int(batch_size), workers=int(workers))
 
 
 # --------------------------------------------------------------------------- extract
@@ -300,47 +200,53 @@ class ExtractResult:
     seconds: float = 0.0
 
 
-def _embed(model, per_clip):
-    """One forward pass over a group's examples, split back per clip."""
-    from .embed import embed_examples
+def _fingerprint(item, provenance, precision):
+    """``(item, fingerprint, None)``, or ``(item, None, Problem)`` when the file cannot be read."""
+    try:
+        return item, store.item_fingerprint(item.path, provenance, precision=precision), None
+    except OSError as exc:
+        return item, None, Problem(item.item_id, f"{item.path}: cannot read ({exc.strerror or exc})")
 
-    flat = embed_examples(model, np.concatenate(per_clip))
-    return np.split(flat, np.cumsum([len(e) for e in per_clip])[:-1])
+
+def _decode(item):
+    """``(item, (waveform, rate), None)``, or ``(item, None, Problem)`` for bad audio."""
+    from . import audio
+
+    try:
+        return item, audio.load_audio(item.path), None
+    except WarblrError as exc:
+        return item, None, Problem(item.item_id, str(exc))
 
 
-def _compute_group(group, model):
-    """Examples and embeddings for a group of items; bad audio becomes a Problem."""
+def _compute_group(decoded, model, engine):
+    """Examples and embeddings for a group's decoded clips; a clip the engine rejects becomes a Problem."""
     from . import embed
-    from .audio import load_audio
 
-    clips, good, problems = [], [], []
-    for item in group:
-        try:
-            clips.append(load_audio(item.path))
-            good.append(item)
-        except WarblrError as exc:
-            problems.append(Problem(item.item_id, str(exc)))
+    good = [(item, clip) for item, clip, _ in decoded if clip is not None]
+    problems = [problem for _, _, problem in decoded if problem is not None]
     if not good:
         return [], problems
     try:
-        per_clip = embed.batch_examples(clips)
+        per_clip = embed.batch_examples([clip for _, clip in good], device=engine.device, workers=0)
     except WarblrError:
         # Find the culprit(s) one clip at a time; the rest still share one batch below.
         per_clip, kept = [], []
-        for item, clip in zip(good, clips):
+        for item, clip in good:
             try:
-                per_clip.append(embed.batch_examples([clip])[0])
-                kept.append(item)
+                per_clip.append(embed.batch_examples([clip], device=engine.device, workers=0)[0])
+                kept.append((item, clip))
             except WarblrError as exc:
                 problems.append(Problem(item.item_id, f"{item.path}: {str(exc).replace('clips[0]: ', '', 1)}"))
         good = kept
         if not good:
             return [], problems
-    embeddings = _embed(model, per_clip)
-    return list(zip(good, per_clip, embeddings)), problems
+    flat = embed.embed_examples(model, np.concatenate(per_clip), batch_size=engine.batch_size,
+                                device=engine.device, dtype=engine.dtype)
+    embeddings = np.split(flat, np.cumsum([len(e) for e in per_clip])[:-1])
+    return [(item, examples, emb) for (item, _), examples, emb in zip(good, per_clip, embeddings)], problems
 
 
-def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, progress=True):
+def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True):
     """Compute and store examples and embeddings for every item of ``dataset`` not finished yet.
 
     Parameters
@@ -352,8 +258,12 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, p
     provenance : dict, keyword-only
         From :func:`load_model`; part of each item's fingerprint.
     group_size : int, keyword-only
-        Clips per batch. Groups are fixed by position, so a resumed run
+        Clips per group. Groups are fixed by position, so a resumed run
         batches exactly like an uninterrupted one.
+    engine : Engine, optional, keyword-only
+        Device, dtype, batch size and decoding threads (:func:`make_engine`;
+        default ``make_engine()``: CUDA if available, float32). The dtype is
+        part of each item's fingerprint.
     progress : bool, keyword-only
         Show a tqdm bar.
 
@@ -363,71 +273,67 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, p
 
     Raises
     ------
-    WarblrError
-        The output folder cannot be written (disk full, permissions); items
-        finished before are kept.
+    OutputError
+        The output folder cannot be written (disk full, permissions) or is
+        in use by another run; items finished before are kept.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise InvalidArgumentError(f"--group-size must be a positive integer, got {group_size!r}")
+    engine = make_engine() if engine is None else engine
     start = time.perf_counter()
     out = Path(os.fspath(out))
-    items_dir = out / ITEMS_DIR
+    items_dir = out / store.ITEMS_DIR
     try:
         items_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _output_error(items_dir, exc, 0) from exc
+        raise store.output_error(items_dir, exc, 0) from exc
     result = ExtractResult()
-    with _exclusive(out):
-        for stale in items_dir.glob(f"{_TMP_PREFIX}*"):  # left by a killed run
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        bar = tqdm(total=len(dataset.items), desc="extract", unit="clip", disable=not progress, file=sys.stderr)
-        with bar:
-            for first in range(0, len(dataset.items), group_size):
-                group = dataset.items[first:first + group_size]
-                fingerprints, missing = {}, set()
-                for item in group:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(store.exclusive(out))
+        store.remove_temporaries(items_dir)  # left by a killed run
+        pool = stack.enter_context(ThreadPoolExecutor(engine.workers, thread_name_prefix="warblr-decode")) \
+            if engine.workers else None
+        each = pool.map if pool else map  # in order either way
+        bar = stack.enter_context(tqdm(total=len(dataset.items), desc="extract", unit="clip",
+                                       disable=not progress, file=sys.stderr))
+        for first in range(0, len(dataset.items), group_size):
+            group = dataset.items[first:first + group_size]
+            readable, missing = [], set()
+            for item, fingerprint, problem in each(lambda i: _fingerprint(i, provenance, engine.precision), group):
+                if problem:
+                    result.failed.append(problem)
+                    continue
+                readable.append((item, fingerprint))
+                if store.read_item(store.item_path(out, item.item_id), fingerprint=fingerprint) is None:
+                    missing.add(item.item_id)
+                else:
+                    result.done.append(item.item_id)
+                    result.reused += 1
+            if missing:
+                computed, problems = _compute_group(list(each(_decode, [i for i, _ in readable])), model, engine)
+                result.failed.extend(problems)
+                fingerprints = {item.item_id: fingerprint for item, fingerprint in readable}
+                for item, examples, embeddings in computed:
+                    if item.item_id not in missing:
+                        continue  # finished before; recomputed only to keep the batch as it was
+                    path = store.item_path(out, item.item_id)
                     try:
-                        fingerprints[item.item_id] = item_fingerprint(item.path, provenance)
+                        store.write_item(path, examples, embeddings, fingerprints[item.item_id])
                     except OSError as exc:
-                        result.failed.append(Problem(item.item_id, f"{item.path}: cannot read "
-                                                     f"({exc.strerror or exc})"))
-                        continue
-                    if read_item(item_path(out, item.item_id), fingerprint=fingerprints[item.item_id]) is None:
-                        missing.add(item.item_id)
-                    else:
-                        result.done.append(item.item_id)
-                        result.reused += 1
-                if missing:
-                    computed, problems = _compute_group([i for i in group if i.item_id in fingerprints], model)
-                    result.failed.extend(problems)
-                    for item, examples, embeddings in computed:
-                        if item.item_id not in missing:
-                            continue  # finished before; recomputed only to keep the batch as it was
-                        path = item_path(out, item.item_id)
-                        try:
-                            write_item(path, examples, embeddings, fingerprints[item.item_id])
-                        except OSError as exc:
-                            raise _output_error(path, exc, len(result.done)) from exc
-                        result.done.append(item.item_id)
-                        result.computed += 1
-                bar.update(len(group))
+                        raise store.output_error(path, exc, len(result.done)) from exc
+                    result.done.append(item.item_id)
+                    result.computed += 1
+            bar.update(len(group))
     result.done.sort()
     result.seconds = time.perf_counter() - start
     return result
 
 
 # --------------------------------------------------------------------------- analyse
-
-
-def _versions():
-    import sklearn
-    import torch
-
-    return {"warblr": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform()}
 
 
 def _load_features(dataset, out, done):
@@ -437,9 +343,10 @@ def _load_features(dataset, out, done):
     by_id = {item.item_id: item for item in dataset.items}
     ids, labels, log_mel, vggish, n_examples, problems = [], [], [], [], 0, []
     for item_id in done:
-        stored = read_item(item_path(out, item_id))
+        path = store.item_path(out, item_id)
+        stored = store.read_item(path)
         if stored is None:
-            problems.append(Problem(item_id, f"{item_path(out, item_id)}: unreadable after extract"))
+            problems.append(Problem(item_id, f"{path}: unreadable after extract"))
             continue
         examples, embeddings = stored
         ids.append(item_id)
@@ -473,7 +380,7 @@ def _plot_all(out, ids, labels, features, results, provenance, *, random_state):
     scores = results["log_mel"]["best"]["scores"]
     bird = max((i for i in range(len(ids)) if labels[i] == 1), key=lambda i: scores[i])
     no_bird = min((i for i in range(len(ids)) if labels[i] == 0), key=lambda i: scores[i])
-    examples = [read_item(item_path(out, ids[i]))[0] for i in (bird, no_bird)]
+    examples = [store.read_item(store.item_path(out, ids[i]))[0] for i in (bird, no_bird)]
     written.append(analysis.plot_log_mel_pair(
         *examples, path=plots / "log_mel_examples.png",
         names=(f"bird (hasbird=1)\n{ids[bird]}", f"no bird (hasbird=0)\n{ids[no_bird]}"),
@@ -483,7 +390,7 @@ def _plot_all(out, ids, labels, features, results, provenance, *, random_state):
 
 
 def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None, group_size=DEFAULT_GROUP_SIZE,
-            progress=True, command="analyse"):
+            engine=None, progress=True, command="analyse"):
     """Extract (or reuse), pool per clip, cross-validate both feature sets, write the report and plots.
 
     Parameters
@@ -498,7 +405,7 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         Seeds the folds and estimators.
     pca_sizes : sequence of int, optional, keyword-only
         Defaults to :data:`warblr.analysis.PCA_SIZES`.
-    group_size, progress : keyword-only
+    group_size, engine, progress : keyword-only
         See :func:`extract`.
     command : str, keyword-only
         Recorded in the report.
@@ -512,7 +419,9 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
 
     started = time.perf_counter()
     out = Path(os.fspath(out))
-    result = extract(dataset, out, model=model, provenance=provenance, group_size=group_size, progress=progress)
+    engine = make_engine() if engine is None else engine
+    result = extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
+                     progress=progress)
     t0 = time.perf_counter()
     ids, labels, features, n_examples, late = _load_features(dataset, out, result.done)
     skipped = list(dataset.problems) + list(result.failed) + late
@@ -537,7 +446,7 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
     try:
         plots = _plot_all(out, ids, labels, features, results, provenance, random_state=seed)
     except OSError as exc:
-        raise _output_error(out / PLOTS_DIR, exc, len(result.done)) from exc
+        raise store.output_error(out / PLOTS_DIR, exc, len(result.done)) from exc
     t_plots = time.perf_counter() - t0
 
     def public(r):
@@ -563,92 +472,14 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         "plots": plots,
         "timings": {"extract_s": round(result.seconds, 3), "load_s": round(t_load, 3), "cv_s": round(t_cv, 3),
                     "plots_s": round(t_plots, 3), "total_s": round(time.perf_counter() - started, 3)},
-        "versions": _versions(),
+        "engine": engine.as_dict(group_size),
+        "versions": versions(),
     }
     try:
-        text = json.dumps(report, indent=2, ensure_ascii=True) + "\n"
-        atomic_write(out / "report.json", lambda handle: handle.write(text), mode="w")
-        atomic_write(out / "report.md", lambda handle: handle.write(render_markdown(report)), mode="w")
+        write_report(out, report)
     except OSError as exc:
-        raise _output_error(out / "report.json", exc, len(result.done)) from exc
+        raise store.output_error(out / REPORT_JSON, exc, len(result.done)) from exc
     return report
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def summary_table(report):
-    """The terminal comparison table of a report.
-
-    Examples
-    --------
-    >>> r = {"weights": {"source": "random (seed 0)", "pretrained": False}, "cv": {"folds": 5},
-    ...      "auc": {"log_mel": {"name": "log-mel (pooled)", "features": 64,
-    ...                          "best": {"pca": 8, "mean": 0.8, "std": 0.05}}},
-    ...      "counts": {"items": 10, "bird": 7, "no_bird": 3, "examples": 100, "skipped": 1}}
-    >>> print(summary_table(r).splitlines()[2])
-    log-mel (pooled)              64         8  0.800 ± 0.050
-    """
-    lines = [f"{'feature set':<26}{'dims':>6}{'best PCA':>10}  ROC AUC ({report['cv']['folds']}-fold CV, mean ± std)",
-             "-" * 78]
-    for key, entry in report["auc"].items():
-        best = entry["best"]
-        flag = "" if key != "vggish" or report["weights"]["pretrained"] else "   <- RANDOM weights, not pretrained"
-        lines.append(f"{entry['name']:<26}{entry['features']:>6}{best['pca']:>10}  "
-                     f"{best['mean']:.3f} ± {best['std']:.3f}{flag}")
-    c = report["counts"]
-    lines.append(f"items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples; "
-                 f"skipped: {c['skipped']}")
-    lines.append(weights_label(report["weights"]))
-    return "\n".join(lines)
-
-
-def _md_escape(text):
-    return display_id(text).replace("|", "\\|").replace("`", "'")
-
-
-def render_markdown(report):
-    """``report.md``: the same content as ``report.json``, for people."""
-    w, c = report["weights"], report["counts"]
-    md = ["# warblr report: does a feature set tell bird from no bird?", ""]
-    if not w["pretrained"]:
-        md += [f"> **{weights_label(w)}.** {w.get('note', '')}", ""]
-    md += [f"- data: `{report['data']}` (metadata `{Path(report['metadata']).name}`)",
-           f"- weights: `{w['source']}` (pretrained: {str(w['pretrained']).lower()})",
-           f"- items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples "
-           f"of 0.96 s; {c['skipped']} skipped; {c['computed']} computed, {c['reused']} reused",
-           f"- method: {report['cv']['estimator']}; {report['cv']['folds']}-fold stratified CV "
-           f"(seed {report['cv']['seed']}); features pooled as the {report['cv']['pooling']}",
-           "", "## ROC AUC", "",
-           "| feature set | dims | best PCA | AUC mean ± std over folds |", "|---|---:|---:|---|"]
-    for entry in report["auc"].values():
-        b = entry["best"]
-        md.append(f"| {entry['name']} | {entry['features']} | {b['pca']} | {b['mean']:.3f} ± {b['std']:.3f} |")
-    md += ["", f"Best: {report['cv']['best']}.", "", "### PCA sweep", "",
-           "| PCA size | " + " | ".join(e["name"] for e in report["auc"].values()) + " |",
-           "|---:|" + "---|" * len(report["auc"])]
-    sizes = sorted({r["pca"] for e in report["auc"].values() for r in e["sweep"]})
-    for size in sizes:
-        cells = []
-        for entry in report["auc"].values():
-            hit = [r for r in entry["sweep"] if r["pca"] == size]
-            cells.append(f"{hit[0]['mean']:.3f} ± {hit[0]['std']:.3f}" if hit else "-")
-        md.append(f"| {size} | " + " | ".join(cells) + " |")
-    md += ["", "## Plots", ""]
-    md += [f"![{Path(p).stem}]({p})" for p in report["plots"]]
-    md += ["", f"## Skipped items ({len(report['skipped'])})", ""]
-    if report["skipped"]:
-        md += ["| item id | line | reason |", "|---|---:|---|"]
-        md += [f"| `{_md_escape(p['item_id'])}` | {p['line'] or ''} | {_md_escape(p['reason'])} |"
-               for p in report["skipped"]]
-    else:
-        md.append("None.")
-    t = report["timings"]
-    md += ["", "## Timings and versions", "",
-           f"extract {t['extract_s']:.1f} s, load {t['load_s']:.1f} s, cross-validation {t['cv_s']:.1f} s, "
-           f"plots {t['plots_s']:.1f} s, total {t['total_s']:.1f} s.", "",
-           ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
-    return "\n".join(md)
 
 
 # --------------------------------------------------------------------------- command line
@@ -680,6 +511,10 @@ def _list_problems(problems, header):
         print(f"  ... and {len(problems) - _MAX_LISTED} more (all listed in report.json)", file=sys.stderr)
 
 
+def _engine(args):
+    return make_engine(device=args.device, dtype=args.dtype, batch_size=args.batch_size, workers=args.workers)
+
+
 def _prepare(args, what):
     dataset = read_dataset(args.data, labels=args.labels, limit=args.limit, seed=args.seed)
     model, provenance = load_model(args.weights, seed=args.weights_seed, download=args.download)
@@ -690,26 +525,27 @@ def _prepare(args, what):
 
 
 def _run_extract(args):
+    engine = _engine(args)  # bad options fail before any work
     dataset, model, provenance = _prepare(args, f"extract {args.data} -> {args.out}")
     result = extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
-                     progress=not args.quiet)
+                     engine=engine, progress=not args.quiet)
     _list_problems(list(dataset.problems) + result.failed, "skipped items")
-    print(f"extract: {len(result.done)} items in {Path(args.out) / ITEMS_DIR} ({result.computed} computed, "
+    print(f"extract: {len(result.done)} items in {Path(args.out) / store.ITEMS_DIR} ({result.computed} computed, "
           f"{result.reused} reused) in {result.seconds:.1f} s; "
           f"{len(dataset.problems) + len(result.failed)} skipped")
     return 0
 
 
-def _run_analyse(args, dataset=None, model=None, provenance=None):
-    if dataset is None:
-        dataset, model, provenance = _prepare(args, f"analyse {args.data} -> {args.out}")
+def _run_analyse(args, engine=None):
+    engine = _engine(args) if engine is None else engine
+    dataset, model, provenance = _prepare(args, f"analyse {args.data} -> {args.out}")
     report = analyse(dataset, args.out, model=model, provenance=provenance, folds=args.folds, seed=args.seed,
-                     pca_sizes=args.pca_sizes, group_size=args.group_size, progress=not args.quiet,
-                     command=args.command)
+                     pca_sizes=args.pca_sizes, group_size=args.group_size, engine=engine,
+                     progress=not args.quiet, command=args.command)
     _list_problems([Problem(p["item_id"], p["reason"], p["line"]) for p in report["skipped"]], "skipped items")
     print()
     print(summary_table(report))
-    print(f"report: {Path(args.out) / 'report.md'}, {Path(args.out) / 'report.json'}; plots in "
+    print(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}; plots in "
           f"{Path(args.out) / PLOTS_DIR} ({report['timings']['total_s']:.0f} s)")
     return 0
 
@@ -717,13 +553,14 @@ def _run_analyse(args, dataset=None, model=None, provenance=None):
 def _run_demo(args):
     from .corpus import make_corpus
 
+    engine = _engine(args)
     corpus = Path(args.corpus) if args.corpus else Path(args.out) / "corpus"
     started = time.perf_counter()
     root, made = make_corpus(corpus, n_clips=args.size, seed=args.seed, progress=not args.quiet)
     _say(args, f"demo corpus: {root} ({args.size} synthetic 10 s clips, "
                + ("generated" if made else "reused") + f" in {time.perf_counter() - started:.1f} s)")
     args.data, args.labels = str(root), None
-    return _run_analyse(args)
+    return _run_analyse(args, engine)
 
 
 def _positive_int(text):
@@ -733,6 +570,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
 
 
@@ -765,7 +612,21 @@ def _common(parser, *, data=True):
     parser.add_argument("--seed", type=int, default=0, help="seed of --limit, the CV folds and the estimators")
     parser.add_argument("--group-size", type=_positive_int, default=DEFAULT_GROUP_SIZE,
                         help="clips per batch (progress is saved after each clip)")
+    _engine_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info lines")
+
+
+def _engine_options(parser):
+    parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
+                        help="where features and the network run: auto is cuda when available, else cpu")
+    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                        help="0.96 s examples per network call (batches cross clip boundaries within a group)")
+    parser.add_argument("--workers", type=_count, default=default_workers(),
+                        help="threads decoding a group's audio files in parallel (0: decode in the main thread)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="network precision. bfloat16 and float16 are opt-in: faster on recent GPUs and CPUs, "
+                             "but embeddings differ beyond float32 rounding; items made in another precision are "
+                             "redone")
 
 
 def _analysis_options(parser):

@@ -1,0 +1,47 @@
+"""Small warblrb10k-layout trees for the lab's tests: closed-form clips, planted bad items.
+
+Plain functions (no fixtures) shared by test_pipeline and test_faults; the
+seeded random model and its provenance are fixtures in conftest.py.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SR = 16000
+#: Every bad item :func:`make_tree` plants with ``bad=True``.
+BAD_IDS = {"tooshort", "notaudio", "empty", "missing", "../../escape", "badlabel", "orphan"}
+
+
+def clip(label, seed, seconds=2.0):
+    """Closed-form stand-ins: noise of random level and colour, plus 3-6 kHz chirps when ``label`` is 1."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    noise = np.cumsum(rng.standard_normal(n)) * rng.uniform(0, 0.02) + rng.standard_normal(n)
+    signal = noise / np.std(noise) * 10 ** rng.uniform(-2.5, -1.8)
+    if label:
+        t = np.arange(int(0.25 * SR)) / SR
+        for start in rng.integers(0, n - t.size, 6):
+            f = rng.uniform(3000, 6000) - 4000 * t
+            signal[start:start + t.size] += 0.1 * np.hanning(t.size) * np.sin(2 * np.pi * np.cumsum(f) / SR)
+    return signal
+
+
+def make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0):
+    """A warblrb10k-layout tree (``item-000`` ... bird first); with ``bad``, the items of :data:`BAD_IDS`."""
+    root = Path(root)
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    labels = {f"item-{k:03d}": int(k < n_bird) for k in range(n_bird + n_none)}
+    for k, (item_id, label) in enumerate(labels.items()):
+        sf.write(str(root / "wav" / f"{item_id}.wav"), clip(label, k, seconds), SR, subtype="PCM_16")
+    rows = [f"{i},test,{label}" for i, label in labels.items()]
+    if bad:
+        sf.write(str(root / "wav" / "tooshort.wav"), np.zeros(4000), SR)   # 0.25 s
+        (root / "wav" / "notaudio.wav").write_text("hello, I am not a WAV file")
+        (root / "wav" / "empty.wav").write_bytes(b"")
+        sf.write(str(root / "wav" / "orphan.wav"), np.zeros(SR), SR)       # a file without a row
+        rows += ["tooshort,test,1", "notaudio,test,0", "empty,test,1", "missing,test,1",
+                 "../../escape,test,1", "badlabel,test,2"]
+    (root / "metadata.csv").write_text("itemid,datasetid,hasbird\n" + "\n".join(rows) + "\n")
+    return root

@@ -1,0 +1,186 @@
+"""What ``warblr analyse`` tells people: ``report.json``, ``report.md`` and the terminal table.
+
+The report is one JSON-serialisable dict (built by :func:`warblr.pipeline.analyse`);
+this module renders it. Every rendering states the weights' provenance
+(:func:`weights_label`) so random-weight results never pass for pretrained ones.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from . import __version__
+from .dataset import display_id
+from .store import atomic_write
+
+__all__ = ["REPORT_JSON", "REPORT_MD", "weights_label", "versions", "summary_table", "render_markdown",
+           "write_report"]
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+
+
+def weights_label(provenance):
+    """A short statement of the weights for titles and tables.
+
+    Parameters
+    ----------
+    provenance : dict
+        ``source`` and ``pretrained`` (see :func:`warblr.pipeline.load_model`).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> weights_label({"source": "random (seed 0)", "pretrained": False})
+    'VGGish weights: RANDOM (seed 0), NOT pretrained'
+    """
+    if provenance["pretrained"]:
+        return f"VGGish weights: pretrained ({Path(provenance['source']).name})"
+    return f"VGGish weights: RANDOM ({provenance['source'].replace('random ', '').strip('()')}), NOT pretrained" \
+        if provenance["source"].startswith("random") else f"VGGish weights: {provenance['source']}, NOT pretrained"
+
+
+def versions():
+    """Versions of warblr, Python and the libraries behind the numbers, and the platform.
+
+    Returns
+    -------
+    dict of str
+    """
+    import numpy
+    import sklearn
+    import torch
+
+    return {"warblr": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "torch": torch.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform()}
+
+
+def summary_table(report):
+    """The terminal comparison table of a report.
+
+    Parameters
+    ----------
+    report : dict
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> r = {"weights": {"source": "random (seed 0)", "pretrained": False}, "cv": {"folds": 5},
+    ...      "auc": {"log_mel": {"name": "log-mel (pooled)", "features": 64,
+    ...                          "best": {"pca": 8, "mean": 0.8, "std": 0.05}}},
+    ...      "counts": {"items": 10, "bird": 7, "no_bird": 3, "examples": 100, "skipped": 1}}
+    >>> print(summary_table(r).splitlines()[2])
+    log-mel (pooled)              64         8  0.800 ± 0.050
+    """
+    lines = [f"{'feature set':<26}{'dims':>6}{'best PCA':>10}  ROC AUC ({report['cv']['folds']}-fold CV, mean ± std)",
+             "-" * 78]
+    for key, entry in report["auc"].items():
+        best = entry["best"]
+        flag = "" if key != "vggish" or report["weights"]["pretrained"] else "   <- RANDOM weights, not pretrained"
+        lines.append(f"{entry['name']:<26}{entry['features']:>6}{best['pca']:>10}  "
+                     f"{best['mean']:.3f} ± {best['std']:.3f}{flag}")
+    c = report["counts"]
+    lines.append(f"items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples; "
+                 f"skipped: {c['skipped']}")
+    lines.append(weights_label(report["weights"]))
+    return "\n".join(lines)
+
+
+def _md_escape(text):
+    return display_id(text).replace("|", "\\|").replace("`", "'")
+
+
+def _engine_line(engine):
+    if not engine:
+        return []
+    return [f"- engine: {engine['device']}, network in {engine['dtype']}, {engine['batch_size']} examples per "
+            f"batch, {engine['group_size']} clips per group, {engine['workers']} decoding thread(s)"]
+
+
+def render_markdown(report):
+    """``report.md``: the same content as ``report.json``, for people.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`warblr.pipeline.analyse` returns it.
+
+    Returns
+    -------
+    str
+        Markdown, with the provenance warning first when the weights are random.
+    """
+    w, c = report["weights"], report["counts"]
+    md = ["# warblr report: does a feature set tell bird from no bird?", ""]
+    if not w["pretrained"]:
+        md += [f"> **{weights_label(w)}.** {w.get('note', '')}", ""]
+    md += [f"- data: `{report['data']}` (metadata `{Path(report['metadata']).name}`)",
+           f"- weights: `{w['source']}` (pretrained: {str(w['pretrained']).lower()})",
+           f"- items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples "
+           f"of 0.96 s; {c['skipped']} skipped; {c['computed']} computed, {c['reused']} reused",
+           f"- method: {report['cv']['estimator']}; {report['cv']['folds']}-fold stratified CV "
+           f"(seed {report['cv']['seed']}); features pooled as the {report['cv']['pooling']}",
+           *_engine_line(report.get("engine")),
+           "", "## ROC AUC", "",
+           "| feature set | dims | best PCA | AUC mean ± std over folds |", "|---|---:|---:|---|"]
+    for entry in report["auc"].values():
+        b = entry["best"]
+        md.append(f"| {entry['name']} | {entry['features']} | {b['pca']} | {b['mean']:.3f} ± {b['std']:.3f} |")
+    md += ["", f"Best: {report['cv']['best']}.", "", "### PCA sweep", "",
+           "| PCA size | " + " | ".join(e["name"] for e in report["auc"].values()) + " |",
+           "|---:|" + "---|" * len(report["auc"])]
+    sizes = sorted({r["pca"] for e in report["auc"].values() for r in e["sweep"]})
+    for size in sizes:
+        cells = []
+        for entry in report["auc"].values():
+            hit = [r for r in entry["sweep"] if r["pca"] == size]
+            cells.append(f"{hit[0]['mean']:.3f} ± {hit[0]['std']:.3f}" if hit else "-")
+        md.append(f"| {size} | " + " | ".join(cells) + " |")
+    md += ["", "## Plots", ""]
+    md += [f"![{Path(p).stem}]({p})" for p in report["plots"]]
+    md += ["", f"## Skipped items ({len(report['skipped'])})", ""]
+    if report["skipped"]:
+        md += ["| item id | line | reason |", "|---|---:|---|"]
+        md += [f"| `{_md_escape(p['item_id'])}` | {p['line'] or ''} | {_md_escape(p['reason'])} |"
+               for p in report["skipped"]]
+    else:
+        md.append("None.")
+    t = report["timings"]
+    md += ["", "## Timings and versions", "",
+           f"extract {t['extract_s']:.1f} s, load {t['load_s']:.1f} s, cross-validation {t['cv_s']:.1f} s, "
+           f"plots {t['plots_s']:.1f} s, total {t['total_s']:.1f} s.", "",
+           ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    return "\n".join(md)
+
+
+def write_report(out, report):
+    """Write ``OUT/report.json`` and ``OUT/report.md``, each atomically.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+    report : dict
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+
+    Raises
+    ------
+    OSError
+        A file cannot be written; nothing partial is left under its name.
+    """
+    out = Path(out)
+    text = json.dumps(report, indent=2, ensure_ascii=True) + "\n"
+    atomic_write(out / REPORT_JSON, lambda handle: handle.write(text), mode="w")
+    atomic_write(out / REPORT_MD, lambda handle: handle.write(render_markdown(report)), mode="w")
+    return [out / REPORT_JSON, out / REPORT_MD]

@@ -1,0 +1,282 @@
+"""The per-item result store of ``warblr extract``: ``OUT/items/<itemid>.npz``.
+
+Each item holds ``examples`` float32 ``[N, 96, 64]``, ``embeddings`` float32
+``[N, 128]`` and ``meta``, the JSON fingerprint of what it was made from (the
+source audio's SHA-256, the weights, the network precision). Files are
+written atomically (temporary file in the same folder, fsync, rename) and
+checked in full when read, so a half-written, corrupt or stale file is never
+taken as finished. An output folder is held by one run at a time
+(:func:`exclusive`), and every write failure becomes an
+:class:`~warblr.errors.OutputError` that says what is kept and how to resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import spec
+from .dataset import display_id, validate_item_id
+from .errors import BadItemError, OutputError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ITEMS_DIR",
+    "item_path",
+    "file_digest",
+    "item_fingerprint",
+    "read_item",
+    "atomic_write",
+    "write_item",
+    "remove_temporaries",
+    "output_error",
+    "exclusive",
+]
+
+#: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
+FORMAT_VERSION = 2
+ITEMS_DIR = "items"
+TMP_PREFIX = ".tmp-"
+_ITEM_KEYS = ["embeddings", "examples", "meta"]
+
+
+def item_path(out, item_id):
+    """``OUT/items/<item_id>.npz`` for a validated id (never a path outside ``OUT/items``).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The output folder.
+    item_id : str
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    BadItemError
+        ``item_id`` is not a safe id (see :func:`warblr.dataset.validate_item_id`).
+
+    Examples
+    --------
+    >>> item_path("out", "rec-001").as_posix()
+    'out/items/rec-001.npz'
+    """
+    items = Path(os.fspath(out)) / ITEMS_DIR
+    path = items / f"{validate_item_id(item_id)}.npz"
+    if path.parent != items:  # cannot happen for a valid id; kept as a second lock
+        raise BadItemError(f"item id '{display_id(item_id)}': would be written outside {items}")
+    return path
+
+
+def file_digest(path):
+    """SHA-256 hex digest of a file, read in 1 MiB blocks.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def item_fingerprint(source_path, provenance, *, precision="float32"):
+    """What a finished item must have been made from: the audio's SHA-256, the weights, the precision.
+
+    Parameters
+    ----------
+    source_path : str or os.PathLike
+        The item's audio file.
+    provenance : dict
+        Weights provenance (see :func:`warblr.pipeline.load_model`).
+    precision : str, keyword-only
+        The network's dtype name; items made in another precision are stale.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    OSError
+        The audio file cannot be read.
+    """
+    return {"format": FORMAT_VERSION, "source_sha256": file_digest(source_path),
+            "weights": provenance["source"], "weights_sha256": provenance.get("sha256"),
+            "final_relu": provenance.get("final_relu", True), "precision": str(precision)}
+
+
+def read_item(path, *, fingerprint=None):
+    """Read a finished item, or ``None`` if it is missing, half-written, corrupt or stale.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    fingerprint : dict, optional, keyword-only
+        When given, the item's stored fingerprint must equal it.
+
+    Returns
+    -------
+    (examples, embeddings) or None
+        float32 ``[N, 96, 64]`` and ``[N, 128]`` with the same ``N >= 1``.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if sorted(data.files) != _ITEM_KEYS:
+                return None
+            meta = json.loads(str(data["meta"]))
+            if fingerprint is not None and meta != fingerprint:
+                return None
+            examples, embeddings = data["examples"], data["embeddings"]  # reading checks the zip CRCs
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile):
+        return None
+    if (examples.dtype != np.float32 or embeddings.dtype != np.float32 or examples.ndim != 3
+            or examples.shape[1:] != (spec.NUM_FRAMES, spec.NUM_BANDS) or examples.shape[0] < 1
+            or embeddings.shape != (examples.shape[0], spec.EMBEDDING_SIZE)
+            or not np.all(np.isfinite(examples)) or not np.all(np.isfinite(embeddings))):
+        return None
+    return examples, embeddings
+
+
+def _fsync_dir(folder):
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def atomic_write(path, write, *, mode="wb"):
+    """Write ``path`` all or nothing: ``write(handle)`` into a temporary file in the same folder, fsync, rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    write : callable
+        Called with the open temporary file.
+    mode : {"wb", "w"}, keyword-only
+        Binary, or UTF-8 text.
+
+    Raises
+    ------
+    OSError
+        Disk full, permission denied, ...; no partial file is left under any name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "note.txt"
+    >>> atomic_write(path, lambda handle: handle.write("hello"), mode="w")
+    >>> path.read_text()
+    'hello'
+    """
+    path = Path(path)
+    text = {} if "b" in mode else {"encoding": "utf-8"}
+    handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix,
+                                         delete=False, **text)
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_item(path, examples, embeddings, fingerprint):
+    """Write one item atomically (see :func:`atomic_write`).
+
+    Raises
+    ------
+    OSError
+        The item cannot be written; no partial file is left.
+    """
+    atomic_write(path, lambda handle: np.savez(
+        handle, examples=np.asarray(examples, dtype=np.float32),
+        embeddings=np.asarray(embeddings, dtype=np.float32), meta=np.array(json.dumps(fingerprint))))
+
+
+def remove_temporaries(folder):
+    """Delete the temporary files a killed run left in ``folder`` (best effort)."""
+    for stale in Path(folder).glob(f"{TMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+_HINTS = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some quota",
+          errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
+          errno.EROFS: "choose a writable --out"}
+
+
+def output_error(path, exc, done):
+    """The :class:`~warblr.errors.OutputError` for an ``OSError`` while writing ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        What could not be written.
+    exc : OSError
+    done : int
+        Finished items kept on disk.
+
+    Returns
+    -------
+    OutputError
+        To be raised ``from exc``.
+
+    Examples
+    --------
+    >>> error = output_error("out/items", OSError(errno.ENOSPC, "No space left on device"), 3)
+    >>> type(error).__name__, str(error).split(". ")[0]
+    ('OutputError', 'out/items: cannot write (No space left on device)')
+    """
+    reason = exc.strerror or str(exc)
+    hint = _HINTS.get(exc.errno, "fix the cause")
+    return OutputError(f"{path}: cannot write ({reason}). {done} finished item(s) are kept; {hint} and rerun "
+                       "the same command to resume.")
+
+
+@contextlib.contextmanager
+def exclusive(out):
+    """Hold ``OUT/.lock`` so two runs never write the same output folder.
+
+    Raises
+    ------
+    OutputError
+        The lock file cannot be created, or another run holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = Path(out) / ".lock"
+    try:
+        handle = open(lock, "a")
+    except OSError as exc:
+        raise output_error(lock, exc, 0) from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise OutputError(f"{out}: another warblr run is writing this folder; wait for it or "
+                              "choose another --out") from exc
+        yield
