@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {  # torch-heavy names import on first use, so `warblr --help` stays quick
     "load_vggish": "model", "VGGish": "model", "Postprocessor": "model", "load_pca_params": "model",
-    "batch_examples": "embed", "batch_embeddings": "embed",
+    "batch_examples": "embed", "batch_embeddings": "embed", "embed_examples": "embed", "load_clips": "embed",
     "iter_file_examples": "stream",
 }
 

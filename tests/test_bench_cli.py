@@ -1,0 +1,69 @@
+"""``warblr bench`` end to end on a tiny input (no speed assertions here)."""
+
+import json
+import sys
+
+import pytest
+
+from warblr.bench import STAGES, synthetic_clips
+from warblr.cli import main
+
+pytest.importorskip("torchvggish")
+
+
+def test_bench_prints_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "out" / "bench.json"
+    assert main(["bench", "--clips", "2", "--seconds", "3", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    for word in ("ms/clip", "ex/s", "speedup", "max difference", "GFLOP/s", "GEMM", "random (seed 0)", *STAGES):
+        assert word in out
+    report = json.loads(path.read_text())
+    assert report["clips"] == 2 and report["examples"] == 6 and report["device"] == "cpu"
+    assert report["command"].startswith("warblr bench")
+    assert set(report["stages"]) == set(STAGES)
+    for row in report["stages"].values():
+        for key in ("torchvggish_ms_per_clip", "warblr_ms_per_clip", "torchvggish_examples_per_s",
+                    "warblr_examples_per_s", "speedup"):
+            assert row[key] > 0
+    stages = report["stages"]
+    assert stages["resample"]["max_difference"] < 1e-9
+    assert stages["log-mel"]["max_difference"] < 1e-3
+    assert stages["network"]["max_difference"] < 1e-3
+    assert stages["end-to-end"]["max_difference"] < 1e-3
+    roof = report["roofline"]
+    assert roof["gemm_fp32_gflops"] > 0 and 0 < roof["network_fraction_of_gemm"]
+    assert set(report["targets"]) >= {"features_speedup", "end_to_end_speedup", "network_roofline_fraction"}
+
+
+def test_bench_reads_a_data_folder(tmp_path, make_wav, capsys):
+    for i, (wave, rate) in enumerate(synthetic_clips(2, seconds=1.5, sample_rate=22050, seed=4)):
+        make_wav(wave, rate, name=f"data/clip{i}.wav")
+    assert main(["bench", "--clips", "5", "--data", str(tmp_path / "data"), "--json", str(tmp_path / "b.json")]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["clips"] == 2 and report["sample_rates"] == [22050]
+    assert report["stages"]["end-to-end"]["max_difference"] < 1e-3
+
+
+def test_bench_without_torchvggish_says_how_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvggish", None)
+    assert main(["bench", "--clips", "1", "--seconds", "1"]) == 1
+    assert "pip install torchvggish" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, word", [(["--clips", "0"], "--clips"), (["--seconds", "x"], "--seconds"),
+                                        (["--data", "/no/such/folder"], "--data")])
+def test_bench_bad_arguments(argv, word, capsys):
+    assert main(["bench", *argv]) == 1
+    assert word in capsys.readouterr().err
+
+
+def test_synthetic_clips_are_seeded():
+    a, b = synthetic_clips(2, seconds=0.5, seed=1), synthetic_clips(2, seconds=0.5, seed=1)
+    assert all((x == y).all() and r == s for (x, r), (y, s) in zip(a, b))
+    assert not (synthetic_clips(1, seconds=0.5, seed=2)[0][0] == a[0][0]).all()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA message")
+def test_bench_cuda_without_a_device_says_so(capsys):
+    assert main(["bench", "--device", "cuda", "--clips", "1", "--seconds", "1"]) == 1
+    assert "CUDA is not available" in capsys.readouterr().err
