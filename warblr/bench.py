@@ -15,6 +15,8 @@ The stage helpers (:func:`synthetic_clips`, :func:`reference_examples`,
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import os
 import platform
@@ -434,6 +436,7 @@ def register(subparsers):
                      "max difference per stage, and the network's GFLOP/s against a same-run GEMM. "
                      "Needs torchvggish (pip install torchvggish). Weights are seeded random (speed does not "
                      "depend on them)."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--clips", default="8", help="number of clips")
@@ -444,7 +447,7 @@ def register(subparsers):
     parser.add_argument("--batch-size", default="128", help="warblr's examples per network call")
     parser.add_argument("--repeats", default="1", help="best of this many timings, both pipelines")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic clips and random weights")
-    parser.add_argument("--data", default=None, help="folder of .wav/.flac files to use instead of synthetic clips")
-    parser.add_argument("--json", default=None, help="also write the report as JSON here")
+    parser.add_argument("--data", default=None, help="folder of .wav/.flac files to use instead of the seeded synthetic clips")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON here")
     parser.set_defaults(func=_command)
     return parser
