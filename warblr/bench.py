@@ -15,7 +15,6 @@ The stage helpers (:func:`synthetic_clips`, :func:`reference_examples`,
 
 from __future__ import annotations
 
-import argparse
 
 import json
 import os
@@ -428,6 +427,8 @@ def _command(args):
 
 def register(subparsers):
     """Add ``warblr bench`` to the CLI."""
+    from .cli import HelpFormatter
+
     parser = subparsers.add_parser(
         "bench",
         help="time torchvggish's pipeline against warblr's on the same clips",
@@ -436,7 +437,7 @@ def register(subparsers):
                      "max difference per stage, and the network's GFLOP/s against a same-run GEMM. "
                      "Needs torchvggish (pip install torchvggish). Weights are seeded random (speed does not "
                      "depend on them)."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--clips", default="8", help="number of clips")

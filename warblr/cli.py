@@ -14,6 +14,15 @@ import sys
 from . import __version__
 from .errors import WarblrError
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (required or unset options)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 #: Modules that contribute sub-commands, in --help order.
 COMMAND_MODULES = (
     "warblr.pipeline",       # demo, extract, analyse
@@ -29,7 +38,7 @@ def build_parser():
             "VGGish features and embeddings for bird-audio detection (warblrb10k), "
             "and the lab that teaches them. Start with `warblr demo`."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"warblr {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

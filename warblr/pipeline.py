@@ -639,7 +639,7 @@ def register(subparsers):
     """Add ``extract``, ``analyse`` and ``demo`` to the ``warblr`` command line."""
     from .corpus import DEFAULT_SIZE
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from .cli import HelpFormatter as fmt
     demo = subparsers.add_parser(
         "demo", formatter_class=fmt, help="the lab end to end on the embedded synthetic corpus",
         description="Generate (or reuse) the embedded synthetic warblr-like corpus offline, then run `analyse` "

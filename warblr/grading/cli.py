@@ -30,6 +30,8 @@ full marks, 1 otherwise.
 
 def register(subparsers):
     """Add ``warblr grade`` (with ``handout`` and ``run``) to the ``warblr`` parser."""
+    from ..cli import HelpFormatter
+
     grade = subparsers.add_parser(
         "grade", help="build the student handout or run the graded checks",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +45,7 @@ def register(subparsers):
                     "offline without solutions/; a conftest.py registering the grading plugin, a "
                     "pytest.ini, requirements.txt and a README. Checks marked "
                     "@pytest.mark.visibility('hidden') are left out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     handout.add_argument("--out", required=True, metavar="DIR",
                          help="handout folder to create (must not exist or be empty)")
     handout.add_argument("--source", default=".", metavar="DIR",
