@@ -45,20 +45,29 @@ def tone(frequency, sample_rate, num_samples, *, amplitude=1.0, phase=0.0):
     return amplitude * np.sin(2.0 * np.pi * frequency * t + phase)
 
 
-def fit_tone(signal, frequency, sample_rate, *, trim=0.2):
+def fit_tone(signal, frequency, sample_rate, *, trim=0.2, max_stretch=0.0):
     """Least-squares fit of a tone at ``frequency`` plus DC to the middle of ``signal``.
 
     Returns ``(amplitude, residual_rms)``; the first and last ``trim`` of the
-    signal (filter transients) are ignored.
+    signal (filter transients) are ignored. With ``max_stretch`` > 0 the tone
+    may be off by up to that relative frequency (the best of 41 candidates
+    counts): a resampler that maps the clip onto a whole number of output
+    samples (FFT resampling) stretches time by up to half a sample over the
+    clip, which shifts a tone's phase by a radian or more at the far end.
     """
     signal = np.asarray(signal, dtype=np.float64)
     cut = int(len(signal) * trim)
     middle = slice(cut, len(signal) - cut)
     t = np.arange(len(signal))[middle] / sample_rate
-    basis = np.stack([np.cos(2 * np.pi * frequency * t), np.sin(2 * np.pi * frequency * t), np.ones_like(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, signal[middle], rcond=None)
-    residual = signal[middle] - basis @ coef
-    return float(np.hypot(coef[0], coef[1])), float(np.sqrt(np.mean(residual ** 2)))
+    best = None
+    for scale in 1.0 + np.linspace(-max_stretch, max_stretch, 41 if max_stretch > 0 else 1):
+        omega = 2 * np.pi * frequency * scale
+        basis = np.stack([np.cos(omega * t), np.sin(omega * t), np.ones_like(t)], axis=1)
+        coef, *_ = np.linalg.lstsq(basis, signal[middle], rcond=None)
+        residual = float(np.sqrt(np.mean((signal[middle] - basis @ coef) ** 2)))
+        if best is None or residual < best[1]:
+            best = (float(np.hypot(coef[0], coef[1])), residual)
+    return best
 
 
 def middle_rms(signal, *, trim=0.2):

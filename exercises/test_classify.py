@@ -32,8 +32,8 @@ CV_HINT = ("cross_validated_auc: StratifiedKFold(n_splits, shuffle=True, random_
 
 
 @pytest.mark.points(3)
-@pytest.mark.hint("pool: mean pooling over every axis but the last ([..., D] -> [D]); not max pooling, not a sum, "
-                  "not the mean over the feature axis")
+@pytest.mark.hint("pool: mean pooling over every axis but the last ([..., D] -> [D]); not max pooling, not the "
+                  "median, not a sum, not the mean over the feature axis")
 @GRADED
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), dim=st.integers(1, 20), seed=st.integers(0, 2**16))
 def test_pool_is_the_mean_over_leading_axes(impl, shape, dim, seed):
@@ -78,7 +78,8 @@ def test_make_classifier_ignores_feature_scale(impl):
 
 @pytest.mark.points(2)
 @pytest.mark.hint("make_classifier: on the fixed data set your fitted pipeline's probabilities differ from the "
-                  "solution's (StandardScaler -> PCA(n_components) -> LogisticRegression with default C)")
+                  "solution's (StandardScaler -> PCA(n_components) -> LogisticRegression with its defaults: C=1, no "
+                  "class_weight, no extra penalty)")
 def test_make_classifier_matches_solution(impl, reference):
     X, y = classification_data()
     got = impl.classify.make_classifier(4, random_state=0).fit(X, y).predict_proba(X)[:, 1]

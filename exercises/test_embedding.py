@@ -30,7 +30,9 @@ class Flat(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(96 * 64, 128))
         self.calls = []
+        self.graphs = []  # per forward pass: did it build an autograd graph?
         self.register_forward_pre_hook(lambda module, args: self.calls.append(tuple(args[0].shape)))
+        self.register_forward_hook(lambda module, args, output: self.graphs.append(output.requires_grad))
 
     def forward(self, x):
         assert x.dim() == 4 and tuple(x.shape[1:]) == (1, 96, 64), f"the network got input of shape {tuple(x.shape)}"
@@ -84,8 +86,9 @@ def test_embeddings_match_torchvggish(impl, vggish_state, torchvggish_model, log
 
 
 @pytest.mark.points(3)
-@pytest.mark.hint("embed: add the channel axis ([N, 96, 64] -> [N, 1, 96, 64]) and return float32 [N, 128]; "
-                  "with torchvggish's own VGG the result must equal its forward pass")
+@pytest.mark.hint("embed: add the channel axis ([N, 96, 64] -> [N, 1, 96, 64]) and return float32 [N, 128], one "
+                  "row per example (keep the last, partial batch); with torchvggish's own VGG the result must equal "
+                  "its forward pass")
 def test_embed_with_torchvggish_model(impl, torchvggish_model, log_mel_examples):
     got = impl.embedding.embed(torchvggish_model, log_mel_examples[:3])
     with torch.no_grad():
@@ -105,6 +108,9 @@ def test_embed_accepts_shapes_and_grad_tensors(impl):
     plain = to_numpy(impl.embedding.embed(model, examples))
     with_channel = impl.embedding.embed(model, torch.tensor(examples[:, None], requires_grad=True))
     assert not getattr(with_channel, "requires_grad", False), "embed returned a tensor that tracks gradients"
+    assert not any(model.graphs), (
+        f"{sum(model.graphs)} of {len(model.graphs)} forward passes built an autograd graph (torch.no_grad() missing; "
+        ".detach() afterwards does not save the time and memory)")
     assert plain.shape == (5, 128)
     np.testing.assert_allclose(to_numpy(with_channel), plain, rtol=1e-6, atol=1e-6)
 
@@ -126,15 +132,15 @@ def test_embed_uses_eval_mode(impl):
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: batch the examples (at least 8 per forward pass), not one forward pass per example in a "
-                  "Python loop")
+                  "Python loop; every example is embedded, including the last, partial batch")
 def test_embed_is_batched(impl):
     torch.manual_seed(0)
     model = Flat()
-    examples = np.zeros((256, 96, 64), dtype=np.float32)
+    examples = np.zeros((250, 96, 64), dtype=np.float32)  # not a multiple of any usual batch size
     out = to_numpy(impl.embedding.embed(model, examples))
-    assert out.shape == (256, 128)
+    assert out.shape == (250, 128), f"{out.shape[0]} embeddings for 250 examples (the last, partial batch dropped?)"
     assert len(model.calls) <= 32, (
-        f"{len(model.calls)} forward passes for 256 examples (batch sizes {sorted(set(model.calls))})")
+        f"{len(model.calls)} forward passes for 250 examples (batch sizes {sorted(set(model.calls))})")
 
 
 # ------------------------------------------------------------------ postprocessor

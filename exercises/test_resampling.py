@@ -72,7 +72,10 @@ def test_resample_keeps_passband_tones(impl, pair, fraction, phase):
     frequency = fraction * min(orig_sr, target_sr) / 2
     waveform = tone(frequency, orig_sr, orig_sr // 2, amplitude=0.8, phase=phase)
     out = to_numpy(impl.resampling.resample(waveform, orig_sr, target_sr))
-    amplitude, residual = fit_tone(out, frequency, target_sr)
+    # The length check allows one sample of slack, so allow the time grid the same: at most one sample of
+    # stretch over the clip (FFT resampling, e.g. scipy.signal.resample, fits the clip to a whole number of
+    # samples).
+    amplitude, residual = fit_tone(out, frequency, target_sr, max_stretch=1.0 / max(len(out), 1))
     assert abs(amplitude - 0.8) < 0.025, (
         f"{frequency:.0f} Hz tone, {orig_sr} -> {target_sr} Hz: amplitude {amplitude:.3f}, expected 0.8")
     assert residual < 0.008, (

@@ -62,6 +62,13 @@ MUTANTS = [
     Mutant("centred_stft", "logmel", "_frames(np.asarray(signal, dtype=np.float64), window_length, hop_length)",
            "_frames(np.pad(np.asarray(signal, dtype=np.float64), fft_length // 2), window_length, hop_length)",
            "test_logmel.py::test_stft_magnitude_matches_torchvggish", ("centring",)),
+    Mutant("drop_last_whole_frame", "logmel", "num_frames = max(0, 1 + (len(signal) - window_length) // hop_length)",
+           "num_frames = max(0, (len(signal) - window_length) // hop_length)",
+           "test_logmel.py::test_stft_magnitude_matches_torchvggish", ("off by one",)),
+    Mutant("mel_edges_evenly_spaced_in_hz", "logmel",
+           "edges_mel = np.linspace(hertz_to_mel(lower_edge_hertz), hertz_to_mel(upper_edge_hertz), num_mel_bins + 2)",
+           "edges_mel = hertz_to_mel(np.linspace(lower_edge_hertz, upper_edge_hertz, num_mel_bins + 2))",
+           "test_logmel.py::test_mel_matrix_vggish_defaults", ("evenly spaced in mel",)),
     Mutant("slaney_mel", "logmel", "return 1127.0 * np.log(1.0 + np.asarray(frequencies_hertz) / 700.0)",
            "f = np.asarray(frequencies_hertz)\n    return np.where(f < 1000.0, 3.0 * f / 200.0, "
            "15.0 + 27.0 * np.log(np.maximum(f, 1e-9) / 1000.0) / np.log(6.4))",
@@ -98,6 +105,9 @@ MUTANTS = [
            "    count = -(-len(log_mel) // frames_per_example)\n"
            "    log_mel = np.pad(np.asarray(log_mel), ((0, count * frames_per_example - len(log_mel)), (0, 0)))\n",
            "test_logmel.py::test_frame_examples", ("tail",)),
+    Mutant("examples_from_frame_1", "logmel", "    count = log_mel.shape[0] // frames_per_example\n",
+           "    log_mel = log_mel[1:]\n    count = log_mel.shape[0] // frames_per_example\n",
+           "test_logmel.py::test_frame_examples", ("frame 0",)),
     # -- embedding
     Mutant("nchw_flatten", "embedding", "x = x.permute(0, 2, 3, 1).contiguous()", "x = x.contiguous()",
            "test_embedding.py::test_embeddings_match_torchvggish", ("NHWC",)),
@@ -107,6 +117,12 @@ MUTANTS = [
            "test_embedding.py::test_embed_with_torchvggish_model", ("channel axis",)),
     Mutant("training_mode", "embedding", "    model.eval()\n", "",
            "test_embedding.py::test_embed_uses_eval_mode", ("eval",)),
+    Mutant("autograd_then_detach", "embedding",
+           "    with torch.no_grad():\n        for start in range(0, examples.shape[0], BATCH_SIZE):\n"
+           "            outputs.append(model(examples[start:start + BATCH_SIZE].to(device)).cpu())",
+           "    if True:\n        for start in range(0, examples.shape[0], BATCH_SIZE):\n"
+           "            outputs.append(model(examples[start:start + BATCH_SIZE].to(device)).detach().cpu())",
+           "test_embedding.py::test_embed_accepts_shapes_and_grad_tensors", ("no_grad",)),
     Mutant("one_example_per_pass", "embedding", "BATCH_SIZE = 64", "BATCH_SIZE = 1",
            "test_embedding.py::test_embed_is_batched", ("batch",)),
     Mutant("pca_without_centring", "embedding", "projected = (embeddings - means) @ eigen_vectors.T",
@@ -138,7 +154,9 @@ MUTANTS = [
            "test_classify.py::test_cross_validated_auc_matches_sklearn", ("shuffle",)),
 ]
 
-#: Other correct resamplers: every resampling check must still pass with them.
+#: Other correct resamplers: every resampling check must still pass with them (the first word of each name is
+#: the module it needs). scipy_fft is FFT resampling (``scipy.signal.resample``, librosa's ``res_type="fft"``):
+#: band-limited, it maps the clip onto a whole number of samples, a time stretch of at most one sample.
 _RESAMPLE_CALL = "return resample_poly(waveform, target_sr // common, orig_sr // common)"
 ALTERNATIVES = [
     Mutant("soxr", "resampling", _RESAMPLE_CALL,
@@ -148,6 +166,10 @@ ALTERNATIVES = [
            "test_resampling.py", ()),
     Mutant("resampy", "resampling", _RESAMPLE_CALL,
            "import resampy\n    return resampy.resample(waveform, orig_sr, target_sr)", "test_resampling.py", ()),
+    Mutant("scipy_fft", "resampling", _RESAMPLE_CALL,
+           "import scipy.signal\n"
+           "    return scipy.signal.resample(waveform, round(len(waveform) * target_sr / orig_sr))",
+           "test_resampling.py", ()),
 ]
 
 

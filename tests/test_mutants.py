@@ -25,7 +25,7 @@ def test_mutant_is_caught_with_a_hint_naming_it(mutant, tmp_path):
 
 @pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[a.name for a in ALTERNATIVES])
 def test_other_good_resamplers_get_full_marks(alternative, tmp_path):
-    pytest.importorskip(alternative.name)
+    pytest.importorskip(alternative.name.split("_")[0])
     folder = apply(alternative, tmp_path)
     outcome = grade(folder, [alternative.catches], tmp_path)
     assert outcome["exit_code"] == 0 and not outcome["failed"], f"{alternative.name} lost points: {outcome['failed']}"
