@@ -244,13 +244,14 @@ def prepare_waveform(waveform, sample_rate, *, name="waveform", resampler="kaise
         Fewer than 15600 samples at 16 kHz (one 0.96 s example).
     """
     sample_rate = validate_sample_rate(sample_rate)
-    mono = to_mono(waveform, name=name).astype(np.float64, copy=False)
+    # float32 audio stays float32 through the resampler, as in torchvggish (resampy keeps the dtype).
+    mono = to_mono(waveform, name=name)
     if num_examples(resampled_length(mono.shape[0], sample_rate, spec.SAMPLE_RATE)) == 0:
         raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))
     signal = resample(mono, sample_rate, spec.SAMPLE_RATE, method=resampler)
     if num_examples(signal.shape[0]) == 0:  # a resampler whose length rounds differently
         raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))
-    return signal
+    return np.asarray(signal, dtype=np.float64)
 
 
 def too_short_message(name, num_samples, sample_rate):
