@@ -25,6 +25,38 @@ def test_pooling_is_the_mean_over_examples():
         analysis.pool_embeddings(np.zeros(128))
 
 
+def test_stats_pooling_is_each_bands_mean_std_and_max_over_all_frames():
+    rng = np.random.default_rng(5)
+    examples = rng.standard_normal((3, 96, 64))
+    pooled = analysis.pool_log_mel_stats(examples)
+    frames = np.transpose(examples, (2, 0, 1)).reshape(64, -1)  # [bands, all frames of the clip]
+    mean = frames.sum(axis=1) / frames.shape[1]
+    std = np.sqrt(((frames - mean[:, None]) ** 2).sum(axis=1) / frames.shape[1])  # ddof=0
+    expected = np.concatenate([mean, std, np.sort(frames, axis=1)[:, -1]])
+    assert pooled.shape == (192,) and pooled.dtype == np.float64
+    np.testing.assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(pooled[:64], analysis.pool_log_mel(examples))
+    # Frames of all examples together: a per-example std averaged over examples would differ.
+    assert not np.allclose(pooled[64:128], examples.std(axis=1).mean(axis=0))
+    with pytest.raises(InvalidArgumentError, match="examples"):
+        analysis.pool_log_mel_stats(np.zeros((0, 96, 64)))
+    with pytest.raises(InvalidArgumentError, match="examples"):
+        analysis.pool_log_mel_stats(np.zeros((96, 64)))
+
+
+def test_one_loud_frame_moves_the_max_and_std_but_hardly_the_mean():
+    quiet = np.full((10, 96, 64), -4.0)  # 960 frames of a quiet clip, log(mel + 0.01) scale
+    call = quiet.copy()
+    call[7, 40, 20] = 2.0  # a single loud frame in band 20
+    before, after = analysis.pool_log_mel_stats(quiet), analysis.pool_log_mel_stats(call)
+    change = (after - before).reshape(3, 64)  # rows: mean, std, max
+    assert change[0, 20] == pytest.approx(6.0 / 960)
+    assert change[1, 20] == pytest.approx(np.sqrt(959) * 6.0 / 960)  # one outlier of 6 among 960 frames
+    assert change[2, 20] == pytest.approx(6.0)
+    assert np.all(np.delete(change, 20, axis=1) == 0)
+    assert change[2, 20] > 900 * change[0, 20]
+
+
 def test_cv_auc_matches_a_hand_written_fold_loop():
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], [15, 45])

@@ -47,6 +47,9 @@ def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, ra
     report = pipeline.analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=4,
                               engine=pipeline.make_engine(device="cpu", workers=3), progress=False)
     assert report["auc"]["log_mel"]["best"]["mean"] > 0.75
+    assert list(report["auc"]) == list(pipeline.FEATURE_SETS) == ["log_mel", "log_mel_stats", "vggish"]
+    assert report["auc"]["log_mel_stats"]["features"] == 192
+    assert report["auc"]["log_mel_stats"]["best"]["mean"] > 0.75  # the planted chirps are above chance
     assert {p["item_id"] for p in report["skipped"]} == BAD_IDS
     why = {p["item_id"]: p["reason"] for p in report["skipped"]}
     assert "shorter than one" in why["tooshort"] and "not a readable audio file" in why["notaudio"]
@@ -55,13 +58,18 @@ def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, ra
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["auc"]["vggish"]["best"]["pca"] == report["auc"]["vggish"]["best"]["pca"]
     assert on_disk["weights"]["pretrained"] is False
-    for key in ("log_mel", "vggish"):
+    for key in ("log_mel", "log_mel_stats", "vggish"):
         assert [r["pca"] for r in on_disk["auc"][key]["sweep"]] == [2, 4, 8, 16]
         assert len(on_disk["auc"][key]["best"]["folds"]) == 4
     md = (out / "report.md").read_text()
     assert "RANDOM" in md and "NOT pretrained" in md and "../../escape" in md
+    for name, dims, pooling in pipeline.FEATURE_SETS.values():
+        assert md.count(f"\n| {name} | {dims} | {pooling} | ") == 1  # its row in the AUC table
+        assert f" | {name} " in md.split("### PCA sweep")[1]  # its column in the sweep table
+    assert pipeline.STATS_NOTE in md
     assert sorted(on_disk["plots"]) == sorted(f"plots/{n}.png" for n in
-                                              ("pca_log_mel", "pca_vggish", "roc", "auc_sweep", "log_mel_examples"))
+                                              ("pca_log_mel", "pca_log_mel_stats", "pca_vggish", "roc", "auc_sweep",
+                                               "log_mel_examples"))
     for plot in on_disk["plots"]:
         with Image.open(out / plot) as image:
             assert "RANDOM" in image.text["Title"] and "NOT pretrained" in image.text["Title"]
@@ -79,6 +87,7 @@ def test_cli_analyse_falls_back_to_random_weights_loudly(tmp_path, monkeypatch, 
     captured = capsys.readouterr()
     assert "RANDOM" in captured.err and "NOT pretrained" in captured.err
     assert "log-mel (pooled)" in captured.out and "VGGish embedding (pooled)" in captured.out
+    assert "log-mel (mean, std, max)" in captured.out
     weights = json.loads((out / "report.json").read_text())["weights"]
     assert weights["pretrained"] is False and weights["requested"] == "auto" and "nowhere.pth" in weights["note"]
     assert cli.main(["extract", "--data", str(root), "--out", str(out), "--weights", "random", "--quiet"]) == 0

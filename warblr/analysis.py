@@ -1,6 +1,7 @@
 """Does a feature set carry ``hasbird``? PCA + logistic regression, cross-validated ROC AUC, plots.
 
-Clip-level features are pooled (mean over a clip's 0.96 s examples); each
+Clip-level features are pooled over a clip's 0.96 s examples (the mean, or
+for log-mel also each band's standard deviation and maximum); each
 estimator is a scikit-learn ``Pipeline`` (standardise, PCA, logistic
 regression) fitted inside every cross-validation fold, so nothing from a
 test fold leaks into its model. Plots use matplotlib's Agg backend and are
@@ -16,6 +17,7 @@ from .errors import InvalidArgumentError
 __all__ = [
     "PCA_SIZES",
     "pool_log_mel",
+    "pool_log_mel_stats",
     "pool_embeddings",
     "make_classifier",
     "effective_folds",
@@ -32,6 +34,14 @@ __all__ = [
 PCA_SIZES = (2, 4, 8, 16, 32, 64)
 
 
+def _frames(examples):
+    """A clip's log-mel examples ``[N, frames, bands]`` as one ``[N * frames, bands]`` float64 array."""
+    examples = np.asarray(examples, dtype=np.float64)
+    if examples.ndim != 3 or examples.shape[0] == 0:
+        raise InvalidArgumentError(f"examples: expected a non-empty [N, 96, 64] array, got shape {examples.shape}")
+    return examples.reshape(-1, examples.shape[2])
+
+
 def pool_log_mel(examples):
     """Pool one clip's log-mel examples ``[N, 96, 64]`` into a ``[64]`` vector (mean over examples and frames).
 
@@ -40,10 +50,44 @@ def pool_log_mel(examples):
     >>> pool_log_mel(np.ones((3, 96, 64))).shape
     (64,)
     """
-    examples = np.asarray(examples, dtype=np.float64)
-    if examples.ndim != 3 or examples.shape[0] == 0:
-        raise InvalidArgumentError(f"examples: expected a non-empty [N, 96, 64] array, got shape {examples.shape}")
-    return examples.mean(axis=(0, 1))
+    return _frames(examples).mean(axis=0)
+
+
+def pool_log_mel_stats(examples):
+    """Pool one clip's log-mel examples ``[N, 96, 64]`` into each band's mean, standard deviation and maximum.
+
+    The statistics run over all frames of the clip (every example's frames
+    together). A bird call is transient: a few loud frames in one band move
+    its maximum and standard deviation a lot but its mean very little, so
+    these keep what mean pooling (:func:`pool_log_mel`) washes out.
+
+    Parameters
+    ----------
+    examples : array_like, ``[N, frames, bands]``
+        One clip's log-mel examples, ``N >= 1``.
+
+    Returns
+    -------
+    ndarray of float64, ``[3 * bands]``
+        The per-band means, then the standard deviations (``ddof=0``), then the maxima.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``examples`` is not a non-empty 3-D array.
+
+    Examples
+    --------
+    >>> x = np.zeros((2, 96, 64))
+    >>> x[1, 5, 0] = 192.0  # one loud frame in band 0
+    >>> mean, std, peak = pool_log_mel_stats(x).reshape(3, 64)[:, 0]
+    >>> float(mean), float(peak)
+    (1.0, 192.0)
+    >>> pool_log_mel_stats(np.ones((3, 96, 64))).shape
+    (192,)
+    """
+    frames = _frames(examples)
+    return np.concatenate([frames.mean(axis=0), frames.std(axis=0), frames.max(axis=0)])
 
 
 def pool_embeddings(embeddings):

@@ -127,14 +127,19 @@ def render_markdown(report):
            f"- items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples "
            f"of 0.96 s; {c['skipped']} skipped; {c['computed']} computed, {c['reused']} reused",
            f"- method: {report['cv']['estimator']}; {report['cv']['folds']}-fold stratified CV "
-           f"(seed {report['cv']['seed']}); features pooled as the {report['cv']['pooling']}",
+           f"(seed {report['cv']['seed']}); features pooled {report['cv']['pooling']}",
            *_engine_line(report.get("engine")),
            "", "## ROC AUC", "",
-           "| feature set | dims | best PCA | AUC mean ± std over folds |", "|---|---:|---:|---|"]
+           "| feature set | dims | pooled per clip | best PCA | AUC mean ± std over folds |",
+           "|---|---:|---|---:|---|"]
     for entry in report["auc"].values():
         b = entry["best"]
-        md.append(f"| {entry['name']} | {entry['features']} | {b['pca']} | {b['mean']:.3f} ± {b['std']:.3f} |")
-    md += ["", f"Best: {report['cv']['best']}.", "", "### PCA sweep", "",
+        md.append(f"| {entry['name']} | {entry['features']} | {entry.get('pooling', '')} | {b['pca']} | "
+                  f"{b['mean']:.3f} ± {b['std']:.3f} |")
+    md += ["", f"Best: {report['cv']['best']}."]
+    if report["cv"].get("pooling_note"):
+        md += ["", report["cv"]["pooling_note"]]
+    md += ["", "### PCA sweep", "",
            "| PCA size | " + " | ".join(e["name"] for e in report["auc"].values()) + " |",
            "|---:|" + "---|" * len(report["auc"])]
     sizes = sorted({r["pca"] for e in report["auc"].values() for r in e["sweep"]})
