@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from . import spec
-from .audio import RESAMPLERS, load_audio, resample, to_mono, validate_sample_rate, validate_waveform
+from .audio import RESAMPLERS, load_audio, resample, to_mono, validate_sample_rate
 from .errors import AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
 from .features import num_examples
@@ -119,7 +119,7 @@ def _decode(index, clip):
                 f"{name}: expected (waveform, sample_rate) or a path, got {type(clip).__name__}"
             ) from exc
         sample_rate = validate_sample_rate(sample_rate, name=f"{name} sample_rate")
-    return name, to_mono(validate_waveform(waveform, name=name)), int(sample_rate)
+    return name, to_mono(waveform, name=name), int(sample_rate)  # to_mono validates
 
 
 def _to_16k(group, *, resampler, device):
