@@ -78,3 +78,8 @@ def test_resample_refuses_multichannel_and_tiny_input():
         resample(np.zeros((100, 2)), 44100, 16000)
     with pytest.raises(InvalidArgumentError, match="too few"):
         resample(np.zeros(2), 44100, 16000)
+
+
+def test_resample_refuses_unknown_method_naming_the_argument():
+    with pytest.raises(InvalidArgumentError, match=r"^method: expected one of .*'sinc'"):
+        resample(np.zeros(1000), 44100, 16000, method="sinc")

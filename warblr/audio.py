@@ -23,6 +23,7 @@ __all__ = [
     "check_finite_samples",
     "validate_waveform",
     "validate_sample_rate",
+    "validate_resampler",
     "to_mono",
     "resample",
     "resampled_length",
@@ -221,6 +222,32 @@ def validate_sample_rate(sample_rate, *, name="sample_rate"):
     return int(sample_rate)
 
 
+def validate_resampler(method, *, name="method"):
+    """Return ``method`` if it is one of :data:`RESAMPLERS`, else raise.
+
+    Parameters
+    ----------
+    method : str
+    name : str, keyword-only
+        The argument's name, used in the error message.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not one of ``RESAMPLERS``.
+
+    Examples
+    --------
+    >>> validate_resampler("sinc", name="resampler")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.InvalidArgumentError: resampler: expected one of ('kaiser_best', 'resampy', 'soxr'), got 'sinc'
+    """
+    if method not in RESAMPLERS:
+        raise InvalidArgumentError(f"{name}: expected one of {RESAMPLERS}, got {method!r}")
+    return method
+
+
 def validate_waveform(waveform, *, name="waveform"):
     """Check a waveform and return it as floating point.
 
@@ -350,8 +377,7 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
     """
     orig_sr = validate_sample_rate(orig_sr, name="orig_sr")
     target_sr = validate_sample_rate(target_sr, name="target_sr")
-    if method not in RESAMPLERS:
-        raise InvalidArgumentError(f"method: expected one of {RESAMPLERS}, got {method!r}")
+    validate_resampler(method)
     waveform = validate_waveform(waveform)
     if waveform.ndim != 1:
         raise InvalidArgumentError(f"waveform: resample expects mono [samples], got shape {waveform.shape} "

@@ -255,11 +255,11 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=128, repeats=1
     require_torchvggish()
     device = resolve_device(device)
     network_dtype = resolve_dtype(dtype, allowed=(torch.float32, torch.bfloat16, torch.float16))
-    model = load_vggish("random", seed=seed, device=device)
-    reference = reference_network(model, device=device)
     n_clips = len(clips)
     if n_clips == 0:
         raise InvalidArgumentError("clips: nothing to benchmark")
+    model = load_vggish("random", seed=seed, device=device)
+    reference = reference_network(model, device=device)
 
     # Warm-up (resampy compiles with numba on first use; torch picks kernels).
     warm = clips[:1]

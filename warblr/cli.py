@@ -14,6 +14,7 @@ import sys
 from . import __version__
 from .errors import WarblrError
 
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show (required or unset options)."""
 

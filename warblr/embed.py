@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from . import spec
-from .audio import RESAMPLERS, load_audio, resample, to_mono, validate_sample_rate
+from .audio import load_audio, resample, to_mono, validate_resampler, validate_sample_rate
 from .errors import AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
-from .features import num_examples
+from .features import num_examples, too_short_message
 from .resample import resample_kaiser_best_torch
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
@@ -135,10 +135,7 @@ def _to_16k(group, *, resampler, device):
         batch = torch.from_numpy(np.stack([np.asarray(resample(m, sample_rate, spec.SAMPLE_RATE, method=resampler),
                                                       dtype=np.float64) for m in monos])).to(device)
     if num_examples(batch.shape[1]) == 0:
-        raise AudioTooShortError(
-            f"{names[0]}: {monos[0].shape[0] / sample_rate:.3f} s of audio is shorter than one "
-            f"{spec.EXAMPLE_WINDOW_SECONDS} s VGGish example"
-        )
+        raise AudioTooShortError(too_short_message(names[0], monos[0].shape[0], sample_rate))
     return batch
 
 
@@ -187,8 +184,7 @@ def _groups(decoded, size):
 
 def _clip_examples(clips, *, device, dtype, resampler, workers):
     """Yield each clip's ``[N_i, 96, 64]`` examples (``dtype``, on ``device``), in order."""
-    if resampler not in RESAMPLERS:
-        raise InvalidArgumentError(f"resampler: expected one of {RESAMPLERS}, got {resampler!r}")
+    validate_resampler(resampler, name="resampler")
     clips = list(clips)
     workers = _check_workers(workers, clips, device)
     decoded = _prefetch(lambda item: _decode(*item), enumerate(clips), workers)
@@ -277,9 +273,7 @@ def _inference_model(model, device, dtype):
     are switched to ``channels_last``, which leaves every value unchanged);
     otherwise a converted copy is made once and cached.
     """
-    params = list(model.parameters())
-    if not params:
-        raise InvalidArgumentError("model: has no parameters")
+    params = list(model.parameters())  # not empty: callers resolve the device with _model_device first
     if params[0].device == device and all(p.dtype == dtype for p in params):
         return model.eval().to(memory_format=torch.channels_last)
     key = (str(device), dtype, tuple(p._version for p in params))

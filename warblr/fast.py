@@ -27,7 +27,7 @@ import torch
 
 from . import spec
 from .errors import InvalidArgumentError
-from .features import mel_matrix, periodic_hann
+from .features import mel_matrix, num_examples, periodic_hann
 
 __all__ = ["log_mel_torch", "examples_torch", "num_frames"]
 
@@ -120,7 +120,7 @@ def examples_torch(signals, *, dtype=None):
     torch.Size([3, 2, 96, 64])
     """
     signals = _as_batch(signals, dtype)
-    count = num_frames(signals.shape[-1]) // spec.NUM_FRAMES
+    count = num_examples(signals.shape[-1])
     frames = count * spec.NUM_FRAMES
     if count == 0:
         return signals.new_zeros(signals.shape[:-1] + (0, spec.NUM_FRAMES, spec.NUM_BANDS))
