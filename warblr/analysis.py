@@ -258,8 +258,9 @@ def _figure(*args, **kwargs):
     return plt, plt.subplots(*args, **kwargs)
 
 
-def _save(plt, fig, path, title):
-    fig.tight_layout()
+def _save(plt, fig, path, title, *, tight=True):
+    if tight:  # not for figures made with layout="constrained"
+        fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Title": title, "Software": "warblr"})
     plt.close(fig)
     return path
@@ -366,6 +367,4 @@ def plot_log_mel_pair(bird, no_bird, *, title, path, names=("bird", "no bird")):
     axes[0].set_ylabel(f"mel band ({spec.MEL_MIN_HZ:.0f}-{spec.MEL_MAX_HZ:.0f} Hz, HTK)")
     fig.colorbar(shown, ax=axes, label="log(mel + 0.01)")
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=110, metadata={"Title": title, "Software": "warblr"})
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title, tight=False)

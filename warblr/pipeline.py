@@ -343,7 +343,7 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
 
 
 def _load_features(dataset, out, done):
-    """Pooled features per finished item, plus the examples of the first bird and no-bird clip."""
+    """Ids, labels and pooled features of the finished items, their example count, and unreadable items."""
     from .analysis import pool_embeddings, pool_log_mel, pool_log_mel_stats
 
     by_id = {item.item_id: item for item in dataset.items}
@@ -572,24 +572,23 @@ def _run_demo(args):
     return _run_analyse(args, engine)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum, what):
+    """An argparse ``type`` accepting integers >= ``minimum`` (``what`` names them in the error)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+_positive_int = _int_at_least(1, "a positive integer")
+_count = _int_at_least(0, "a non-negative integer")
 
 
 def _sizes(text):

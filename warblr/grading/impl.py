@@ -58,6 +58,11 @@ def resolve_impl(choice, *, rootpath):
     return Path(text).expanduser().resolve()
 
 
+def is_timeout(exc):
+    """Whether ``exc`` is pytest-timeout's failure (``Failed: Timeout ...``)."""
+    return type(exc).__name__ == "Failed" and "Timeout" in str(exc)
+
+
 def describe_exception(exc):
     """One line ``Type: message`` for ``exc`` (a SyntaxError names its line)."""
     if isinstance(exc, SystemExit):
@@ -163,6 +168,6 @@ class GradedImpl:
             if missing in EXERCISE_MODULES:
                 return (f"{prefix}: ModuleNotFoundError: no module named {missing!r} "
                         f"(import the other exercise modules relatively: `from . import {missing}`)")
-        if type(exc).__name__ == "Failed" and "Timeout" in str(exc):
+        if is_timeout(exc):
             return f"{prefix}: importing it did not finish within the time limit (a loop at import time?)"
         return f"{prefix}: {describe_exception(exc)}"

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from .guard import LibraryGuard
-from .impl import EXERCISE_MODULES, GradedImpl, ImplImportError, resolve_impl
+from .impl import EXERCISE_MODULES, GradedImpl, ImplImportError, is_timeout, resolve_impl
 from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
                      score_table, trim, write_json_atomic)
 
@@ -227,7 +227,7 @@ def explain(exc, timeout):
         return "your code ran out of memory: avoid huge intermediate arrays (process in batches)"
     if isinstance(exc, RecursionError):
         return "your code recursed without end"
-    if type(exc).__name__ == "Failed" and "Timeout" in str(exc):
+    if is_timeout(exc):
         return (f"this check took longer than its time limit ({timeout:g} s): an endless loop, or "
                 "code that needs vectorising/batching")
     return None

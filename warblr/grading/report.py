@@ -21,10 +21,10 @@ It is always written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..store import atomic_write
 
 #: Gradescope's visibility values.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -119,7 +119,6 @@ class Tally:
     failed: int = 0
     not_attempted: int = 0
     skipped: int = 0
-    names: list = field(default_factory=list)
 
     def add(self, record):
         if not record.counted:
@@ -213,22 +212,10 @@ def results_json(records, *, execution_time, notes=()):
 
 
 def write_json_atomic(path, data):
-    """Write ``data`` as JSON to ``path`` via a temporary file and a rename."""
+    """Write ``data`` as JSON to ``path`` all or nothing (:func:`warblr.store.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda handle: json.dump(data, handle, indent=1), mode="w")
 
 
 def read_finished(path):

@@ -22,7 +22,9 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from .impl import NAMED_IMPLS
 from .report import results_json, write_json_atomic
+
 
 def _progress(path):
     """``(crashed, finished)`` from a results.json: whether a check was left running, how many finished.
@@ -87,7 +89,7 @@ def run_checks(*, root=".", impl="exercises", grade_json=None, timeout=30.0, max
     root = Path(root).resolve()
     if not (root / "exercises").is_dir():
         raise InvalidArgumentError(f"--root {root}: no exercises/ folder there")
-    if impl not in ("exercises", "solutions"):
+    if impl not in NAMED_IMPLS:
         impl = str(Path(impl).resolve())
     cleanup = None
     if grade_json is None:
