@@ -174,3 +174,16 @@ def test_cuda_matches_cpu(clips, model):
             assert relative(a, b) < bound
     for a, b in zip(batch_examples(clips, device="cuda"), batch_examples(clips)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_embed_examples_refuses_non_finite_examples(random_model, bad):
+    examples = np.zeros((3, 96, 64), np.float32)
+    examples[1, 5, 7] = bad
+    with pytest.raises(InvalidArgumentError, match="NaN or Inf"):
+        embed_examples(random_model, examples)
+
+
+def test_embed_examples_refuses_non_numeric_input(random_model):
+    with pytest.raises(InvalidArgumentError, match="examples"):
+        embed_examples(random_model, [[1.0, 2.0], [3.0]])

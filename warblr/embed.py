@@ -363,10 +363,18 @@ def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.
     batch_size = _check_batch_size(batch_size)
     device = resolve_device(device, default=_model_device(model))
     dtype = resolve_dtype(dtype, allowed=_NETWORK_DTYPES)
-    examples = examples if torch.is_tensor(examples) else torch.from_numpy(np.asarray(examples, dtype=np.float32))
+    if not torch.is_tensor(examples):
+        try:
+            examples = torch.from_numpy(np.asarray(examples, dtype=np.float32))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"examples: expected a float array [N, {spec.NUM_FRAMES}, "
+                                       f"{spec.NUM_BANDS}] ({exc})") from exc
     if examples.dim() != 3 or tuple(examples.shape[1:]) != (spec.NUM_FRAMES, spec.NUM_BANDS):
         raise InvalidArgumentError(f"examples: expected [N, {spec.NUM_FRAMES}, {spec.NUM_BANDS}], "
                                    f"got shape {tuple(examples.shape)}")
+    # Checked once here, on every device: the CPU path does not go through VGGish.forward's check.
+    if not bool(torch.isfinite(examples).all()):
+        raise InvalidArgumentError("examples: contain NaN or Inf values")
     network = _inference_model(model, device, dtype)
     chunks = (examples[i:i + batch_size].to(device) for i in range(0, len(examples), batch_size))
     per_chunk = _embed_stream(network, chunks, batch_size=batch_size, dtype=dtype)
