@@ -2,16 +2,57 @@
 
 Every public entry point raises a subclass of :class:`WarblrError` whose
 message names the file or argument at fault and what is wrong with it, so a
-batch job can report the item and carry on.
+batch job can report the item and carry on. What a caller may need to act on
+is an attribute, never something to parse out of the message:
+
+========================  ==========================================================
+error                     attributes (``None`` when not known)
+========================  ==========================================================
+InvalidArgumentError      ``parameter``: the library's name of the argument
+AudioError and subtypes   ``path``: the file; ``clip``: index in a batch of clips;
+                          ``reason``: the message without the file or clip prefix
+WeightsNotFoundError      ``searched``: the locations looked at, in order
+DatasetError, BadItem...  ``path``; ``item_id`` and ``line`` for one bad item
+OutputError               ``path``: what could not be written; ``kept``: finished items kept
+========================  ==========================================================
 """
 
 
 class WarblrError(Exception):
-    """Base class of every error warblr raises on purpose."""
+    """Base class of every error warblr raises on purpose.
+
+    Keyword arguments become attributes (see the module docstring).
+
+    Examples
+    --------
+    >>> error = InvalidArgumentError("batch_size: expected an integer >= 1, got 0", parameter="batch_size")
+    >>> error.parameter
+    'batch_size'
+    """
+
+    #: Attributes every instance of the class has (``None`` unless given).
+    fields = ()
+
+    def __init__(self, message, **attributes):
+        super().__init__(message)
+        unknown = set(attributes) - set(self.fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no attribute(s) {sorted(unknown)}")
+        for name in self.fields:
+            setattr(self, name, attributes.get(name))
+
+    def __reduce__(self):  # keep the attributes across processes (Ray, multiprocessing)
+        return _rebuild, (type(self), str(self), {name: getattr(self, name) for name in self.fields})
+
+
+def _rebuild(cls, message, attributes):
+    return cls(message, **attributes)
 
 
 class AudioError(WarblrError):
     """An audio file or waveform that cannot be turned into examples."""
+
+    fields = ("path", "clip", "reason")
 
 
 class AudioFileError(AudioError):
@@ -25,13 +66,19 @@ class AudioTooShortError(AudioError):
 class InvalidArgumentError(WarblrError, ValueError):
     """An argument of the wrong type, shape or value."""
 
+    fields = ("parameter",)
+
 
 class WeightsNotFoundError(WarblrError, FileNotFoundError):
     """No VGGish weights could be found or downloaded."""
 
+    fields = ("searched",)
+
 
 class DatasetError(WarblrError):
     """A dataset folder or metadata file that cannot be read."""
+
+    fields = ("path", "item_id", "line")
 
 
 class BadItemError(DatasetError):
@@ -40,3 +87,5 @@ class BadItemError(DatasetError):
 
 class OutputError(WarblrError):
     """An output folder or file that cannot be written (disk full, permissions); finished work is kept."""
+
+    fields = ("path", "kept")

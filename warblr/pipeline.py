@@ -1,7 +1,7 @@
 """The lab end to end: ``warblr extract``, ``warblr analyse`` and ``warblr demo``.
 
 ``extract`` turns every item of a warblrb10k-layout folder into
-``OUT/items/<itemid>.npz`` through the item store (:mod:`warblr.store`:
+``OUT/items/<itemid>.npz`` through the item store (:mod:`warblr.lab.store`:
 atomic, validated, resumable). Items are processed in fixed groups (by
 position in the id-sorted item list) so a resumed run batches exactly as an
 uninterrupted one and gives bit-identical numbers. A group's files are
@@ -13,8 +13,8 @@ unless ``--dtype`` asks for a reduced precision.
 ``analyse`` pools each clip's examples and embeddings, cross-validates PCA +
 logistic regression on each feature set of :data:`FEATURE_SETS`
 (:mod:`warblr.analysis`), and
-writes the plots and the report (:mod:`warblr.report`). ``demo`` does it all
-on the embedded synthetic corpus (:mod:`warblr.corpus`).
+writes the plots and the report (:mod:`warblr.lab.report`). ``demo`` does it all
+on the embedded synthetic corpus (:mod:`warblr.lab.corpus`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, spec, store
-from .dataset import Problem, display_id, read_dataset
+from . import __version__, spec
+from .lab import store
+from .lab.dataset import Problem, display_id, read_dataset
 from .errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
-from .report import REPORT_JSON, REPORT_MD, summary_table, versions, weights_label, write_report
+from .lab.report import REPORT_JSON, REPORT_MD, summary_table, versions, weights_label, write_report
 
 __all__ = [
     "register",
@@ -257,7 +258,7 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
 
     Parameters
     ----------
-    dataset : warblr.dataset.Dataset
+    dataset : warblr.lab.dataset.Dataset
     out : str or os.PathLike
         Output folder; items go to ``out/items/<itemid>.npz``.
     model : VGGish, keyword-only
@@ -402,7 +403,7 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
 
     Parameters
     ----------
-    dataset : warblr.dataset.Dataset
+    dataset : warblr.lab.dataset.Dataset
     out : str or os.PathLike
     model, provenance : keyword-only
         From :func:`load_model`.
@@ -560,7 +561,7 @@ def _run_analyse(args, engine=None):
 
 
 def _run_demo(args):
-    from .corpus import make_corpus
+    from .lab.corpus import make_corpus
 
     engine = _engine(args)
     corpus = Path(args.corpus) if args.corpus else Path(args.out) / "corpus"
@@ -645,7 +646,7 @@ def _analysis_options(parser):
 
 def register(subparsers):
     """Add ``extract``, ``analyse`` and ``demo`` to the ``warblr`` command line."""
-    from .corpus import DEFAULT_SIZE
+    from .lab.corpus import DEFAULT_SIZE
 
     from .cli import HelpFormatter as fmt
     demo = subparsers.add_parser(

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import atomic_write
+from ..fileio import atomic_write
 
 #: Gradescope's visibility values.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -212,7 +212,7 @@ def results_json(records, *, execution_time, notes=()):
 
 
 def write_json_atomic(path, data):
-    """Write ``data`` as JSON to ``path`` all or nothing (:func:`warblr.store.atomic_write`)."""
+    """Write ``data`` as JSON to ``path`` all or nothing (:func:`warblr.fileio.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: json.dump(data, handle, indent=1), mode="w")

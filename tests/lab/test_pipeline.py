@@ -9,13 +9,14 @@ import torch
 from PIL import Image
 
 from lab_trees import BAD_IDS, make_tree
-from warblr import cli, pipeline, store
+from warblr import cli, pipeline
+from warblr.lab import store
 from warblr.audio import load_audio
-from warblr.dataset import read_dataset
+from warblr.lab.dataset import read_dataset
 from warblr.embed import batch_examples
 from warblr.errors import InvalidArgumentError
 from warblr.features import waveform_to_examples
-from warblr.report import weights_label
+from warblr.lab.report import weights_label
 
 CPU = pipeline.make_engine(device="cpu")
 

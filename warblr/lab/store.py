@@ -12,20 +12,18 @@ taken as finished. An output folder is held by one run at a time
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from . import spec
+from .. import spec
 from .dataset import display_id, validate_item_id
-from .errors import BadItemError, OutputError
+from ..errors import BadItemError, OutputError
+from ..fileio import TMP_PREFIX, atomic_write, exclusive, file_digest, remove_temporaries
 
 __all__ = [
     "FORMAT_VERSION",
@@ -44,7 +42,6 @@ __all__ = [
 #: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
 FORMAT_VERSION = 2
 ITEMS_DIR = "items"
-TMP_PREFIX = ".tmp-"
 _ITEM_KEYS = ["embeddings", "examples", "meta"]
 
 
@@ -64,7 +61,7 @@ def item_path(out, item_id):
     Raises
     ------
     BadItemError
-        ``item_id`` is not a safe id (see :func:`warblr.dataset.validate_item_id`).
+        ``item_id`` is not a safe id (see :func:`warblr.lab.dataset.validate_item_id`).
 
     Examples
     --------
@@ -76,21 +73,6 @@ def item_path(out, item_id):
     if path.parent != items:  # cannot happen for a valid id; kept as a second lock
         raise BadItemError(f"item id '{display_id(item_id)}': would be written outside {items}")
     return path
-
-
-def file_digest(path):
-    """SHA-256 hex digest of a file, read in 1 MiB blocks.
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def item_fingerprint(source_path, provenance, *, precision="float32"):
@@ -151,56 +133,6 @@ def read_item(path, *, fingerprint=None):
     return examples, embeddings
 
 
-def _fsync_dir(folder):
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def atomic_write(path, write, *, mode="wb"):
-    """Write ``path`` all or nothing: ``write(handle)`` into a temporary file in the same folder, fsync, rename.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    write : callable
-        Called with the open temporary file.
-    mode : {"wb", "w"}, keyword-only
-        Binary, or UTF-8 text.
-
-    Raises
-    ------
-    OSError
-        Disk full, permission denied, ...; no partial file is left under any name.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "note.txt"
-    >>> atomic_write(path, lambda handle: handle.write("hello"), mode="w")
-    >>> path.read_text()
-    'hello'
-    """
-    path = Path(path)
-    text = {} if "b" in mode else {"encoding": "utf-8"}
-    handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix,
-                                         delete=False, **text)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-    _fsync_dir(path.parent)
-
-
 def write_item(path, examples, embeddings, fingerprint):
     """Write one item atomically (see :func:`atomic_write`).
 
@@ -212,13 +144,6 @@ def write_item(path, examples, embeddings, fingerprint):
     atomic_write(path, lambda handle: np.savez(
         handle, examples=np.asarray(examples, dtype=np.float32),
         embeddings=np.asarray(embeddings, dtype=np.float32), meta=np.array(json.dumps(fingerprint))))
-
-
-def remove_temporaries(folder):
-    """Delete the temporary files a killed run left in ``folder`` (best effort)."""
-    for stale in Path(folder).glob(f"{TMP_PREFIX}*"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
 
 
 _HINTS = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some quota",
@@ -252,31 +177,3 @@ def output_error(path, exc, done):
     hint = _HINTS.get(exc.errno, "fix the cause")
     return OutputError(f"{path}: cannot write ({reason}). {done} finished item(s) are kept; {hint} and rerun "
                        "the same command to resume.")
-
-
-@contextlib.contextmanager
-def exclusive(out):
-    """Hold ``OUT/.lock`` so two runs never write the same output folder.
-
-    Raises
-    ------
-    OutputError
-        The lock file cannot be created, or another run holds it.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    lock = Path(out) / ".lock"
-    try:
-        handle = open(lock, "a")
-    except OSError as exc:
-        raise output_error(lock, exc, 0) from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise OutputError(f"{out}: another warblr run is writing this folder; wait for it or "
-                              "choose another --out") from exc
-        yield

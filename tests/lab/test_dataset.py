@@ -8,7 +8,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warblr.dataset import (MAX_ID_LENGTH, Item, find_metadata, read_dataset, read_metadata, stratified_subset,
+from warblr.lab.dataset import (MAX_ID_LENGTH, Item, find_metadata, read_dataset, read_metadata, stratified_subset,
                             validate_item_id)
 from warblr.errors import BadItemError, DatasetError, InvalidArgumentError
 

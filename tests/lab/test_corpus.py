@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt
 
-from warblr.corpus import BIRD_BAND_HZ, make_corpus, synthesize_clip
-from warblr.dataset import read_dataset
+from warblr.lab.corpus import BIRD_BAND_HZ, make_corpus, synthesize_clip
+from warblr.lab.dataset import read_dataset
 from warblr.errors import InvalidArgumentError, WarblrError
 
 SR = 22050

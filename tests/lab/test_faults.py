@@ -17,8 +17,9 @@ import soundfile as sf
 
 import warblr.audio
 from lab_trees import SR, clip, make_tree
-from warblr import cli, pipeline, store
-from warblr.dataset import read_dataset
+from warblr import cli, pipeline
+from warblr.lab import store
+from warblr.lab.dataset import read_dataset
 from warblr.errors import OutputError
 
 ENGINE = pipeline.make_engine(device="cpu", workers=2)

@@ -18,7 +18,7 @@ import pytest
 from warblr.grading.handout import build_handout
 from warblr.grading.report import VISIBILITIES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
     not list((ROOT / "exercises").glob("test_*.py")) or not (ROOT / "solutions" / "__init__.py").is_file(),
     reason="the lab's exercises/ checks or solutions/ are not in this checkout")

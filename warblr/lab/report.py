@@ -11,9 +11,9 @@ import json
 import platform
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .dataset import display_id
-from .store import atomic_write
+from ..fileio import atomic_write
 
 __all__ = ["REPORT_JSON", "REPORT_MD", "weights_label", "versions", "summary_table", "render_markdown",
            "write_report"]

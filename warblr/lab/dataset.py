@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadItemError, DatasetError, InvalidArgumentError
+from ..errors import BadItemError, DatasetError, InvalidArgumentError
 
 __all__ = [
     "Item",

@@ -9,7 +9,7 @@ confuser in the bird band), at varied levels and signal-to-noise ratios, so
 the detection task is not trivial.
 
 The corpus is written in the warblrb10k layout (``wav/<itemid>.wav`` + a
-2018-form metadata CSV) so :func:`warblr.dataset.read_dataset` reads it like
+2018-form metadata CSV) so :func:`warblr.lab.dataset.read_dataset` reads it like
 the real thing. It is cached: a ``manifest.json`` holds a hash of the
 generator's parameters and the folder is regenerated only when they change.
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidArgumentError, OutputError
-from .store import atomic_write
+from ..errors import InvalidArgumentError, OutputError
+from ..fileio import atomic_write
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -57,7 +57,7 @@ PHRASES_PER_CLIP = (4, 30)
 METADATA_NAME = "metadata.csv"
 MANIFEST_NAME = "manifest.json"
 DATASET_ID = "warblr-synth"
-GENERATOR_NAME = "warblr.corpus"
+GENERATOR_NAME = "warblr.lab.corpus"
 
 
 @dataclass
