@@ -63,12 +63,18 @@ def embed(model, examples):
 
 
 def postprocess(embeddings, pca_eigen_vectors, pca_means):
-    """VGGish's postprocessor: PCA, clip, quantise to 8 bits (as AudioSet's released embeddings).
+    """VGGish's postprocessor: PCA, clip, quantise to 8 bits, as torchvggish does it.
 
     Concept: centre (``x - pca_means``), project onto the eigenvectors,
     which are the *rows* of ``pca_eigen_vectors`` (``(x - mean) @ E.T``),
     clip to ``[-2, 2]``, then map linearly to 0..255:
     ``round((x + 2) * 255 / 4)`` as ``uint8``.
+
+    Rounding follows torchvggish, which this lab matches everywhere.
+    TensorFlow's ``vggish_postprocess``, which made AudioSet's released
+    embeddings, truncates instead (``astype(np.uint8)``): its values are
+    often one level lower. Neither is wrong; they are two conventions, and
+    comparing with AudioSet's files means using TensorFlow's.
 
     Parameters
     ----------
@@ -87,6 +93,7 @@ def postprocess(embeddings, pca_eigen_vectors, pca_means):
     Pitfalls
     --------
     Projecting without centring first; quantising without clipping (uint8
-    wraps 260 around to 4); truncating instead of rounding.
+    wraps 260 around to 4); truncating (TensorFlow's convention) where this
+    lab rounds (torchvggish's).
     """
     raise NotImplementedError("postprocess")

@@ -75,6 +75,8 @@ def random_model():
 
 @pytest.fixture(scope="session")
 def random_provenance(random_model):
-    """The weights provenance of ``random_model``, as :func:`warblr.pipeline.load_model` states it."""
-    return {"requested": "random", "source": random_model.weights_source, "pretrained": False,
-            "final_relu": True, "seed": 0}
+    """The weights provenance of ``random_model``, as :func:`warblr.model.load_with_provenance` states it."""
+    from warblr.model import WeightsProvenance
+
+    return WeightsProvenance(requested="random", source=random_model.weights_source, pretrained=False,
+                             final_relu=True, seed=0)

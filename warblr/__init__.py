@@ -4,7 +4,8 @@ The numpy reference (:mod:`warblr.features`) matches torchvggish; the batched
 engine (:mod:`warblr.embed`) runs it fast on CPU or GPU.
 """
 
-from .audio import load_audio, resample, to_mono
+from .audio import load_audio, to_mono
+from .resample import resample
 from .errors import (AudioError, AudioFileError, AudioTooShortError, BadItemError, DatasetError, OutputError,
                      InvalidArgumentError, WarblrError, WeightsNotFoundError)
 from .features import log_mel_spectrogram, waveform_to_examples, wavfile_to_examples

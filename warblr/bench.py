@@ -107,10 +107,12 @@ def data_clips(folder, count):
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InvalidArgumentError(f"--data: {folder} is not a folder")
+        raise InvalidArgumentError(f"folder: {folder} is not a folder", parameter="folder",
+                                   reason=f"{folder} is not a folder")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac"))[:int(count)]
     if not paths:
-        raise InvalidArgumentError(f"--data: no .wav or .flac files under {folder}")
+        raise InvalidArgumentError(f"folder: no .wav or .flac files under {folder}", parameter="folder",
+                                   reason=f"no .wav or .flac files under {folder}")
     return load_clips(paths)
 
 
@@ -247,14 +249,14 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=128, repeats=1
     """
     import torch
 
-    from .embed import batch_embeddings, batch_examples, embed_examples, resolve_device, resolve_dtype
+    from .embed import NETWORK_DTYPES, batch_embeddings, batch_examples, embed_examples, resolve_device, resolve_dtype
     from .fast import examples_torch
     from .model import load_vggish
     from .resample import resample_kaiser_best_torch
 
     require_torchvggish()
     device = resolve_device(device)
-    network_dtype = resolve_dtype(dtype, allowed=(torch.float32, torch.bfloat16, torch.float16))
+    network_dtype = resolve_dtype(dtype, allowed=NETWORK_DTYPES)
     n_clips = len(clips)
     if n_clips == 0:
         raise InvalidArgumentError("clips: nothing to benchmark")
@@ -384,25 +386,12 @@ def format_table(report):
     return "\n".join(lines)
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise InvalidArgumentError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
 def _command(args):
-    for name, kind in (("clips", int), ("seconds", float), ("rate", int), ("batch_size", int), ("repeats", int)):
-        try:
-            setattr(args, name, _positive(kind)(getattr(args, name)))
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"--{name.replace('_', '-')}: {exc}") from None
+    from .validation import parse_scalar
+
+    for name, kind, least in (("clips", int, 1), ("seconds", float, 0.96), ("rate", int, 1), ("batch_size", int, 1),
+                              ("repeats", int, 1)):
+        setattr(args, name, parse_scalar(getattr(args, name), name, kind, min_val=least))
     require_torchvggish()
     if args.data:
         clips = data_clips(args.data, args.clips)
@@ -416,11 +405,11 @@ def _command(args):
     report["source"] = str(args.data) if args.data else f"synthetic (seed {args.seed})"
     print(format_table(report))
     if args.json:
+        from .fileio import atomic_write_json
+
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(path)
+        atomic_write_json(path, report)
         print(f"wrote {path}")
     return 0
 
@@ -440,15 +429,16 @@ def register(subparsers):
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    # Numbers are checked in the command, so a bad one is a warblr error (exit 1) naming its flag.
     parser.add_argument("--clips", default="8", help="number of clips")
-    parser.add_argument("--seconds", default="10", help="seconds per synthetic clip")
+    parser.add_argument("--seconds", default="10", help="seconds per synthetic clip (at least 0.96)")
     parser.add_argument("--rate", default="44100", help="sample rate of the synthetic clips (Hz)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+    parser.add_argument("--dtype", default="float32", choices=spec.NETWORK_DTYPES,
                         help="warblr's network precision (torchvggish is always fp32)")
     parser.add_argument("--batch-size", default="128", help="warblr's examples per network call")
     parser.add_argument("--repeats", default="1", help="best of this many timings, both pipelines")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic clips and random weights")
     parser.add_argument("--data", default=None, help="folder of .wav/.flac files to use instead of the seeded synthetic clips")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON here")
-    parser.set_defaults(func=_command)
+    parser.set_defaults(func=_command, parameter_flags={"folder": "--data"})
     return parser

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -26,7 +27,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 #: Modules that contribute sub-commands, in --help order.
 COMMAND_MODULES = (
-    "warblr.pipeline",       # demo, extract, analyse
+    "warblr.lab.commands",   # demo, extract, analyse
+    "warblr.lab.fetch",      # fetch
     "warblr.bench",          # bench
     "warblr.grading.cli",    # grade
 )
@@ -51,10 +53,38 @@ def build_parser():
                 raise
             continue  # a job not built yet
         module.register(subparsers)
+    _record_flags(subparsers)
     return parser
 
 
+def error_message(exc, args):
+    """A warblr error as the command line says it: a library parameter becomes its flag.
+
+    Library code names parameters (``batch_size``); when the failing one is
+    an option of the running command (``--batch-size``), the message names
+    the flag instead. A command maps parameters whose flag is spelt
+    differently with ``set_defaults(parameter_flags={"folder": "--data"})``.
+    """
+    from .validation import flag_name
+
+    parameter = getattr(exc, "parameter", None)
+    if parameter:
+        flag = getattr(args, "parameter_flags", {}).get(parameter) or flag_name(parameter)
+        if flag in getattr(args, "option_flags", ()):
+            reason = getattr(exc, "reason", None)
+            return f"{flag}: {reason}" if reason else f"{flag} {exc}"
+    return str(exc)
+
+
+def _record_flags(subparsers):
+    """Give every sub-command's namespace the set of its option flags (for :func:`error_message`)."""
+    for sub in set(subparsers.choices.values()):
+        sub.set_defaults(option_flags=frozenset(flag for action in sub._actions for flag in action.option_strings))
+
+
 def main(argv=None):
+    # Library code never picks a matplotlib backend; the command line draws to files only.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -63,7 +93,7 @@ def main(argv=None):
     try:
         return int(args.func(args) or 0)
     except WarblrError as exc:
-        print(f"warblr: error: {exc}", file=sys.stderr)
+        print(f"warblr: error: {error_message(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("warblr: interrupted; finished items are kept, rerun to resume", file=sys.stderr)

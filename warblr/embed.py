@@ -25,19 +25,21 @@ import copy
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from . import spec
-from .audio import load_audio, resample, to_mono, validate_resampler, validate_sample_rate
-from .errors import AudioTooShortError, InvalidArgumentError
+from .audio import load_audio, to_mono, validate_sample_rate
+from .errors import AudioError, AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
 from .features import num_examples, too_short_message
-from .resample import resample_kaiser_best_torch
+from .resample import resample, resample_kaiser_best_torch, validate_resampler
+from .validation import check_scalar
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
-           "resolve_dtype"]
+           "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES"]
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -74,9 +76,11 @@ def resolve_device(device=None, *, default="cpu"):
     try:
         device = torch.device(default if device is None else device)
     except (RuntimeError, TypeError) as exc:
-        raise InvalidArgumentError(f"device: {device!r} is not a torch device ({exc})") from exc
+        reason = f"{device!r} is not a torch device ({exc})"
+        raise InvalidArgumentError(f"device: {reason}", parameter="device", reason=reason) from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError(f"device: {device} asked for, but CUDA is not available here")
+        reason = f"{device} asked for, but CUDA is not available here"
+        raise InvalidArgumentError(f"device: {reason}", parameter="device", reason=reason)
     return device
 
 
@@ -91,35 +95,50 @@ def resolve_dtype(dtype, *, allowed, name="dtype"):
     resolved = _DTYPES.get(dtype.lower()) if isinstance(dtype, str) else dtype
     if resolved not in allowed:
         names = ", ".join(str(d).replace("torch.", "") for d in allowed)
-        raise InvalidArgumentError(f"{name}: expected one of {names}, got {dtype!r}")
+        reason = f"expected one of {names}, got {dtype!r}"
+        raise InvalidArgumentError(f"{name}: {reason}", parameter=name, reason=reason)
     return resolved
 
 
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    return int(batch_size)
+#: Network precisions (float32 first: the default).
+NETWORK_DTYPES = tuple(getattr(torch, name) for name in spec.NETWORK_DTYPES)
+#: At most this many decoding threads by default.
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers():
+    """Decoding threads by default: one per core, at most :data:`MAX_DEFAULT_WORKERS`."""
+    return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
 
 
 def _is_path(clip):
     return isinstance(clip, (str, bytes, os.PathLike))
 
 
-def _decode(index, clip):
-    """``(name, mono float waveform, sample_rate)`` for a path or a ``(waveform, rate)`` pair."""
-    if _is_path(clip):
-        name = os.fsdecode(clip)
-        waveform, sample_rate = load_audio(clip)
-    else:
-        name = f"clips[{index}]"
-        try:
-            waveform, sample_rate = clip
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(
-                f"{name}: expected (waveform, sample_rate) or a path, got {type(clip).__name__}"
-            ) from exc
-        sample_rate = validate_sample_rate(sample_rate, name=f"{name} sample_rate")
-    return name, to_mono(waveform, name=name), int(sample_rate)  # to_mono validates
+def _decode(index, clip, names=None):
+    """``(name, mono float waveform, sample_rate)`` for a path or a ``(waveform, rate)`` pair.
+
+    A bad clip's error gets ``clip=index``; its message starts with ``names[index]``
+    when given, else with the path or ``clips[index]``.
+    """
+    try:
+        if _is_path(clip):
+            name = os.fsdecode(clip) if names is None else names[index]
+            waveform, sample_rate = load_audio(clip)
+        else:
+            name = f"clips[{index}]" if names is None else names[index]
+            try:
+                waveform, sample_rate = clip
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgumentError(
+                    f"{name}: expected (waveform, sample_rate) or a path, got {type(clip).__name__}"
+                ) from exc
+            sample_rate = validate_sample_rate(sample_rate, name=f"{name} sample_rate")
+        return name, to_mono(waveform, name=name), int(sample_rate)  # to_mono validates
+    except (AudioError, InvalidArgumentError) as exc:
+        if isinstance(exc, AudioError):
+            exc.clip = index
+        raise
 
 
 def _to_16k(group, *, resampler, device):
@@ -139,7 +158,7 @@ def _to_16k(group, *, resampler, device):
     return batch
 
 
-def _prefetch(function, items, workers):
+def prefetch_map(function, items, workers):
     """``map(function, items)`` in order, up to ``2 * workers`` items ahead in a thread pool."""
     if workers == 0:
         yield from map(function, items)
@@ -156,10 +175,8 @@ def _prefetch(function, items, workers):
 
 def _check_workers(workers, clips, device):
     if workers is None:  # threads pay off for files and to overlap a GPU; on CPU arrays they only contend
-        return min(4, os.cpu_count() or 1) if device.type == "cuda" or any(map(_is_path, clips)) else 0
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
-        raise InvalidArgumentError(f"workers: expected a non-negative integer, got {workers!r}")
-    return int(workers)
+        return default_workers() if device.type == "cuda" or any(map(_is_path, clips)) else 0
+    return check_scalar(workers, "workers", min_val=0)
 
 
 #: Clips of one rate and length resampled and turned into log-mel together: fewer
@@ -182,12 +199,12 @@ def _groups(decoded, size):
         yield group
 
 
-def _clip_examples(clips, *, device, dtype, resampler, workers):
+def _clip_examples(clips, *, device, dtype, resampler, workers, names=None):
     """Yield each clip's ``[N_i, 96, 64]`` examples (``dtype``, on ``device``), in order."""
     validate_resampler(resampler, name="resampler")
     clips = list(clips)
     workers = _check_workers(workers, clips, device)
-    decoded = _prefetch(lambda item: _decode(*item), enumerate(clips), workers)
+    decoded = prefetch_map(lambda item: _decode(*item, names), enumerate(clips), workers)
     for group in _groups(decoded, GROUP_SIZE if device.type == "cpu" else DEVICE_GROUP_SIZE):
         yield from examples_torch(_to_16k(group, resampler=resampler, device=device), dtype=dtype)
 
@@ -199,7 +216,7 @@ def load_clips(paths, *, workers=None):
     ----------
     paths : sequence of str or os.PathLike
     workers : int, keyword-only
-        Threads (default ``min(4, cpu_count)``; 0 reads in this thread).
+        Threads (default :func:`default_workers`; 0 reads in this thread).
 
     Returns
     -------
@@ -220,11 +237,11 @@ def load_clips(paths, *, workers=None):
     [((16000,), 16000)]
     """
     paths = list(paths)
-    workers = min(4, os.cpu_count() or 1) if workers is None else _check_workers(workers, paths, torch.device("cpu"))
-    return list(_prefetch(load_audio, paths, workers))
+    workers = default_workers() if workers is None else _check_workers(workers, paths, torch.device("cpu"))
+    return list(prefetch_map(load_audio, paths, workers))
 
 
-def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser_best", workers=None):
+def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser_best", workers=None, names=None):
     """VGGish input examples for many clips.
 
     Parameters
@@ -239,9 +256,11 @@ def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser
         Log-mel precision. float32 (default) is within ~2.5e-4 of the float64
         numpy reference; float64 equals it to ~1e-10. Resampling is float64.
     resampler : {"kaiser_best", "resampy", "soxr"}, keyword-only
-        See :func:`warblr.audio.resample`; the default reproduces torchvggish's.
+        See :func:`warblr.resample.resample`; the default reproduces torchvggish's.
     workers : int, keyword-only
-        Decoding threads; default 0 for arrays on CPU, else ``min(4, cpu_count)``.
+        Decoding threads; default 0 for arrays on CPU, else :func:`default_workers`.
+    names : sequence of str, optional, keyword-only
+        What error messages call each clip (default: its path, or ``clips[i]``).
 
     Returns
     -------
@@ -251,7 +270,8 @@ def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser
     Raises
     ------
     InvalidArgumentError, AudioFileError, AudioTooShortError
-        The first bad clip, named by its path or ``clips[i]``.
+        The first bad clip, named by its path or ``clips[i]`` (audio errors
+        also carry its index as ``clip``).
 
     Examples
     --------
@@ -263,7 +283,7 @@ def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser
     dtype = resolve_dtype(dtype, allowed=(torch.float32, torch.float64))
     with torch.inference_mode():
         return [examples.float().cpu().numpy() for examples in
-                _clip_examples(clips, device=device, dtype=dtype, resampler=resampler, workers=workers)]
+                _clip_examples(clips, device=device, dtype=dtype, resampler=resampler, workers=workers, names=names)]
 
 
 def _inference_model(model, device, dtype):
@@ -299,12 +319,12 @@ CPU_CONV_CHUNK = 16
 def _run(network, batch, dtype):
     """Embeddings of a ``[B, 96, 64]`` batch: VGGish's forward pass, conv stack in cache-sized chunks on CPU."""
     batch = batch.to(dtype).unsqueeze(1).contiguous(memory_format=torch.channels_last)
-    features, head = getattr(network, "features", None), getattr(network, "embeddings", None)
-    if batch.device.type != "cpu" or features is None or head is None:
+    head = getattr(network, "embed_feature_maps", None)  # torchvggish's VGG has none: plain forward
+    if batch.device.type != "cpu" or head is None:
         return network(batch).float()
-    maps = torch.cat([features(batch[i:i + CPU_CONV_CHUNK]) for i in range(0, batch.shape[0], CPU_CONV_CHUNK)])
-    # Flatten in TF's NHWC order, as VGGish.forward and torchvggish's VGG do.
-    return head(maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)).float()
+    maps = torch.cat([network.features(batch[i:i + CPU_CONV_CHUNK])
+                      for i in range(0, batch.shape[0], CPU_CONV_CHUNK)])
+    return head(maps).float()
 
 
 def _embed_stream(network, example_stream, *, batch_size, dtype):
@@ -328,9 +348,6 @@ def _embed_stream(network, example_stream, *, batch_size, dtype):
             outputs.append(_run(network, torch.cat(pending), dtype))
     flat = torch.cat([o.cpu() for o in outputs]).numpy() if outputs else np.zeros((0, spec.EMBEDDING_SIZE), np.float32)
     return np.split(flat, np.cumsum(counts)[:-1]) if counts else []
-
-
-_NETWORK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.float32):
@@ -360,9 +377,9 @@ def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.
     >>> embed_examples(load_vggish("random"), np.zeros((3, 96, 64), np.float32)).shape
     (3, 128)
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_scalar(batch_size, "batch_size", min_val=1)
     device = resolve_device(device, default=_model_device(model))
-    dtype = resolve_dtype(dtype, allowed=_NETWORK_DTYPES)
+    dtype = resolve_dtype(dtype, allowed=NETWORK_DTYPES)
     if not torch.is_tensor(examples):
         try:
             examples = torch.from_numpy(np.asarray(examples, dtype=np.float32))
@@ -415,10 +432,75 @@ def batch_embeddings(clips, model, *, device=None, dtype=torch.float32, batch_si
     >>> [e.shape for e in batch_embeddings([(tone, 16000)] * 2, load_vggish("random"))]
     [(2, 128), (2, 128)]
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_scalar(batch_size, "batch_size", min_val=1)
     device = resolve_device(device, default=_model_device(model))
-    dtype = resolve_dtype(dtype, allowed=_NETWORK_DTYPES)
+    dtype = resolve_dtype(dtype, allowed=NETWORK_DTYPES)
     network = _inference_model(model, device, dtype)
     with torch.inference_mode():
         stream = _clip_examples(clips, device=device, dtype=torch.float32, resampler=resampler, workers=workers)
         return _embed_stream(network, stream, batch_size=batch_size, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- engine options
+
+#: Examples per network call in the lab's extract (batches cross clip boundaries within a group).
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How a batch job runs the engine: resolved device, network dtype, batch size, decoding threads."""
+
+    device: torch.device
+    dtype: torch.dtype
+    batch_size: int
+    workers: int
+
+    @property
+    def precision(self):
+        """The network dtype's name, e.g. ``"float32"`` (part of every stored item's fingerprint)."""
+        return str(self.dtype).replace("torch.", "")
+
+    def as_dict(self):
+        """The options as JSON-ready values."""
+        return {"device": str(self.device), "dtype": self.precision, "batch_size": self.batch_size,
+                "workers": self.workers}
+
+
+def make_engine(*, device="auto", dtype="float32", batch_size=DEFAULT_BATCH_SIZE, workers=None):
+    """Check and resolve engine options.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, keyword-only
+        ``"auto"`` (or None): CUDA when available, else CPU.
+    dtype : {"float32", "bfloat16", "float16"}, keyword-only
+        Network precision. float32 by default; the others are faster on
+        recent GPUs and CPUs but change embeddings well beyond float32
+        rounding, so they are only used when asked for.
+    batch_size : int, keyword-only
+        Examples per network call.
+    workers : int, optional, keyword-only
+        Decoding threads; 0 decodes in the calling thread. Default
+        :func:`default_workers`.
+
+    Returns
+    -------
+    Engine
+
+    Raises
+    ------
+    InvalidArgumentError
+        An option of the wrong value (``parameter`` names it); CUDA asked for without one.
+
+    Examples
+    --------
+    >>> make_engine(device="cpu", workers=2).as_dict()
+    {'device': 'cpu', 'dtype': 'float32', 'batch_size': 64, 'workers': 2}
+    """
+    if device is None or device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    batch_size = check_scalar(batch_size, "batch_size", min_val=1)
+    workers = default_workers() if workers is None else check_scalar(workers, "workers", min_val=0)
+    return Engine(device=resolve_device(device), dtype=resolve_dtype(dtype, allowed=NETWORK_DTYPES),
+                  batch_size=batch_size, workers=workers)

@@ -12,7 +12,8 @@ InvalidArgumentError      ``parameter``: the library's name of the argument
 AudioError and subtypes   ``path``: the file; ``clip``: index in a batch of clips;
                           ``reason``: the message without the file or clip prefix
 WeightsNotFoundError      ``searched``: the locations looked at, in order
-DatasetError, BadItem...  ``path``; ``item_id`` and ``line`` for one bad item
+DatasetError, BadItem...  ``path``; ``item_id`` and ``line`` for one bad item;
+                          ``parameter``: the argument that named the folder or file
 OutputError               ``path``: what could not be written; ``kept``: finished items kept
 ========================  ==========================================================
 """
@@ -66,7 +67,7 @@ class AudioTooShortError(AudioError):
 class InvalidArgumentError(WarblrError, ValueError):
     """An argument of the wrong type, shape or value."""
 
-    fields = ("parameter",)
+    fields = ("parameter", "reason")
 
 
 class WeightsNotFoundError(WarblrError, FileNotFoundError):
@@ -78,7 +79,7 @@ class WeightsNotFoundError(WarblrError, FileNotFoundError):
 class DatasetError(WarblrError):
     """A dataset folder or metadata file that cannot be read."""
 
-    fields = ("path", "item_id", "line")
+    fields = ("path", "item_id", "line", "parameter")
 
 
 class BadItemError(DatasetError):

@@ -12,7 +12,8 @@ import functools
 import numpy as np
 
 from . import spec
-from .audio import load_audio, resample, resampled_length, to_mono, validate_sample_rate
+from .audio import load_audio, to_mono, validate_sample_rate
+from .resample import resample, resampled_length
 from .errors import AudioTooShortError, InvalidArgumentError
 
 __all__ = [
@@ -231,7 +232,7 @@ def prepare_waveform(waveform, sample_rate, *, name="waveform", resampler="kaise
     name : str, keyword-only
         Used in error messages.
     resampler : str, keyword-only
-        See :func:`warblr.audio.resample`.
+        See :func:`warblr.resample.resample`.
 
     Returns
     -------
@@ -277,7 +278,7 @@ def waveform_to_examples(waveform, sample_rate, *, name="waveform", resampler="k
     name : str, keyword-only
         What to call the input in error messages.
     resampler : str, keyword-only
-        See :func:`warblr.audio.resample`.
+        See :func:`warblr.resample.resample`.
 
     Returns
     -------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = [
     "random_state_dict",
     "random_pca_params",
     "hub_checkpoint_dir",
+    "WeightsProvenance",
+    "load_with_provenance",
 ]
 
 
@@ -104,10 +107,15 @@ class VGGish(nn.Module):
         examples = self._check_examples(examples)
         if examples.shape[0] == 0:
             return examples.new_zeros((0, spec.EMBEDDING_SIZE))
-        maps = self.features(examples)
-        # TF flattens NHWC; the released FC weights expect that order.
-        flat = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
-        return self.embeddings(flat)
+        return self.embed_feature_maps(self.features(examples))
+
+    def embed_feature_maps(self, maps):
+        """The fully connected head on the conv stack's output ``[N, 512, 6, 4]``: ``[N, 128]``.
+
+        The maps are flattened in TensorFlow's NHWC order, as torchvggish does:
+        the released FC weights expect that order.
+        """
+        return self.embeddings(maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1))
 
     def _check_examples(self, examples):
         if not isinstance(examples, torch.Tensor):
@@ -212,11 +220,12 @@ def _resolve(argument, *, filename, env_var, url, what, download):
     raise WeightsNotFoundError(
         f"{what} not found. Looked in: " + "; ".join(looked) + ". "
         f"Put {filename} (from {url}) at {cached}, or point ${env_var} at it, "
-        "or pass its path explicitly, or use weights='random' for seeded random weights."
+        "or pass its path explicitly, or use weights='random' for seeded random weights.",
+        searched=tuple(looked),
     )
 
 
-def resolve_weights(weights="auto", *, download=True):
+def resolve_weights(weights="auto", *, download=False):
     """Path of the VGGish ``state_dict`` file.
 
     Looked for in order: ``weights`` as an explicit path; the file named by
@@ -227,8 +236,8 @@ def resolve_weights(weights="auto", *, download=True):
     Raises
     ------
     WeightsNotFoundError
-        Nothing found; the message lists every place looked and where to put
-        which file.
+        Nothing found; ``searched`` lists every place looked, and the message
+        also says where to put which file.
     """
     return _resolve(weights, filename=spec.VGGISH_WEIGHTS_FILENAME, env_var=spec.WEIGHTS_ENV_VAR,
                     url=spec.VGGISH_WEIGHTS_URL, what="VGGish weights", download=download)
@@ -271,7 +280,7 @@ def _assign_state_dict(model, state, source):
         raise WarblrError(f"{source}: not a VGGish state_dict ({str(exc).splitlines()[0]})") from exc
 
 
-def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", download=True):
+def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", download=False):
     """Build VGGish and load its weights.
 
     Parameters
@@ -285,7 +294,8 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
         See :class:`VGGish`.
     device : str or torch.device, keyword-only
     download : bool, keyword-only
-        Allow ``"auto"`` to download when nothing is found locally.
+        Allow ``"auto"`` to download when nothing is found locally (off by
+        default, as for every warblr loader: nothing downloads unless asked).
 
     Returns
     -------
@@ -325,6 +335,127 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
     return model.eval()
 
 
+@dataclass(frozen=True)
+class WeightsProvenance:
+    """Where a model's weights came from, stated in every output that depends on them.
+
+    Attributes
+    ----------
+    requested : str
+        What was asked for: ``"auto"``, ``"random"`` or a path.
+    source : str
+        The weights file, or ``"random (seed N)"``.
+    pretrained : bool
+        True only for released VGGish weights.
+    final_relu : bool
+        See :class:`VGGish`.
+    sha256 : str or None
+        Digest of the weights file (pretrained only): a replaced file makes older results stale.
+    seed : int or None
+        Seed of random weights (random only).
+    note : str or None
+        Why random weights are used, when they are.
+    searched : tuple of str
+        Where ``"auto"`` looked before falling back to random weights.
+    """
+
+    requested: str
+    source: str
+    pretrained: bool
+    final_relu: bool = True
+    sha256: str | None = None
+    seed: int | None = None
+    note: str | None = None
+    searched: tuple = ()
+
+    def as_dict(self):
+        """The JSON form written to reports (unset fields left out).
+
+        Examples
+        --------
+        >>> WeightsProvenance("random", "random (seed 0)", False, seed=0).as_dict()
+        {'requested': 'random', 'source': 'random (seed 0)', 'pretrained': False, 'final_relu': True, 'seed': 0}
+        """
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in asdict(self).items() if value not in (None, ())}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of :meth:`as_dict` (e.g. for a report read back from JSON)."""
+        data = dict(data)
+        data["searched"] = tuple(data.get("searched", ()))
+        return cls(**data)
+
+    @property
+    def label(self):
+        """A short statement of the weights for titles and tables.
+
+        Examples
+        --------
+        >>> WeightsProvenance("random", "random (seed 0)", False, seed=0).label
+        'VGGish weights: RANDOM (seed 0), NOT pretrained'
+        """
+        if self.pretrained:
+            return f"VGGish weights: pretrained ({Path(self.source).name})"
+        if self.seed is not None:
+            return f"VGGish weights: RANDOM (seed {self.seed}), NOT pretrained"
+        return f"VGGish weights: {self.source}, NOT pretrained"
+
+
+def load_with_provenance(weights="auto", *, seed=0, final_relu=True, download=False):
+    """Load VGGish, falling back to seeded random weights (loudly) when ``"auto"`` finds none.
+
+    Parameters
+    ----------
+    weights : {"auto", "random"} or path
+    seed : int, keyword-only
+        Seed of random weights.
+    final_relu : bool, keyword-only
+        See :class:`VGGish`.
+    download : bool, keyword-only
+        Let ``"auto"`` download the released weights (off by default: offline).
+
+    Returns
+    -------
+    model : VGGish
+    provenance : WeightsProvenance
+
+    Raises
+    ------
+    WeightsNotFoundError
+        An explicit path that does not exist (``"auto"`` never raises it).
+
+    Examples
+    --------
+    >>> model, provenance = load_with_provenance("random", seed=3)
+    >>> provenance.source, provenance.pretrained
+    ('random (seed 3)', False)
+    """
+    from .fileio import file_digest
+
+    requested = str(weights)
+    note, searched = None, ()
+    try:
+        model = load_vggish(weights, seed=seed, final_relu=final_relu, download=download)
+    except WeightsNotFoundError as exc:
+        if requested != "auto":
+            raise
+        model = load_vggish("random", seed=seed, final_relu=final_relu)
+        searched = tuple(exc.searched or ())
+        note = ("no pretrained VGGish weights found (looked in: " + "; ".join(searched) + "), so seeded random "
+                "weights are used: VGGish-embedding results are NOT those of pretrained VGGish. For the real ones: "
+                f"put {spec.VGGISH_WEIGHTS_FILENAME} in {hub_checkpoint_dir()}, or set ${spec.WEIGHTS_ENV_VAR}, "
+                "or pass --weights PATH, or --download when online.")
+    else:
+        if not model.pretrained:
+            note = "seeded RANDOM weights, as requested (--weights random): NOT pretrained VGGish"
+    return model, WeightsProvenance(
+        requested=requested, source=model.weights_source, pretrained=bool(model.pretrained),
+        final_relu=bool(model.final_relu),
+        sha256=file_digest(model.weights_source) if model.pretrained else None,
+        seed=None if model.pretrained else int(seed), note=note, searched=searched)
+
+
 def random_pca_params(*, seed=0):
     """Seeded stand-in PCA parameters: a random rotation and small means.
 
@@ -340,7 +471,7 @@ def random_pca_params(*, seed=0):
     return {spec.PCA_EIGEN_VECTORS_NAME: rotation, spec.PCA_MEANS_NAME: means}
 
 
-def load_pca_params(params="auto", *, seed=0, download=True):
+def load_pca_params(params="auto", *, seed=0, download=False):
     """Load the postprocessor's PCA parameters.
 
     Parameters
@@ -369,8 +500,11 @@ def load_pca_params(params="auto", *, seed=0, download=True):
 class Postprocessor:
     """PCA-project, clip to [-2, 2] and quantise embeddings to 8 bits.
 
-    The maths of torchvggish's ``Postprocessor`` (and TF's
-    ``vggish_postprocess``): ``round((clip(E (x - mu), -2, 2) + 2) * 255 / 4)``.
+    torchvggish's ``Postprocessor``: ``round((clip(E (x - mu), -2, 2) + 2) * 255 / 4)``.
+    TensorFlow's ``vggish_postprocess`` (which made AudioSet's released
+    embeddings) truncates instead (``astype(np.uint8)``), so about half the
+    values sit one level lower there; warblr follows torchvggish (rounding),
+    like every other torchvggish-parity choice.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""resampy's ``kaiser_best`` resampler, reproduced as a polyphase matmul.
+"""Resampling: :func:`resample` dispatches; resampy's ``kaiser_best`` is reproduced as a polyphase matmul.
 
 torchvggish resamples with resampy 0.4.3's ``kaiser_best`` filter, whose wide
 transition band shapes the top mel bands; other good resamplers move them by
@@ -35,10 +35,15 @@ from fractions import Fraction
 
 import numpy as np
 
-from .audio import resampled_length, validate_sample_rate
-from .errors import InvalidArgumentError
+from . import spec
+from .audio import validate_sample_rate, validate_waveform
+from .errors import AudioError, InvalidArgumentError
 
 __all__ = [
+    "RESAMPLERS",
+    "resample",
+    "resampled_length",
+    "validate_resampler",
     "KAISER_BEST",
     "kaiser_best_table",
     "filter_taps",
@@ -47,6 +52,110 @@ __all__ = [
     "resample_kaiser_best",
     "resample_kaiser_best_torch",
 ]
+
+#: Resampling methods accepted by :func:`resample`. ``"kaiser_best"`` is the
+#: fast polyphase reproduction of resampy's filter (the default),
+#: ``"resampy"`` calls resampy itself (torchvggish's reference), ``"soxr"`` is
+#: a faster resampler whose transition band differs (opt-in only).
+RESAMPLERS = ("kaiser_best", "resampy", "soxr")
+
+def validate_resampler(method, *, name="method"):
+    """Return ``method`` if it is one of :data:`RESAMPLERS`, else raise.
+
+    Parameters
+    ----------
+    method : str
+    name : str, keyword-only
+        The argument's name, used in the error message.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not one of ``RESAMPLERS``.
+
+    Examples
+    --------
+    >>> validate_resampler("sinc", name="resampler")
+    Traceback (most recent call last):
+    ...
+    warblr.errors.InvalidArgumentError: resampler: expected one of ('kaiser_best', 'resampy', 'soxr'), got 'sinc'
+    """
+    if method not in RESAMPLERS:
+        raise InvalidArgumentError(f"{name}: expected one of {RESAMPLERS}, got {method!r}")
+    return method
+
+
+def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_best"):
+    """Resample a mono waveform.
+
+    Parameters
+    ----------
+    waveform : np.ndarray
+        ``[samples]``.
+    orig_sr, target_sr : int
+        Rates in Hz. Equal rates return the input unchanged.
+    method : {"kaiser_best", "resampy", "soxr"}, keyword-only
+        ``"kaiser_best"`` (default) reproduces resampy's ``kaiser_best``
+        filter, which torchvggish uses, with a fast polyphase matmul;
+        ``"resampy"`` calls resampy itself; ``"soxr"`` is faster still but
+        its transition band differs (top mel bands move by up to ~1.0).
+
+    Returns
+    -------
+    np.ndarray
+        ``[resampled_length(samples, orig_sr, target_sr)]`` samples (resampy's
+        ``int(samples * target_sr / orig_sr)``), same float dtype.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad rates or method; a waveform that is not 1-D, is empty, holds
+        NaN/Inf, or is too short to give one output sample.
+
+    Examples
+    --------
+    >>> resample(np.zeros(44100), 44100, 16000).shape
+    (16000,)
+    """
+    orig_sr = validate_sample_rate(orig_sr, name="orig_sr")
+    target_sr = validate_sample_rate(target_sr, name="target_sr")
+    validate_resampler(method)
+    waveform = validate_waveform(waveform)
+    if waveform.ndim != 1:
+        raise InvalidArgumentError(f"waveform: resample expects mono [samples], got shape {waveform.shape} "
+                                   "(down-mix with to_mono first)")
+    if orig_sr == target_sr:
+        return waveform
+    if resampled_length(waveform.shape[0], orig_sr, target_sr) < 1:
+        raise InvalidArgumentError(f"waveform: {waveform.shape[0]} samples at {orig_sr} Hz are too few to "
+                                   f"resample to {target_sr} Hz")
+    if method == "kaiser_best":
+        return resample_kaiser_best(waveform, orig_sr, target_sr)
+    if method == "resampy":
+        try:
+            import resampy
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise AudioError("method='resampy' needs the resampy package: pip install resampy") from exc
+        return resampy.resample(waveform, orig_sr, target_sr, filter="kaiser_best")
+    try:
+        import soxr
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise AudioError("method='soxr' needs the soxr package: pip install soxr") from exc
+    return soxr.resample(waveform, orig_sr, target_sr, quality="VHQ")
+
+
+def resampled_length(num_samples, orig_sr, target_sr):
+    """Number of samples :func:`resample` returns: ``int(num_samples * target_sr / orig_sr)`` as resampy.
+
+    Examples
+    --------
+    >>> resampled_length(44101, 44100, 16000)
+    16000
+    """
+    if orig_sr == target_sr:
+        return int(num_samples)
+    return int(num_samples * float(target_sr) / float(orig_sr))
+
 
 #: resampy's ``kaiser_best`` parameters. ``beta`` is the exact value behind the
 #: stored table (resampy's docs round it to 12.9846), recovered from the

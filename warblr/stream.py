@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from . import spec
-from .audio import (audio_read_errors, check_audio_path, check_finite_samples, resample, resampled_length,
-                    validate_resampler)
+from .audio import audio_read_errors, check_audio_path, check_finite_samples
+from .resample import resample, resampled_length, validate_resampler
 from .errors import AudioFileError, AudioTooShortError, InvalidArgumentError
 from .features import frame_examples, log_mel_spectrogram, num_examples, too_short_message
 
@@ -103,7 +103,7 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best"):
         with it (measured: about 25 MB for 60 s at 16 kHz, 40 MB at
         44.1 kHz); the file's length does not matter.
     resampler : str, keyword-only
-        See :func:`warblr.audio.resample`.
+        See :func:`warblr.resample.resample`.
 
     Returns
     -------

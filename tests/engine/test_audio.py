@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from warblr.audio import load_audio, resample, resampled_length, to_mono, validate_sample_rate, validate_waveform
+from warblr.audio import load_audio, to_mono, validate_sample_rate, validate_waveform
+from warblr.resample import resample, resampled_length
 from warblr.errors import InvalidArgumentError
 
 

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from warblr import spec
-from warblr.audio import load_audio, resample, to_mono
+from warblr.audio import load_audio, to_mono
+from warblr.resample import resample
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError, WarblrError
 from warblr.features import waveform_to_examples, wavfile_to_examples
 from warblr.model import Postprocessor, load_pca_params, load_vggish, random_pca_params

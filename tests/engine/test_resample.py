@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warblr.audio import resample, resampled_length
+from warblr.resample import resample, resampled_length
 from warblr.errors import InvalidArgumentError
 from warblr.resample import (kaiser_best_table, polyphase_plan, resample_kaiser_best,
                              resample_kaiser_best_torch)

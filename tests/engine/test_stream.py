@@ -122,7 +122,7 @@ def test_memory_is_bounded_for_a_ten_minute_file(tmp_path):
 @pytest.mark.slow
 def test_memory_does_not_grow_with_file_length_44k(tmp_path):
     """Peak memory for 2 and 8 minutes at 44.1 kHz with the default 60 s chunks: about the same."""
-    from warblr.audio import resample
+    from warblr.resample import resample
 
     resample(np.zeros(44100), 44100, 16000)  # any one-off filter tables are built before measuring
     peaks = []

@@ -16,17 +16,20 @@ import pytest
 import soundfile as sf
 
 import warblr.audio
-from lab_trees import SR, clip, make_tree
-from warblr import cli, pipeline
+import warblr.fileio
+from warblr import cli
+from warblr.embed import make_engine
 from warblr.lab import store
+from warblr.lab.analyse import analyse
+from warblr.lab.extract import extract
 from warblr.lab.dataset import read_dataset
 from warblr.errors import OutputError
 
-ENGINE = pipeline.make_engine(device="cpu", workers=2)
+ENGINE = make_engine(device="cpu", workers=2)
 
 
 def run(dataset, out, model, provenance, **kwargs):
-    return pipeline.extract(dataset, out, model=model, provenance=provenance, group_size=3, engine=ENGINE,
+    return extract(dataset, out, model=model, provenance=provenance, group_size=3, engine=ENGINE,
                             progress=False, **kwargs)
 
 
@@ -48,7 +51,7 @@ def assert_same(a, b):
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory):
+def tree(tmp_path_factory, make_tree):
     return make_tree(tmp_path_factory.mktemp("faults") / "data", 5, 3)
 
 
@@ -84,7 +87,7 @@ def test_interrupted_extract_resumes_to_the_clean_result(after, tree, clean, tmp
     assert_same(snapshot(tmp_path), clean)
 
 
-def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, random_model, random_provenance):
+def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, random_model, random_provenance, write_clip):
     dataset = read_dataset(tree)
     run(dataset, tmp_path, random_model, random_provenance)
     items = sorted((tmp_path / "items").glob("*.npz"))
@@ -104,12 +107,12 @@ def test_half_written_corrupt_and_stale_items_are_redone(tree, clean, tmp_path, 
     assert_same(snapshot(tmp_path), clean)
     # Changed audio makes its item stale: redone, the others reused.
     item = dataset.items[0]
-    sf.write(str(item.path), clip(1, 99), SR, subtype="PCM_16")
+    write_clip(item.path, 1, 99, subtype="PCM_16")
     try:
         result = run(read_dataset(tree), tmp_path, random_model, random_provenance)
         assert (result.computed, result.reused) == (1, 7)
     finally:
-        sf.write(str(item.path), clip(1, 0), SR, subtype="PCM_16")  # restore for the other tests
+        write_clip(item.path, 1, 0, subtype="PCM_16")  # restore for the other tests
 
 
 def test_disk_full_stops_clearly_and_keeps_finished_items(tree, clean, tmp_path, monkeypatch, capsys, random_model,
@@ -147,7 +150,7 @@ def test_permission_error_stops_clearly(tree, tmp_path, monkeypatch, random_mode
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(store.tempfile, "NamedTemporaryFile", denied)
+    monkeypatch.setattr(warblr.fileio.tempfile, "NamedTemporaryFile", denied)
     with pytest.raises(OutputError, match="Permission denied.*0 finished item.*fix the permissions"):
         run(read_dataset(tree), tmp_path, random_model, random_provenance)
 
@@ -169,21 +172,21 @@ def test_unwritable_output_folder(tmp_path, tree, random_model, random_provenanc
         run(read_dataset(tree), tmp_path / "file" / "out", random_model, random_provenance)
 
 
-def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, random_model, random_provenance):
+def test_hostile_ids_are_never_opened_or_written(tmp_path, monkeypatch, random_model, random_provenance, make_tree, write_clip):
     base = tmp_path / "deep" / "er"
     root = make_tree(base / "data", 2, 2)
     hostile = ["../../x", "../../../x", "/tmp/x", "..", "a/../../x", "x\x00y"]
     with open(root / "metadata.csv", "a") as handle:
         handle.writelines(f'"{i}",test,1\n' for i in hostile)
     for target in (base / "x.wav", tmp_path / "deep" / "x.wav", base / "data" / "x.wav"):
-        sf.write(str(target), clip(1, 5), SR)  # where the hostile ids would lead
+        write_clip(target, 1, 5)  # where the hostile ids would lead
     before = {p for p in tmp_path.rglob("*")}
     opened, written = [], []
     real_load, real_write = warblr.audio.load_audio, store.write_item
     monkeypatch.setattr(warblr.audio, "load_audio", lambda path, **k: opened.append(Path(path)) or real_load(path))
     monkeypatch.setattr(store, "write_item", lambda path, *a: written.append(Path(path)) or real_write(path, *a))
     out = base / "out"
-    report = pipeline.analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=2,
+    report = analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=2,
                               engine=ENGINE, progress=False)
     assert {p["item_id"] for p in report["skipped"]} >= set(hostile)
     assert opened and all(p.parent == root / "wav" for p in opened)
@@ -207,7 +210,7 @@ def extract_command(data, out):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_rerun_equals_a_clean_run(tmp_path):
+def test_sigkill_at_random_points_then_rerun_equals_a_clean_run(tmp_path, make_tree):
     data = make_tree(tmp_path / "data", 10, 6)
     started = time.monotonic()
     subprocess.run(extract_command(data, tmp_path / "clean"), check=True, capture_output=True, timeout=300)

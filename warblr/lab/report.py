@@ -1,8 +1,9 @@
 """What ``warblr analyse`` tells people: ``report.json``, ``report.md`` and the terminal table.
 
-The report is one JSON-serialisable dict (built by :func:`warblr.pipeline.analyse`);
+The report is one JSON-serialisable dict (built by :func:`warblr.lab.analyse.analyse`);
 this module renders it. Every rendering states the weights' provenance
-(:func:`weights_label`) so random-weight results never pass for pretrained ones.
+(:func:`weights_label`) so random-weight results never pass for pretrained ones,
+and every feature set in ``report["auc"]`` gets a row, whatever the registry holds.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import platform
 from pathlib import Path
 
 from .. import __version__
-from .dataset import display_id
 from ..fileio import atomic_write
+from .dataset import display_id
 
 __all__ = ["REPORT_JSON", "REPORT_MD", "weights_label", "versions", "summary_table", "render_markdown",
            "write_report"]
@@ -28,7 +29,7 @@ def weights_label(provenance):
     Parameters
     ----------
     provenance : dict
-        ``source`` and ``pretrained`` (see :func:`warblr.pipeline.load_model`).
+        A report's ``weights`` entry (:meth:`warblr.model.WeightsProvenance.as_dict`).
 
     Returns
     -------
@@ -36,13 +37,12 @@ def weights_label(provenance):
 
     Examples
     --------
-    >>> weights_label({"source": "random (seed 0)", "pretrained": False})
+    >>> weights_label({"requested": "random", "source": "random (seed 0)", "pretrained": False, "seed": 0})
     'VGGish weights: RANDOM (seed 0), NOT pretrained'
     """
-    if provenance["pretrained"]:
-        return f"VGGish weights: pretrained ({Path(provenance['source']).name})"
-    return f"VGGish weights: RANDOM ({provenance['source'].replace('random ', '').strip('()')}), NOT pretrained" \
-        if provenance["source"].startswith("random") else f"VGGish weights: {provenance['source']}, NOT pretrained"
+    from ..model import WeightsProvenance
+
+    return WeightsProvenance.from_dict(provenance).label
 
 
 def versions():
@@ -73,23 +73,32 @@ def summary_table(report):
 
     Examples
     --------
-    >>> r = {"weights": {"source": "random (seed 0)", "pretrained": False}, "cv": {"folds": 5},
-    ...      "auc": {"log_mel": {"name": "log-mel (pooled)", "features": 64,
+    >>> r = {"weights": {"requested": "random", "source": "random (seed 0)", "pretrained": False, "seed": 0},
+    ...      "cv": {"folds": 5},
+    ...      "auc": {"log_mel": {"name": "log-mel (pooled)", "features": 64, "source": "examples",
     ...                          "best": {"pca": 8, "mean": 0.8, "std": 0.05}}},
     ...      "counts": {"items": 10, "bird": 7, "no_bird": 3, "examples": 100, "skipped": 1}}
     >>> print(summary_table(r).splitlines()[2])
     log-mel (pooled)              64         8  0.800 ± 0.050
     """
-    lines = [f"{'feature set':<26}{'dims':>6}{'best PCA':>10}  ROC AUC ({report['cv']['folds']}-fold CV, mean ± std)",
-             "-" * 78]
-    for key, entry in report["auc"].items():
+    test = "test" in report
+    lines = [f"{'feature set':<26}{'dims':>6}{'best PCA':>10}  ROC AUC ({report['cv']['folds']}-fold CV, mean ± std)"
+             + ("  test AUC" if test else ""),
+             "-" * (90 if test else 78)]
+    for entry in report["auc"].values():
         best = entry["best"]
-        flag = "" if key != "vggish" or report["weights"]["pretrained"] else "   <- RANDOM weights, not pretrained"
+        random_weights = entry.get("source") == "embeddings" and not report["weights"]["pretrained"]
+        flag = "   <- RANDOM weights, not pretrained" if random_weights else ""
+        score = f"{entry['test']['auc']:.3f}" if test and entry["test"]["auc"] is not None else "n/a"
         lines.append(f"{entry['name']:<26}{entry['features']:>6}{best['pca']:>10}  "
-                     f"{best['mean']:.3f} ± {best['std']:.3f}{flag}")
+                     f"{best['mean']:.3f} ± {best['std']:.3f}" + (f"{score:>18}" if test else "") + flag)
     c = report["counts"]
     lines.append(f"items: {c['items']} ({c['bird']} bird, {c['no_bird']} no-bird), {c['examples']} examples; "
                  f"skipped: {c['skipped']}")
+    if test:
+        t = report["test"]["counts"]
+        lines.append(f"test set {report['test']['data']}: {t['items']} items ({t['bird']} bird, {t['no_bird']} "
+                     f"no-bird); skipped: {t['skipped']}; fitted on the training set only")
     lines.append(weights_label(report["weights"]))
     return "\n".join(lines)
 
@@ -101,8 +110,10 @@ def _md_escape(text):
 def _engine_line(engine):
     if not engine:
         return []
+    threads = (f"; torch {engine['torch_threads']} intra-op / {engine['torch_interop_threads']} inter-op threads"
+               if "torch_threads" in engine else "")
     return [f"- engine: {engine['device']}, network in {engine['dtype']}, {engine['batch_size']} examples per "
-            f"batch, {engine['group_size']} clips per group, {engine['workers']} decoding thread(s)"]
+            f"batch, {engine['group_size']} clips per group, {engine['workers']} decoding thread(s){threads}"]
 
 
 def render_markdown(report):
@@ -130,13 +141,21 @@ def render_markdown(report):
            f"(seed {report['cv']['seed']}); features pooled {report['cv']['pooling']}",
            *_engine_line(report.get("engine")),
            "", "## ROC AUC", "",
-           "| feature set | dims | pooled per clip | best PCA | AUC mean ± std over folds |",
-           "|---|---:|---|---:|---|"]
+           "| feature set | dims | pooled per clip | best PCA | AUC mean ± std over folds |"
+           + (" test AUC |" if "test" in report else ""),
+           "|---|---:|---|---:|---|" + ("---:|" if "test" in report else "")]
     for entry in report["auc"].values():
         b = entry["best"]
+        test = ""
+        if "test" in report:
+            test = f" {entry['test']['auc']:.3f} |" if entry["test"]["auc"] is not None else " n/a |"
         md.append(f"| {entry['name']} | {entry['features']} | {entry.get('pooling', '')} | {b['pca']} | "
-                  f"{b['mean']:.3f} ± {b['std']:.3f} |")
+                  f"{b['mean']:.3f} ± {b['std']:.3f} |{test}")
     md += ["", f"Best: {report['cv']['best']}."]
+    if "test" in report:
+        t = report["test"]
+        md += ["", f"Test set: `{t['data']}`, {t['counts']['items']} items ({t['counts']['bird']} bird, "
+                   f"{t['counts']['no_bird']} no-bird), {t['counts']['skipped']} skipped. Method: {t['method']}."]
     if report["cv"].get("pooling_note"):
         md += ["", report["cv"]["pooling_note"]]
     md += ["", "### PCA sweep", "",
@@ -158,6 +177,11 @@ def render_markdown(report):
                for p in report["skipped"]]
     else:
         md.append("None.")
+    if report.get("test", {}).get("skipped"):
+        md += ["", f"### Skipped test items ({len(report['test']['skipped'])})", "",
+               "| item id | line | reason |", "|---|---:|---|"]
+        md += [f"| `{_md_escape(p['item_id'])}` | {p['line'] or ''} | {_md_escape(p['reason'])} |"
+               for p in report["test"]["skipped"]]
     t = report["timings"]
     md += ["", "## Timings and versions", "",
            f"extract {t['extract_s']:.1f} s, load {t['load_s']:.1f} s, cross-validation {t['cv_s']:.1f} s, "

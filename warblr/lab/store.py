@@ -3,11 +3,10 @@
 Each item holds ``examples`` float32 ``[N, 96, 64]``, ``embeddings`` float32
 ``[N, 128]`` and ``meta``, the JSON fingerprint of what it was made from (the
 source audio's SHA-256, the weights, the network precision). Files are
-written atomically (temporary file in the same folder, fsync, rename) and
-checked in full when read, so a half-written, corrupt or stale file is never
-taken as finished. An output folder is held by one run at a time
-(:func:`exclusive`), and every write failure becomes an
-:class:`~warblr.errors.OutputError` that says what is kept and how to resume.
+written atomically (:func:`warblr.fileio.atomic_write`) and checked in full
+when read, so a half-written, corrupt or stale file is never taken as
+finished. Every write failure becomes an :class:`~warblr.errors.OutputError`
+that says what is kept and how to resume.
 """
 
 from __future__ import annotations
@@ -21,22 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from .. import spec
-from .dataset import display_id, validate_item_id
 from ..errors import BadItemError, OutputError
-from ..fileio import TMP_PREFIX, atomic_write, exclusive, file_digest, remove_temporaries
+from ..fileio import atomic_write, file_digest
+from .dataset import display_id, validate_item_id
 
 __all__ = [
     "FORMAT_VERSION",
     "ITEMS_DIR",
     "item_path",
-    "file_digest",
     "item_fingerprint",
     "read_item",
-    "atomic_write",
     "write_item",
-    "remove_temporaries",
     "output_error",
-    "exclusive",
 ]
 
 #: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
@@ -82,8 +77,7 @@ def item_fingerprint(source_path, provenance, *, precision="float32"):
     ----------
     source_path : str or os.PathLike
         The item's audio file.
-    provenance : dict
-        Weights provenance (see :func:`warblr.pipeline.load_model`).
+    provenance : warblr.model.WeightsProvenance
     precision : str, keyword-only
         The network's dtype name; items made in another precision are stale.
 
@@ -97,8 +91,8 @@ def item_fingerprint(source_path, provenance, *, precision="float32"):
         The audio file cannot be read.
     """
     return {"format": FORMAT_VERSION, "source_sha256": file_digest(source_path),
-            "weights": provenance["source"], "weights_sha256": provenance.get("sha256"),
-            "final_relu": provenance.get("final_relu", True), "precision": str(precision)}
+            "weights": provenance.source, "weights_sha256": provenance.sha256,
+            "final_relu": provenance.final_relu, "precision": str(precision)}
 
 
 def read_item(path, *, fingerprint=None):
@@ -176,4 +170,4 @@ def output_error(path, exc, done):
     reason = exc.strerror or str(exc)
     hint = _HINTS.get(exc.errno, "fix the cause")
     return OutputError(f"{path}: cannot write ({reason}). {done} finished item(s) are kept; {hint} and rerun "
-                       "the same command to resume.")
+                       "the same command to resume.", path=path, kept=done)

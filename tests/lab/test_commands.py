@@ -8,9 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from lab_trees import BAD_IDS, make_tree
-from warblr import cli, pipeline
+from warblr import cli
+from warblr.embed import make_engine
 from warblr.lab import store
+from warblr.lab.analyse import analyse
+from warblr.lab.extract import extract
+from warblr.lab.feature_sets import FEATURE_SETS, STATS_NOTE
+from warblr.model import load_with_provenance
 from warblr.audio import load_audio
 from warblr.lab.dataset import read_dataset
 from warblr.embed import batch_examples
@@ -18,12 +22,12 @@ from warblr.errors import InvalidArgumentError
 from warblr.features import waveform_to_examples
 from warblr.lab.report import weights_label
 
-CPU = pipeline.make_engine(device="cpu")
+CPU = make_engine(device="cpu")
 
 
-def test_extract_stores_the_reference_examples_and_embeddings(tmp_path, random_model, random_provenance):
+def test_extract_stores_the_reference_examples_and_embeddings(tmp_path, random_model, random_provenance, make_tree):
     dataset = read_dataset(make_tree(tmp_path / "data", 3, 2))
-    result = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+    result = extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
                               group_size=2, engine=CPU, progress=False)
     assert result.done == sorted(i.item_id for i in dataset.items) and result.computed == 5
     for item in dataset.items:
@@ -37,21 +41,22 @@ def test_extract_stores_the_reference_examples_and_embeddings(tmp_path, random_m
         # Same network, other batch composition: float32 summation order only.
         np.testing.assert_allclose(embeddings, expected, rtol=1e-4, atol=1e-5)
         assert examples.shape == (2, 96, 64) and embeddings.shape == (2, 128)
-    again = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+    again = extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
                              engine=CPU, progress=False)
     assert again.computed == 0 and again.reused == 5
 
 
-def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, random_model, random_provenance):
+def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, random_model, random_provenance, make_tree, bad_ids):
     root = make_tree(tmp_path / "data", 14, 10, bad=True)
     out = tmp_path / "out"
-    report = pipeline.analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=4,
-                              engine=pipeline.make_engine(device="cpu", workers=3), progress=False)
+    report = analyse(read_dataset(root), out, model=random_model, provenance=random_provenance, folds=4,
+                              engine=make_engine(device="cpu", workers=3), progress=False)
     assert report["auc"]["log_mel"]["best"]["mean"] > 0.75
-    assert list(report["auc"]) == list(pipeline.FEATURE_SETS) == ["log_mel", "log_mel_stats", "vggish"]
+    assert list(report["auc"]) == [e.key for e in FEATURE_SETS] == ["log_mel", "log_mel_stats", "vggish",
+                                                                     "vggish_stats"]
     assert report["auc"]["log_mel_stats"]["features"] == 192
     assert report["auc"]["log_mel_stats"]["best"]["mean"] > 0.75  # the planted chirps are above chance
-    assert {p["item_id"] for p in report["skipped"]} == BAD_IDS
+    assert {p["item_id"] for p in report["skipped"]} == bad_ids
     why = {p["item_id"]: p["reason"] for p in report["skipped"]}
     assert "shorter than one" in why["tooshort"] and "not a readable audio file" in why["notaudio"]
     assert "empty" in why["empty"] and "no audio file" in why["missing"] and "has no row" in why["orphan"]
@@ -59,17 +64,18 @@ def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, ra
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["auc"]["vggish"]["best"]["pca"] == report["auc"]["vggish"]["best"]["pca"]
     assert on_disk["weights"]["pretrained"] is False
-    for key in ("log_mel", "log_mel_stats", "vggish"):
+    for key in ("log_mel", "log_mel_stats", "vggish", "vggish_stats"):
         assert [r["pca"] for r in on_disk["auc"][key]["sweep"]] == [2, 4, 8, 16]
         assert len(on_disk["auc"][key]["best"]["folds"]) == 4
     md = (out / "report.md").read_text()
     assert "RANDOM" in md and "NOT pretrained" in md and "../../escape" in md
-    for name, dims, pooling in pipeline.FEATURE_SETS.values():
-        assert md.count(f"\n| {name} | {dims} | {pooling} | ") == 1  # its row in the AUC table
+    for entry in FEATURE_SETS:
+        name = entry.name
+        assert md.count(f"\n| {name} | {entry.dims} | {entry.description} | ") == 1  # its row in the AUC table
         assert f" | {name} " in md.split("### PCA sweep")[1]  # its column in the sweep table
-    assert pipeline.STATS_NOTE in md
+    assert STATS_NOTE in md
     assert sorted(on_disk["plots"]) == sorted(f"plots/{n}.png" for n in
-                                              ("pca_log_mel", "pca_log_mel_stats", "pca_vggish", "roc", "auc_sweep",
+                                              ("pca_log_mel", "pca_log_mel_stats", "pca_vggish", "pca_vggish_stats", "roc", "auc_sweep",
                                                "log_mel_examples"))
     for plot in on_disk["plots"]:
         with Image.open(out / plot) as image:
@@ -79,7 +85,7 @@ def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, ra
     assert not (tmp_path / "escape.npz").exists() and not list(tmp_path.glob("**/escape*"))
 
 
-def test_cli_analyse_falls_back_to_random_weights_loudly(tmp_path, monkeypatch, capsys):
+def test_cli_analyse_falls_back_to_random_weights_loudly(tmp_path, monkeypatch, capsys, make_tree):
     monkeypatch.setenv("WARBLR_VGGISH_WEIGHTS", str(tmp_path / "nowhere.pth"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     root = make_tree(tmp_path / "data", 6, 4)
@@ -133,33 +139,33 @@ def test_weights_provenance(tmp_path, monkeypatch, random_provenance):
     from warblr.errors import WeightsNotFoundError
 
     with pytest.raises(WeightsNotFoundError, match="nope.pth"):
-        pipeline.load_model(tmp_path / "nope.pth")  # an explicit path never falls back
+        load_with_provenance(tmp_path / "nope.pth")  # an explicit path never falls back
     fake = tmp_path / "vggish.pth"
     fake.write_bytes(b"pretend weights")
     pretend = types.SimpleNamespace(weights_source=str(fake), pretrained=True, final_relu=True)
     monkeypatch.setattr(warblr.model, "load_vggish", lambda weights, **kwargs: pretend)
-    _, provenance = pipeline.load_model(fake)
-    assert provenance["pretrained"] is True and "note" not in provenance
-    assert provenance["sha256"] == hashlib.sha256(b"pretend weights").hexdigest()
-    assert weights_label(provenance) == "VGGish weights: pretrained (vggish.pth)"
+    _, provenance = load_with_provenance(fake)
+    assert provenance.pretrained is True and provenance.note is None
+    assert provenance.sha256 == hashlib.sha256(b"pretend weights").hexdigest()
+    assert weights_label(provenance.as_dict()) == "VGGish weights: pretrained (vggish.pth)"
     monkeypatch.undo()
-    _, provenance = pipeline.load_model("random", seed=3)
-    assert provenance["pretrained"] is False and provenance["seed"] == 3 and "NOT pretrained" in provenance["note"]
-    # The shared test fixture states what load_model states.
-    _, provenance = pipeline.load_model("random", seed=0)
-    assert {k: v for k, v in provenance.items() if k != "note"} == random_provenance
+    _, provenance = load_with_provenance("random", seed=3)
+    assert provenance.pretrained is False and provenance.seed == 3 and "NOT pretrained" in provenance.note
+    # The shared test fixture states what load_with_provenance states.
+    _, provenance = load_with_provenance("random", seed=0)
+    assert provenance.as_dict() == {**random_provenance.as_dict(), "note": provenance.note}
 
 
 def items_of(out):
     return {p.name: store.read_item(p) for p in sorted((out / "items").glob("*.npz"))}
 
 
-def test_parallel_decoding_gives_the_serial_result_and_names_bad_items(tmp_path, random_model, random_provenance):
+def test_parallel_decoding_gives_the_serial_result_and_names_bad_items(tmp_path, random_model, random_provenance, make_tree):
     dataset = read_dataset(make_tree(tmp_path / "data", 4, 3, bad=True))
     runs = {}
     for workers in (0, 3):
-        engine = pipeline.make_engine(device="cpu", workers=workers)
-        runs[workers] = pipeline.extract(dataset, tmp_path / f"out{workers}", model=random_model,
+        engine = make_engine(device="cpu", workers=workers)
+        runs[workers] = extract(dataset, tmp_path / f"out{workers}", model=random_model,
                                          provenance=random_provenance, group_size=4, engine=engine, progress=False)
     serial, parallel = runs[0], runs[3]
     assert parallel.done == serial.done == [f"item-{k:03d}" for k in range(7)]
@@ -173,12 +179,12 @@ def test_parallel_decoding_gives_the_serial_result_and_names_bad_items(tmp_path,
         np.testing.assert_array_equal(a[name][1], b[name][1])
 
 
-def test_the_network_precision_is_part_of_each_items_fingerprint(tmp_path, random_model, random_provenance):
+def test_the_network_precision_is_part_of_each_items_fingerprint(tmp_path, random_model, random_provenance, make_tree):
     dataset = read_dataset(make_tree(tmp_path / "data", 1, 1))
 
     def run(dtype):
-        engine = pipeline.make_engine(device="cpu", dtype=dtype, workers=0)
-        result = pipeline.extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
+        engine = make_engine(device="cpu", dtype=dtype, workers=0)
+        result = extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance,
                                   engine=engine, progress=False)
         return result.computed, items_of(tmp_path / "out")
 
@@ -193,17 +199,26 @@ def test_the_network_precision_is_part_of_each_items_fingerprint(tmp_path, rando
 
 
 def test_engine_options_are_checked_and_named():
-    assert pipeline.make_engine(device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert pipeline.make_engine(workers=None).workers >= 1
-    for kwargs, name in [({"batch_size": 0}, "--batch-size"), ({"batch_size": 2.5}, "--batch-size"),
-                         ({"workers": -1}, "--workers"), ({"dtype": "float64"}, "--dtype"),
+    assert make_engine(device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert make_engine(workers=None).workers >= 1
+    for kwargs, name in [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+                         ({"workers": -1}, "workers"), ({"dtype": "float64"}, "dtype"),
                          ({"device": "abacus"}, "device")]:
-        with pytest.raises(InvalidArgumentError, match=name):
-            pipeline.make_engine(**kwargs)
+        with pytest.raises(InvalidArgumentError, match=f"^{name}: ") as caught:
+            make_engine(**kwargs)
+        assert caught.value.parameter == name  # the library names its parameter ...
+
+
+def test_the_command_line_names_the_flag_of_a_bad_library_argument(tmp_path, capsys, make_tree):
+    root = make_tree(tmp_path / "data", 1, 1)
+    assert cli.main(["extract", "--data", str(root), "--out", str(tmp_path / "out"), "--device", "abacus"]) == 1
+    err = capsys.readouterr().err
+    assert "warblr: error: --device: 'abacus' is not a torch device" in err  # ... the CLI names its flag
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
-def test_cli_refuses_cuda_without_one_before_any_work(tmp_path, capsys):
+def test_cli_refuses_cuda_without_one_before_any_work(tmp_path, capsys, make_tree):
     root = make_tree(tmp_path / "data", 1, 1)
     assert cli.main(["extract", "--data", str(root), "--out", str(tmp_path / "out"), "--device", "cuda"]) == 1
     assert "CUDA is not available" in capsys.readouterr().err
@@ -212,12 +227,12 @@ def test_cli_refuses_cuda_without_one_before_any_work(tmp_path, capsys):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_extract_resumes_bit_identically(tmp_path, monkeypatch, random_model, random_provenance):
+def test_cuda_extract_resumes_bit_identically(tmp_path, monkeypatch, random_model, random_provenance, make_tree):
     dataset = read_dataset(make_tree(tmp_path / "data", 3, 2))
-    cuda = pipeline.make_engine(device="cuda")
+    cuda = make_engine(device="cuda")
 
     def run(out):
-        return pipeline.extract(dataset, out, model=random_model, provenance=random_provenance, group_size=2,
+        return extract(dataset, out, model=random_model, provenance=random_provenance, group_size=2,
                                 engine=cuda, progress=False)
 
     def killed_at_item_3(path, *args):

@@ -1,12 +1,12 @@
-"""Small warblrb10k-layout trees for the lab's tests: closed-form clips, planted bad items.
+"""Fixtures for the lab's tests: small warblrb10k-layout trees of closed-form clips, with planted bad items.
 
-Plain functions (no fixtures) shared by test_pipeline and test_faults; the
-seeded random model and its provenance are fixtures in conftest.py.
+The seeded random model and its provenance are fixtures in the top-level ``tests/conftest.py``.
 """
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 SR = 16000
@@ -14,7 +14,7 @@ SR = 16000
 BAD_IDS = {"tooshort", "notaudio", "empty", "missing", "../../escape", "badlabel", "orphan"}
 
 
-def clip(label, seed, seconds=2.0):
+def _clip(label, seed, seconds=2.0):
     """Closed-form stand-ins: noise of random level and colour, plus 3-6 kHz chirps when ``label`` is 1."""
     rng = np.random.default_rng(seed)
     n = int(seconds * SR)
@@ -28,13 +28,13 @@ def clip(label, seed, seconds=2.0):
     return signal
 
 
-def make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0):
+def _make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0):
     """A warblrb10k-layout tree (``item-000`` ... bird first); with ``bad``, the items of :data:`BAD_IDS`."""
     root = Path(root)
     (root / "wav").mkdir(parents=True, exist_ok=True)
     labels = {f"item-{k:03d}": int(k < n_bird) for k in range(n_bird + n_none)}
     for k, (item_id, label) in enumerate(labels.items()):
-        sf.write(str(root / "wav" / f"{item_id}.wav"), clip(label, k, seconds), SR, subtype="PCM_16")
+        sf.write(str(root / "wav" / f"{item_id}.wav"), _clip(label, k, seconds), SR, subtype="PCM_16")
     rows = [f"{i},test,{label}" for i, label in labels.items()]
     if bad:
         sf.write(str(root / "wav" / "tooshort.wav"), np.zeros(4000), SR)   # 0.25 s
@@ -45,3 +45,28 @@ def make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0):
                  "../../escape,test,1", "badlabel,test,2"]
     (root / "metadata.csv").write_text("itemid,datasetid,hasbird\n" + "\n".join(rows) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def make_tree():
+    """``make_tree(root, n_bird=12, n_none=8, *, bad=False, seconds=2.0) -> root``: a warblrb10k-layout tree.
+
+    Items ``item-000`` ... (bird first), 16 kHz int16 WAV; with ``bad``, also the items of ``bad_ids``.
+    """
+    return _make_tree
+
+
+@pytest.fixture(scope="session")
+def bad_ids():
+    """Every bad item ``make_tree(..., bad=True)`` plants."""
+    return frozenset(BAD_IDS)
+
+
+@pytest.fixture(scope="session")
+def write_clip():
+    """``write_clip(path, label, seed, **soundfile_options)``: write one of ``make_tree``'s clips at 16 kHz."""
+
+    def write(path, label, seed, **options):
+        sf.write(str(path), _clip(label, seed), SR, **options)
+
+    return write

@@ -1,4 +1,4 @@
-"""PCA + logistic regression with cross-validated ROC AUC, pooling, and plots."""
+"""Pooling per clip, PCA + logistic regression with cross-validated ROC AUC, and the plots."""
 
 import numpy as np
 import pytest
@@ -9,46 +9,48 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from warblr import analysis
 from warblr.errors import InvalidArgumentError
+from warblr.lab import analyse as analysis
+from warblr.lab import plots
+from warblr.lab.feature_sets import pool_mean, pool_mean_std_max
 
 
 def test_pooling_is_the_mean_over_examples():
     rng = np.random.default_rng(0)
     examples = rng.standard_normal((3, 96, 64))
     embeddings = rng.standard_normal((3, 128))
-    np.testing.assert_allclose(analysis.pool_log_mel(examples), examples.reshape(-1, 64).mean(axis=0))
-    np.testing.assert_allclose(analysis.pool_embeddings(embeddings), embeddings.sum(axis=0) / 3)
+    np.testing.assert_allclose(pool_mean(examples), examples.reshape(-1, 64).mean(axis=0))
+    np.testing.assert_allclose(pool_mean(embeddings, what="embeddings"), embeddings.sum(axis=0) / 3)
     with pytest.raises(InvalidArgumentError, match="examples"):
-        analysis.pool_log_mel(np.zeros((0, 96, 64)))
+        pool_mean(np.zeros((0, 96, 64)))
     with pytest.raises(InvalidArgumentError, match="embeddings"):
-        analysis.pool_embeddings(np.zeros(128))
+        pool_mean(np.zeros(128), what="embeddings")
 
 
 def test_stats_pooling_is_each_bands_mean_std_and_max_over_all_frames():
     rng = np.random.default_rng(5)
     examples = rng.standard_normal((3, 96, 64))
-    pooled = analysis.pool_log_mel_stats(examples)
+    pooled = pool_mean_std_max(examples)
     frames = np.transpose(examples, (2, 0, 1)).reshape(64, -1)  # [bands, all frames of the clip]
     mean = frames.sum(axis=1) / frames.shape[1]
     std = np.sqrt(((frames - mean[:, None]) ** 2).sum(axis=1) / frames.shape[1])  # ddof=0
     expected = np.concatenate([mean, std, np.sort(frames, axis=1)[:, -1]])
     assert pooled.shape == (192,) and pooled.dtype == np.float64
     np.testing.assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(pooled[:64], analysis.pool_log_mel(examples))
+    np.testing.assert_array_equal(pooled[:64], pool_mean(examples))
     # Frames of all examples together: a per-example std averaged over examples would differ.
     assert not np.allclose(pooled[64:128], examples.std(axis=1).mean(axis=0))
     with pytest.raises(InvalidArgumentError, match="examples"):
-        analysis.pool_log_mel_stats(np.zeros((0, 96, 64)))
+        pool_mean_std_max(np.zeros((0, 96, 64)))
     with pytest.raises(InvalidArgumentError, match="examples"):
-        analysis.pool_log_mel_stats(np.zeros((96, 64)))
+        pool_mean_std_max(np.zeros((96, 64)))
 
 
 def test_one_loud_frame_moves_the_max_and_std_but_hardly_the_mean():
     quiet = np.full((10, 96, 64), -4.0)  # 960 frames of a quiet clip, log(mel + 0.01) scale
     call = quiet.copy()
     call[7, 40, 20] = 2.0  # a single loud frame in band 20
-    before, after = analysis.pool_log_mel_stats(quiet), analysis.pool_log_mel_stats(call)
+    before, after = pool_mean_std_max(quiet), pool_mean_std_max(call)
     change = (after - before).reshape(3, 64)  # rows: mean, std, max
     assert change[0, 20] == pytest.approx(6.0 / 960)
     assert change[1, 20] == pytest.approx(np.sqrt(959) * 6.0 / 960)  # one outlier of 6 among 960 frames
@@ -115,10 +117,10 @@ def test_plots_are_pngs_with_their_title(tmp_path):
     X = rng.standard_normal((20, 6)) + y[:, None]
     result = analysis.cross_validated_auc(X, y, n_components=2, folds=2)
     paths = [
-        analysis.plot_pca_scatter(X, y, title="scatter T1", path=tmp_path / "a.png"),
-        analysis.plot_roc({"x": result}, y, title="roc T2", path=tmp_path / "b.png"),
-        analysis.plot_auc_sweep({"x": [result]}, title="sweep T3", path=tmp_path / "c.png"),
-        analysis.plot_log_mel_pair(rng.standard_normal((2, 96, 64)), rng.standard_normal((1, 96, 64)),
+        plots.plot_pca_scatter(X, y, title="scatter T1", path=tmp_path / "a.png"),
+        plots.plot_roc({"x": result}, y, title="roc T2", path=tmp_path / "b.png"),
+        plots.plot_auc_sweep({"x": [result]}, title="sweep T3", path=tmp_path / "c.png"),
+        plots.plot_log_mel_pair(rng.standard_normal((2, 96, 64)), rng.standard_normal((1, 96, 64)),
                                    title="mel T4", path=tmp_path / "d.png"),
     ]
     for path, title in zip(paths, ["scatter T1", "roc T2", "sweep T3", "mel T4"]):

@@ -1,0 +1,337 @@
+"""``warblr extract``: log-mel examples and VGGish embeddings for every item of a dataset, resumable.
+
+Every item becomes ``OUT/items/<itemid>.npz`` through the item store
+(:mod:`warblr.lab.store`: atomic, validated, fingerprinted). Items are
+processed in fixed **groups** by position in the id-sorted item list, so a
+resumed run, a run with another number of decoding threads and a run on Ray
+(:mod:`warblr.lab.distributed`) all batch exactly alike and give
+bit-identical numbers. A group goes through three steps, each a function
+here so that every runner shares them:
+
+1. :func:`plan_groups`: fingerprint each item's audio and skip the ones
+   already stored (before any work is scheduled);
+2. :func:`group_examples`: decode the group's files and compute its log-mel
+   examples (CPU work); bad files become :class:`~warblr.lab.dataset.Problem`\\ s;
+3. :func:`group_embeddings`: run the group's examples through VGGish in
+   batches that cross clip boundaries; then :func:`store_group` writes the
+   items that were missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WarblrError
+from ..fileio import exclusive, remove_temporaries
+from ..validation import check_scalar
+from . import store
+from .dataset import Problem
+
+__all__ = ["DEFAULT_GROUP_SIZE", "ExtractResult", "Group", "plan_groups", "group_examples", "group_embeddings",
+           "store_group", "extract", "runtime_settings"]
+
+#: Clips per group: the unit of batching, progress and resumption.
+DEFAULT_GROUP_SIZE = 16
+
+
+@dataclass
+class ExtractResult:
+    """What :func:`extract` did: finished item ids, bad items, and how much was computed."""
+
+    done: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    computed: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Group:
+    """One fixed group of items that still has work to do.
+
+    Attributes
+    ----------
+    index : int
+        Position of the group (``first item's position // group_size``).
+    items : tuple of Item
+        Every readable item of the group, finished or not: finished ones are
+        recomputed (not rewritten) so the batch is the same as in a fresh run.
+    fingerprints : dict
+        ``item_id -> fingerprint`` of each item in ``items``.
+    missing : frozenset of str
+        Ids still to be written.
+    """
+
+    index: int
+    items: tuple
+    fingerprints: dict
+    missing: frozenset
+
+
+def _fingerprint(item, provenance, precision):
+    """``(item, fingerprint, None)``, or ``(item, None, Problem)`` when the file cannot be read."""
+    try:
+        return item, store.item_fingerprint(item.path, provenance, precision=precision), None
+    except OSError as exc:
+        return item, None, Problem(item.item_id, f"{item.path}: cannot read ({exc.strerror or exc})")
+
+
+def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP_SIZE, workers=0, on_group=None):
+    """Fingerprint every item and find the groups that still have work.
+
+    Parameters
+    ----------
+    dataset : warblr.lab.dataset.Dataset
+    out : str or os.PathLike
+        Output folder (its ``items/`` store).
+    provenance : warblr.model.WeightsProvenance
+    precision : str, keyword-only
+        The network dtype's name (part of each fingerprint).
+    group_size : int, keyword-only
+    workers : int, keyword-only
+        Threads hashing files (0: this thread).
+    on_group : callable, optional, keyword-only
+        Called with the number of items of each group that is already finished.
+
+    Returns
+    -------
+    groups : list of Group
+        In order; only groups with at least one missing item.
+    finished : list of str
+        Ids already stored with the right fingerprint.
+    problems : list of Problem
+        Unreadable files.
+    """
+    from ..embed import prefetch_map
+
+    group_size = check_scalar(group_size, "group_size", min_val=1)
+    groups, finished, problems = [], [], []
+    for first in range(0, len(dataset.items), group_size):
+        chunk = dataset.items[first:first + group_size]
+        readable, fingerprints, missing = [], {}, set()
+        for item, fingerprint, problem in prefetch_map(lambda i: _fingerprint(i, provenance, precision), chunk,
+                                                       workers):
+            if problem:
+                problems.append(problem)
+                continue
+            readable.append(item)
+            fingerprints[item.item_id] = fingerprint
+            if store.read_item(store.item_path(out, item.item_id), fingerprint=fingerprint) is None:
+                missing.add(item.item_id)
+            else:
+                finished.append(item.item_id)
+        if missing:
+            groups.append(Group(first // group_size, tuple(readable), fingerprints, frozenset(missing)))
+        elif on_group is not None:
+            on_group(len(chunk))
+    return groups, finished, problems
+
+
+def _decode(item):
+    """``(item, (waveform, rate), None)``, or ``(item, None, Problem)`` for bad audio."""
+    from ..audio import load_audio
+
+    try:
+        return item, load_audio(item.path), None
+    except WarblrError as exc:
+        return item, None, Problem(item.item_id, str(exc))
+
+
+def group_examples(group, *, device="cpu", workers=0):
+    """Decode a group's files and compute their log-mel examples.
+
+    Parameters
+    ----------
+    group : Group
+    device : str or torch.device, keyword-only
+        Where resampling and log-mel run.
+    workers : int, keyword-only
+        Threads decoding files (0: this thread). Results do not depend on it.
+
+    Returns
+    -------
+    examples : list of (Item, ndarray)
+        float32 ``[N, 96, 64]`` per good item, in group order.
+    problems : list of Problem
+        Files that are not usable audio, named by item id.
+    """
+    from .. import embed
+
+    decoded = list(embed.prefetch_map(_decode, group.items, workers))
+    good = [(item, clip) for item, clip, _ in decoded if clip is not None]
+    problems = [problem for _, _, problem in decoded if problem is not None]
+    if not good:
+        return [], problems
+    names = [str(item.path) for item, _ in good]
+    try:
+        per_clip = embed.batch_examples([clip for _, clip in good], device=device, workers=0, names=names)
+    except WarblrError:
+        # Find the culprit(s) one clip at a time; the others keep their place in the batch.
+        per_clip, kept = [], []
+        for item, clip in good:
+            try:
+                per_clip.append(embed.batch_examples([clip], device=device, workers=0, names=[str(item.path)])[0])
+                kept.append((item, clip))
+            except WarblrError as exc:
+                problems.append(Problem(item.item_id, str(exc)))
+        good = kept
+    return [(item, examples) for (item, _), examples in zip(good, per_clip)], problems
+
+
+def group_embeddings(examples, model, engine):
+    """VGGish embeddings of a group's examples, batched across clip boundaries.
+
+    Parameters
+    ----------
+    examples : list of (Item, ndarray)
+        From :func:`group_examples`.
+    model : warblr.model.VGGish
+    engine : warblr.embed.Engine
+
+    Returns
+    -------
+    list of (Item, ndarray, ndarray)
+        ``(item, examples [N, 96, 64], embeddings [N, 128])`` float32.
+    """
+    from .. import embed
+
+    if not examples:
+        return []
+    flat = embed.embed_examples(model, np.concatenate([e for _, e in examples]), batch_size=engine.batch_size,
+                                device=engine.device, dtype=engine.dtype)
+    split = np.split(flat, np.cumsum([len(e) for _, e in examples])[:-1])
+    return [(item, e, emb) for (item, e), emb in zip(examples, split)]
+
+
+def store_group(out, group, computed, *, kept=0):
+    """Write the group's missing items atomically.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+    group : Group
+    computed : list of (Item, ndarray, ndarray)
+        From :func:`group_embeddings`.
+    kept : int, keyword-only
+        Finished items so far (for the error message).
+
+    Returns
+    -------
+    list of str
+        Ids written.
+
+    Raises
+    ------
+    OutputError
+        An item cannot be written; the finished ones are kept.
+    """
+    written = []
+    for item, examples, embeddings in computed:
+        if item.item_id not in group.missing:
+            continue  # finished before; recomputed only to keep the batch as it was
+        path = store.item_path(out, item.item_id)
+        try:
+            store.write_item(path, examples, embeddings, group.fingerprints[item.item_id])
+        except OSError as exc:
+            raise store.output_error(path, exc, kept + len(written)) from exc
+        written.append(item.item_id)
+    return written
+
+
+def runtime_settings():
+    """Thread and library settings that can change floating-point results: recorded in every report.
+
+    Returns
+    -------
+    dict
+        torch's intra- and inter-op thread counts and the thread and
+        kernel-selection environment variables of OpenMP, MKL and OpenBLAS.
+    """
+    import torch
+
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_CBWR", "OPENBLAS_CORETYPE")
+    return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+            "environment": {name: os.environ[name] for name in names if name in os.environ}}
+
+
+@contextlib.contextmanager
+def open_store(out):
+    """Create ``OUT/items``, hold the output lock and clear a killed run's temporaries.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be created, or another run holds it.
+    """
+    items_dir = Path(os.fspath(out)) / store.ITEMS_DIR
+    try:
+        items_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise store.output_error(items_dir, exc, 0) from exc
+    with exclusive(out):
+        remove_temporaries(items_dir)
+        yield items_dir
+
+
+def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True):
+    """Compute and store examples and embeddings for every item of ``dataset`` not finished yet.
+
+    Parameters
+    ----------
+    dataset : warblr.lab.dataset.Dataset
+    out : str or os.PathLike
+        Output folder; items go to ``out/items/<itemid>.npz``.
+    model : VGGish, keyword-only
+    provenance : warblr.model.WeightsProvenance, keyword-only
+        Part of each item's fingerprint.
+    group_size : int, keyword-only
+        Clips per group. Groups are fixed by position, so a resumed run
+        batches exactly like an uninterrupted one.
+    engine : warblr.embed.Engine, optional, keyword-only
+        Device, dtype, batch size and decoding threads (default
+        :func:`warblr.embed.make_engine`: CUDA if available, float32). The
+        dtype is part of each item's fingerprint.
+    progress : bool, keyword-only
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    ExtractResult
+
+    Raises
+    ------
+    OutputError
+        The output folder cannot be written (disk full, permissions) or is
+        in use by another run; items finished before are kept.
+    """
+    from tqdm import tqdm
+
+    from ..embed import make_engine
+
+    group_size = check_scalar(group_size, "group_size", min_val=1)
+    engine = make_engine() if engine is None else engine
+    start = time.perf_counter()
+    result = ExtractResult()
+    with open_store(out), tqdm(total=len(dataset.items), desc="extract", unit="clip", disable=not progress,
+                               file=sys.stderr) as bar:
+        groups, result.done, result.failed = plan_groups(
+            dataset, out, provenance, precision=engine.precision, group_size=group_size, workers=engine.workers,
+            on_group=bar.update)
+        result.reused = len(result.done)
+        for group in groups:
+            examples, problems = group_examples(group, device=engine.device, workers=engine.workers)
+            written = store_group(out, group, group_embeddings(examples, model, engine), kept=len(result.done))
+            result.failed.extend(problems)
+            result.done.extend(written)
+            result.computed += len(written)
+            bar.update(len(dataset.items[group.index * group_size:(group.index + 1) * group_size]))
+    result.done.sort()
+    result.seconds = time.perf_counter() - start
+    return result
