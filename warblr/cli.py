@@ -29,6 +29,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 COMMAND_MODULES = (
     "warblr.lab.commands",   # demo, extract, analyse
     "warblr.lab.fetch",      # fetch
+    "warblr.lab.export",     # export
     "warblr.bench",          # bench
     "warblr.grading.cli",    # grade
 )

@@ -15,6 +15,8 @@ WeightsNotFoundError      ``searched``: the locations looked at, in order
 DatasetError, BadItem...  ``path``; ``item_id`` and ``line`` for one bad item;
                           ``parameter``: the argument that named the folder or file
 OutputError               ``path``: what could not be written; ``kept``: finished items kept
+FetchError                ``url``: what was requested (and DatasetError's ``path``)
+ChecksumError             ``algorithm``, ``expected``, ``actual`` of the failed check
 ========================  ==========================================================
 """
 
@@ -90,3 +92,23 @@ class OutputError(WarblrError):
     """An output folder or file that cannot be written (disk full, permissions); finished work is kept."""
 
     fields = ("path", "kept")
+
+
+class FetchError(DatasetError):
+    """A file that could not be downloaded: no network, a host error, a dropped connection.
+
+    ``url`` is what was requested and ``path`` the file being written (its
+    ``.part`` holds the bytes kept for a resume).
+    """
+
+    fields = DatasetError.fields + ("url",)
+
+
+class ChecksumError(FetchError):
+    """A download whose size or digest is not the published one; the bad file was deleted.
+
+    ``algorithm`` is ``"size"`` or a :mod:`hashlib` name, ``expected`` and
+    ``actual`` the two values.
+    """
+
+    fields = FetchError.fields + ("algorithm", "expected", "actual")

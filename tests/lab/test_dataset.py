@@ -8,8 +8,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warblr.lab.dataset import (MAX_ID_LENGTH, Item, find_metadata, read_dataset, read_metadata, stratified_subset,
-                            validate_item_id)
+from warblr.lab.dataset import (MAX_ID_LENGTH, Item, Problem, find_metadata, read_dataset, read_metadata,
+                                stratified_subset, validate_item_id)
 from warblr.errors import BadItemError, DatasetError, InvalidArgumentError
 
 SR = 16000
@@ -119,19 +119,49 @@ def test_binary_metadata_raises(tmp_path):
 
 
 def test_finding_the_metadata(tmp_path):
-    with pytest.raises(DatasetError, match="not a directory"):
+    with pytest.raises(DatasetError, match="absent: not a directory") as info:
         read_dataset(tmp_path / "absent")
+    assert (info.value.parameter, info.value.path) == ("root", tmp_path / "absent")
     root = write_tree(tmp_path / "d", "itemid,hasbird\na,1\n", ["a"])
     (root / "metadata.csv").rename(root / "labels.txt")
-    with pytest.raises(DatasetError, match="no metadata CSV"):
+    with pytest.raises(DatasetError, match="no metadata CSV") as info:
         find_metadata(root)
+    assert (info.value.parameter, info.value.path) == ("root", root)
     assert read_dataset(root, labels=root / "labels.txt").items[0].item_id == "a"
-    with pytest.raises(DatasetError, match="--labels"):
+    with pytest.raises(DatasetError, match="nope.csv: no such labels file") as info:
         read_dataset(root, labels=root / "nope.csv")
+    assert (info.value.parameter, info.value.path) == ("labels", root / "nope.csv")
     (root / "a.csv").write_text("itemid,hasbird\n")
     (root / "b.csv").write_text("itemid,hasbird\n")
     with pytest.raises(DatasetError, match="several CSV files"):
         find_metadata(root)
+
+
+def test_library_errors_never_name_command_line_flags(tmp_path):
+    """The CLI maps parameters to its flags; the library names only its own parameters."""
+    root = write_tree(tmp_path / "d", "itemid,hasbird\na,1\n", ["a"])
+    calls = [lambda: read_dataset(tmp_path / "absent"), lambda: read_dataset(root, labels=root / "nope.csv"),
+             lambda: find_metadata(tmp_path), lambda: stratified_subset([], 0)]
+    for call in calls:
+        with pytest.raises((DatasetError, InvalidArgumentError)) as info:
+            call()
+        assert "--" not in str(info.value)
+    assert info.value.parameter == "limit"
+
+
+def test_header_errors_carry_the_file_and_line(tmp_path):
+    root = write_tree(tmp_path, "itemid,label\na,1\n", [])
+    with pytest.raises(DatasetError) as info:
+        read_dataset(root)
+    assert info.value.path == root / "metadata.csv" and info.value.line == 1
+
+
+def test_problem_from_a_bad_item_error():
+    with pytest.raises(BadItemError) as info:
+        validate_item_id("../../x")
+    assert info.value.item_id == "../../x"
+    problem = Problem.from_error(info.value, line=7)
+    assert (problem.item_id, problem.line) == ("../../x", 7) and "only letters" in problem.reason
 
 
 def test_wav_directly_in_the_folder(tmp_path):
@@ -223,3 +253,71 @@ def test_read_metadata_keeps_file_order(tmp_path):
     path.write_text("itemid,hasbird\nz,1\na,0\n")
     rows, problems = read_metadata(path)
     assert [r[0] for r in rows] == ["z", "a"] and problems == []
+
+
+# ----------------------------------------------------------------------------- the DCASE 2018 sets' real layouts
+
+#: set -> (ids shaped like its real ones, its 2018 label file, the name soundata saves it under, its datasetid)
+LAYOUTS = {
+    "warblrb10k": (["759808e5-f824-401e-9058", "0c603a84-2e93-47d1-af3d", "e9f165f2-630a-4de8-b2b0"],
+                   "warblrb10k_public_metadata_2018.csv", "warblrb10k_public_metadata.csv", "warblrb10k"),
+    "ff1010bird": (["64486", "1044", "188031"], "ff1010bird_metadata_2018.csv", "ff1010bird_metadata_2018.csv",
+                   "ff1010bird"),
+    "BirdVox-DCASE-20k": (["00053d90-e4b9-4045-a2f1-f39efc90cfa9", "000db435-a40f-4ad9-a74e-d1af284d2c44",
+                           "001059c0-e04f-42fc-a8e2-11aad24dc6fb"], "BirdVoxDCASE20k_csvpublic.csv",
+                          "BirdVoxDCASE20k_csvpublic.csv", "BirdVox-DCASE-20k"),
+}
+
+
+def write_set(root, name, layout):
+    """``name`` as published (``wav/`` + the 2018 CSV) or as soundata leaves it (WAVs moved up, its CSV name)."""
+    ids, published_csv, soundata_csv, datasetid = LAYOUTS[name]
+    root = Path(root)
+    root.mkdir(parents=True)
+    rows = "".join(f"{item_id},{datasetid},{k % 2}\n" for k, item_id in enumerate(ids))
+    audio = root / "wav" if layout == "published" else root
+    (root / (published_csv if layout == "published" else soundata_csv)).write_text("itemid,datasetid,hasbird\n" + rows)
+    for k, item_id in enumerate(ids):
+        write_wav(audio / f"{item_id}.wav", 0.2, seed=k)
+    if layout == "soundata":
+        (root / f"{name.lower()}_index_1.0.json").write_text('{"version": "1.0", "clips": {}}')
+    return root, audio
+
+
+@pytest.mark.parametrize("layout", ["published", "soundata"])
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_each_sets_real_layout_reads_as_it_is(tmp_path, name, layout):
+    root, audio = write_set(tmp_path / name, name, layout)
+    ids, _, _, datasetid = LAYOUTS[name]
+    dataset = read_dataset(root)
+    assert dataset.problems == [] and dataset.rows == len(ids)
+    assert [(i.item_id, i.label) for i in dataset.items] == sorted((item_id, k % 2) for k, item_id in enumerate(ids))
+    assert all(i.path == audio / f"{i.item_id}.wav" and i.datasetid == datasetid for i in dataset.items)
+
+
+def test_soundata_warblrb10k_with_its_unlabelled_test_clips(tmp_path):
+    """soundata unpacks the 2018 test clips beside the labelled ones: reported, never used."""
+    root, _ = write_set(tmp_path / "w", "warblrb10k", "soundata")
+    for k in range(3):
+        write_wav(root / f"test-clip-{k}.wav", 0.2, seed=10 + k)
+    dataset = read_dataset(root)
+    assert len(dataset.items) == 3 and dataset.metadata.name == "warblrb10k_public_metadata.csv"
+    assert sorted(p.item_id for p in dataset.problems) == ["test-clip-0", "test-clip-1", "test-clip-2"]
+    assert all("has no row in warblrb10k_public_metadata.csv" in p.reason for p in dataset.problems)
+
+
+def test_the_2016_ff1010bird_labels(tmp_path):
+    root = write_tree(tmp_path, "itemid,hasbird\n64486,1\n1044,0\n", ["64486", "1044"],
+                      csv_name="ff1010bird_metadata.csv")
+    dataset = read_dataset(root)
+    assert [(i.item_id, i.label, i.datasetid) for i in dataset.items] == [("1044", 0, None), ("64486", 1, None)]
+
+
+def test_a_folder_fetched_and_a_label_file_beside_it(tmp_path):
+    """Several CSVs (say the 2016 and 2018 files) are not guessed between: labels picks one."""
+    root, _ = write_set(tmp_path / "ff", "ff1010bird", "published")
+    (root / "ff1010bird_metadata.csv").write_text("itemid,hasbird\n64486,1\n")
+    with pytest.raises(DatasetError, match="several CSV files") as info:
+        read_dataset(root)
+    assert info.value.path == root
+    assert len(read_dataset(root, labels=root / "ff1010bird_metadata_2018.csv").items) == 3

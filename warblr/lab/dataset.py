@@ -1,11 +1,44 @@
-"""Reading a dataset in the warblrb10k layout.
+"""Reading a bird-audio dataset folder: the DCASE 2018 bird sets as published and as soundata lays them out.
 
-A dataset is a folder holding ``wav/<itemid>.wav`` and one metadata CSV:
-the 2018 form ``itemid,datasetid,hasbird`` or the 2016 form
-``itemid,hasbird`` (columns are found by header name, in any order; other
-columns are ignored). Every problem with a row or a file is collected as a
-:class:`Problem` (item id + reason) and the rest of the dataset is still
-usable; only a dataset that cannot be read at all raises :class:`DatasetError`.
+A dataset is a folder holding the audio as ``<itemid>.wav`` files and one
+metadata CSV. Columns are found by header name, in any order and case (other
+columns are ignored): the 2018 form ``itemid,datasetid,hasbird`` or the 2016
+form ``itemid,hasbird``. The WAVs are in a ``wav/`` sub-folder when there is
+one, else directly in the folder.
+
+The layouts read as they are (``warblr fetch`` writes the first one):
+
+============================  =================================================  ======================================
+set (clips)                   published / ``warblr fetch`` layout                soundata layout
+============================  =================================================  ======================================
+warblrb10k (8,000)            ``wav/759808e5-f824-401e-9058.wav``: the id is     the WAVs moved up into the folder;
+                              the first 23 characters of a UUID;                 labels named
+                              ``warblrb10k_public_metadata_2018.csv``            ``warblrb10k_public_metadata.csv``
+                              (``datasetid`` ``warblrb10k``)                     (the 2018 file under its 2016 name)
+ff1010bird (7,690)            ``wav/64486.wav``: the id is a Freesound number;   the WAVs moved up into the folder;
+                              ``ff1010bird_metadata_2018.csv``                   same CSV name
+                              (``datasetid`` ``ff1010bird``; the 2016 file
+                              ``ff1010bird_metadata.csv`` has no datasetid)
+BirdVox-DCASE-20k (20,000)    ``wav/00053d90-e4b9-4045-a2f1-f39efc90cfa9.wav``:  the WAVs moved up into the folder;
+                              a full 36-character UUID;                          same CSV name
+                              ``BirdVoxDCASE20k_csvpublic.csv``
+                              (``datasetid`` ``BirdVox-DCASE-20k``)
+============================  =================================================  ======================================
+
+soundata moves each archive's ``wav/`` contents up into its ``data_home``,
+so its folders are the "WAVs directly in the folder" case (an index JSON
+beside them is ignored: only ``*.csv`` is metadata). Its warblrb10k
+download also unpacks the 2,000 unlabelled 2018 test clips into the same
+folder: they are listed as problems ("no row in ...") and never used.
+These layouts come from the DCASE 2018 task page and soundata's loaders;
+the real archives were not opened (this was written offline).
+
+Every problem with a row or a file is collected as a :class:`Problem` (item
+id + reason) and the rest of the dataset is still usable; only a dataset
+that cannot be read at all raises. Errors carry the argument at fault as
+``parameter`` (``root``, ``labels``, ``limit``) and the file as ``path``,
+and never name a command-line flag: the command line maps parameters to its
+options.
 
 Item ids are used to build file names, so they are validated before any path
 is made from them: letters, digits, ``-`` and ``_`` only (at most
@@ -23,7 +56,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadItemError, DatasetError, InvalidArgumentError
+from ..errors import BadItemError, DatasetError
+from ..validation import check_scalar
 
 __all__ = [
     "Item",
@@ -63,6 +97,25 @@ class Problem:
     item_id: str
     reason: str
     line: int | None = None
+
+    @classmethod
+    def from_error(cls, error, *, item_id=None, line=None):
+        """The problem a :class:`~warblr.errors.BadItemError` (or any dataset error) describes.
+
+        Parameters
+        ----------
+        error : warblr.errors.DatasetError
+            Its ``item_id`` and ``line`` attributes are used unless given here.
+        item_id : str, optional, keyword-only
+        line : int, optional, keyword-only
+
+        Examples
+        --------
+        >>> Problem.from_error(BadItemError("item id 'a b': not allowed", item_id="a b"), line=3)
+        Problem(item_id='a b', reason="item id 'a b': not allowed", line=3)
+        """
+        return cls(item_id if item_id is not None else (error.item_id or ""), str(error),
+                   line if line is not None else error.line)
 
     def as_dict(self):
         return {"item_id": self.item_id, "reason": self.reason, "line": self.line}
@@ -115,7 +168,8 @@ def validate_item_id(item_id):
     ------
     BadItemError
         Empty, too long, or holding anything but letters, digits, ``-`` and ``_``
-        (so no ``/``, ``\\``, ``..``, NUL, spaces or absolute paths).
+        (so no ``/``, ``\\``, ``..``, NUL, spaces or absolute paths); its
+        ``item_id`` attribute is the id as given.
 
     Examples
     --------
@@ -127,14 +181,23 @@ def validate_item_id(item_id):
     warblr.errors.BadItemError: item id '../../x': only letters, digits, '-' and '_' are allowed
     """
     if not isinstance(item_id, str):
-        raise BadItemError(f"item id {item_id!r}: expected a string")
-    if not item_id:
-        raise BadItemError("item id '': empty")
-    if len(item_id) > MAX_ID_LENGTH:
-        raise BadItemError(f"item id '{display_id(item_id[:40])}...': longer than {MAX_ID_LENGTH} characters")
-    if not _ID_PATTERN.fullmatch(item_id):
-        raise BadItemError(f"item id '{display_id(item_id)}': only letters, digits, '-' and '_' are allowed")
+        raise BadItemError(f"item id {item_id!r}: expected a string", item_id=item_id)
+    reason = _id_problem(item_id)
+    if reason is not None:
+        shown = display_id(item_id) if len(item_id) <= MAX_ID_LENGTH else f"{display_id(item_id[:40])}..."
+        raise BadItemError(f"item id '{shown}': {reason}", item_id=item_id)
     return item_id
+
+
+def _id_problem(item_id):
+    """Why the string ``item_id`` is not a safe id, or None (the reason alone, for :class:`Problem`)."""
+    if not item_id:
+        return "empty"
+    if len(item_id) > MAX_ID_LENGTH:
+        return f"longer than {MAX_ID_LENGTH} characters"
+    if not _ID_PATTERN.fullmatch(item_id):
+        return "only letters, digits, '-' and '_' are allowed"
+    return None
 
 
 def find_metadata(root, *, labels=None):
@@ -154,23 +217,40 @@ def find_metadata(root, *, labels=None):
     Raises
     ------
     DatasetError
-        No CSV, several CSVs (pass ``labels``), or ``labels`` is not a file.
+        ``root`` is not a directory, ``labels`` is not a file, or ``root``
+        holds no CSV or several (give ``labels``); ``parameter`` names the
+        argument at fault and ``path`` what it named.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "ff1010bird_metadata_2018.csv").write_text("itemid,datasetid,hasbird\\n")
+    >>> find_metadata(root).name
+    'ff1010bird_metadata_2018.csv'
     """
     if labels is not None:
         path = Path(os.fspath(labels))
         if not path.is_file():
-            raise DatasetError(f"--labels {path}: no such file")
+            raise DatasetError(f"{path}: no such labels file", path=path, parameter="labels")
         return path
-    root = Path(os.fspath(root))
-    if not root.is_dir():
-        raise DatasetError(f"--data {root}: not a directory")
+    root = _existing_folder(root)
     found = sorted(p for p in root.glob("*.csv") if p.is_file())
     if not found:
-        raise DatasetError(f"--data {root}: no metadata CSV (*.csv) in the folder; pass --labels PATH")
+        raise DatasetError(f"{root}: no metadata CSV (*.csv) in the dataset folder; give the labels CSV explicitly",
+                           path=root, parameter="root")
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise DatasetError(f"--data {root}: several CSV files ({names}); choose one with --labels PATH")
+        raise DatasetError(f"{root}: several CSV files ({names}); give the labels CSV explicitly", path=root,
+                           parameter="root")
     return found[0]
+
+
+def _existing_folder(root):
+    root = Path(os.fspath(root))
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory", path=root, parameter="root")
+    return root
 
 
 def read_metadata(path):
@@ -194,7 +274,8 @@ def read_metadata(path):
     ------
     DatasetError
         The file cannot be read or decoded, is empty, or its header lacks
-        ``itemid`` or ``hasbird``.
+        ``itemid`` or ``hasbird``; ``path`` is the file (``line`` is 1 for a
+        header problem).
 
     Examples
     --------
@@ -210,19 +291,19 @@ def read_metadata(path):
         with open(path, newline="", encoding="utf-8-sig") as handle:
             records = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc.reason} at byte {exc.start})") from exc
+        raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc.reason} at byte {exc.start})", path=path) from exc
     except csv.Error as exc:
-        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
+        raise DatasetError(f"{path}: not a readable CSV ({exc})", path=path) from exc
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})", path=path) from exc
     if not records:
-        raise DatasetError(f"{path}: empty metadata file (expected a header with itemid and hasbird)")
+        raise DatasetError(f"{path}: empty metadata file (expected a header with itemid and hasbird)", path=path)
     header = [name.strip().lower() for name in records[0]]
     for required in (_ID_COLUMN, _LABEL_COLUMN):
         if required not in header:
-            raise DatasetError(f"{path}: header {records[0]!r} has no '{required}' column")
+            raise DatasetError(f"{path}: header {records[0]!r} has no '{required}' column", path=path, line=1)
         if header.count(required) > 1:
-            raise DatasetError(f"{path}: header names the '{required}' column twice")
+            raise DatasetError(f"{path}: header names the '{required}' column twice", path=path, line=1)
     id_col, label_col = header.index(_ID_COLUMN), header.index(_LABEL_COLUMN)
     dataset_col = header.index(_DATASET_COLUMN) if _DATASET_COLUMN in header else None
 
@@ -235,11 +316,11 @@ def read_metadata(path):
             what = "missing" if len(record) < len(header) else "extra"
             problems.append(Problem(raw_id, f"{what} fields: {len(record)} values for {len(header)} columns", line))
             continue
-        try:
-            item_id = validate_item_id(raw_id)
-        except BadItemError as exc:
-            problems.append(Problem(raw_id, str(exc).split(": ", 1)[-1], line))
+        reason = _id_problem(raw_id)
+        if reason is not None:
+            problems.append(Problem(raw_id, reason, line))
             continue
+        item_id = raw_id
         raw_label = record[label_col].strip()
         if raw_label not in ("0", "1"):
             problems.append(Problem(item_id, f"hasbird must be 0 or 1, got {raw_label!r}", line))
@@ -269,13 +350,13 @@ def _audio_dir(root):
 
 
 def read_dataset(root, *, labels=None, limit=None, seed=0):
-    """Read a warblrb10k-layout folder.
+    """Read a dataset folder in any of the layouts of the module docstring.
 
     Parameters
     ----------
     root : str or os.PathLike
         Folder with ``wav/<itemid>.wav`` (or the WAVs directly in it when it
-        has no ``wav/`` sub-folder) and the metadata CSV.
+        has no ``wav/`` sub-folder, as soundata leaves them) and the metadata CSV.
     labels : str or os.PathLike, optional, keyword-only
         The metadata CSV, when it is elsewhere or the folder holds several.
     limit : int, optional, keyword-only
@@ -292,11 +373,25 @@ def read_dataset(root, *, labels=None, limit=None, seed=0):
     Raises
     ------
     DatasetError
-        The folder or its metadata cannot be read at all.
+        ``root`` is not a directory or ``labels`` not a file (``parameter``
+        names which), the metadata cannot be found or read at all, or the
+        audio folder cannot be listed (``path`` names the file or folder).
+    InvalidArgumentError
+        ``limit`` is not a positive integer (``parameter="limit"``).
+
+    Examples
+    --------
+    A folder as soundata leaves ff1010bird (WAVs beside the CSV):
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "ff1010bird_metadata_2018.csv").write_text("itemid,datasetid,hasbird\\n64486,ff1010bird,1\\n")
+    >>> _ = (root / "64486.wav").write_bytes(b"")  # the reader never decodes audio
+    >>> dataset = read_dataset(root)
+    >>> [(item.item_id, item.label, item.path.name) for item in dataset.items], dataset.problems
+    ([('64486', 1, '64486.wav')], [])
     """
-    root = Path(os.fspath(root))
-    if not root.is_dir():
-        raise DatasetError(f"--data {root}: not a directory")
+    root = _existing_folder(root)
     metadata = find_metadata(root, labels=labels)
     rows, problems = read_metadata(metadata)
     audio_dir = _audio_dir(root)
@@ -313,7 +408,7 @@ def read_dataset(root, *, labels=None, limit=None, seed=0):
     try:
         listed = sorted(os.listdir(audio_dir))
     except OSError as exc:
-        raise DatasetError(f"{audio_dir}: cannot list ({exc.strerror or exc})") from exc
+        raise DatasetError(f"{audio_dir}: cannot list ({exc.strerror or exc})", path=audio_dir) from exc
     for name in listed:
         stem, suffix = os.path.splitext(name)
         if suffix.lower() == _AUDIO_SUFFIX and stem not in known:
@@ -349,8 +444,7 @@ def stratified_subset(items, limit, *, seed=0):
     >>> len(subset), sum(item.label for item in subset)
     (8, 6)
     """
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}")
+    limit = check_scalar(limit, "limit", int, min_val=1)
     items = sorted(items, key=lambda item: item.item_id)
     if limit >= len(items):
         return items
