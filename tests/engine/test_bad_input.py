@@ -1,4 +1,4 @@
-"""Bad and odd input, files and arrays (issue 7): right examples or a WarblrError naming the culprit.
+"""Bad and odd input, files and arrays: right examples or a WarblrError naming the culprit.
 
 Good files are checked against ``waveform_to_examples`` of the float data
 that was written (computed here from the integers/floats handed to

@@ -30,7 +30,7 @@ def test_float64_equals_torchvggish():
     np.testing.assert_allclose(log_mel_torch(torch.from_numpy(x)).numpy(), reference_log_mel(x), rtol=0, atol=1e-10)
 
 
-def test_float32_within_issue_bound():
+def test_float32_within_the_documented_bound():
     x = signal(seed=1)
     ours = log_mel_torch(torch.from_numpy(x), dtype=torch.float32)
     assert ours.dtype == torch.float32

@@ -1,4 +1,4 @@
-"""Log-mel features against torchvggish, librosa and closed-form expectations (issue 3)."""
+"""Log-mel features against torchvggish, librosa and closed-form expectations."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from warblr.features import (frame_examples, hertz_to_mel, log_mel_spectrogram, 
 torchvggish_input = pytest.importorskip("torchvggish.vggish_input")
 mel_features = pytest.importorskip("torchvggish.mel_features")
 
-PARITY_ATOL = 1e-4  # issue 3: max abs log-mel difference from torchvggish
+PARITY_ATOL = 1e-4  # promised max abs log-mel difference from torchvggish
 RATES = (8000, 16000, 22050, 44100, 48000)
 
 

@@ -1,4 +1,4 @@
-"""The VGGish network and the postprocessor against torchvggish (issue 3)."""
+"""The VGGish network and the postprocessor against torchvggish."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from warblr.model import Postprocessor, VGGish, load_vggish, random_pca_params, 
 
 tv = pytest.importorskip("torchvggish.torchvggish")
 
-REL_TOL = 1e-5  # issue 3: outputs under shared weights, relative to the output scale
+REL_TOL = 1e-5  # outputs under shared weights, relative to the output scale
 
 
 def torchvggish_vgg(state_dict):

@@ -1,4 +1,4 @@
-"""The published VGGish smoke-test figures, with the released weights (issue 3; DESIGN.md).
+"""The published VGGish smoke-test figures (TensorFlow's vggish_smoke_test.py), with the released weights.
 
 Skipped, with the reason, unless the released torchvggish files are found
 offline by ``resolve_weights(download=False)`` / ``load_pca_params(download=False)``:

@@ -1,4 +1,4 @@
-"""Streaming long files (issue 7): chunked examples equal whole-file examples, in bounded memory."""
+"""Streaming long files: chunked examples equal whole-file examples, in bounded memory."""
 
 import tracemalloc
 
@@ -10,7 +10,7 @@ from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentErr
 from warblr.features import wavfile_to_examples
 from warblr.stream import chunk_plan, iter_file_examples
 
-ATOL = 1e-5  # issue 7: streamed examples equal whole-file ones
+ATOL = 1e-5  # promised: streamed examples equal whole-file ones
 
 
 def assert_stream_equals_whole(path, **kwargs):

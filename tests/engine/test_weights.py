@@ -1,4 +1,4 @@
-"""Where VGGish weights and PCA parameters are looked for, and what the offline error says (issue 3).
+"""Where VGGish weights and PCA parameters are looked for, and what the offline error says.
 
 Every test isolates the environment: ``$WARBLR_VGGISH_WEIGHTS``/``$WARBLR_VGGISH_PCA``
 unset and the torch hub dir pointed at an empty temporary folder, so a real

@@ -127,3 +127,93 @@ def test_plots_are_pngs_with_their_title(tmp_path):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] > 300
             assert image.text["Title"] == title
+
+
+# --------------------------------------------------------------------------- feature-set registry, test sets
+
+
+def _analyse(root, out, model, provenance, **kwargs):
+    from warblr.embed import make_engine
+    from warblr.lab.analyse import analyse
+    from warblr.lab.dataset import read_dataset
+
+    return analyse(read_dataset(root), out, model=model, provenance=provenance, folds=3,
+                   engine=make_engine(device="cpu", workers=0), progress=False, pca_sizes=(2, 4, 8), **kwargs)
+
+
+def test_a_feature_set_is_one_registry_entry_and_reaches_every_output(tmp_path, random_model, random_provenance,
+                                                                        make_tree):
+    from warblr.lab.feature_sets import FEATURE_SETS, FeatureSet, feature_set
+    from warblr.lab.report import summary_table
+
+    # One new entry, defined here and nowhere else: each band's loudest frame only.
+    peak = FeatureSet("log_mel_peak", "log-mel (max only)", "examples",
+                      lambda values, what: pool_mean_std_max(values, what=what)[128:], 64, 1,
+                      "each band's maximum over the clip")
+    out = tmp_path / "out"
+    report = _analyse(make_tree(tmp_path / "data", 8, 6), out, random_model, random_provenance,
+                      feature_sets=FEATURE_SETS + (peak,))
+    md, table = (out / "report.md").read_text(), summary_table(report)
+    for entry in (feature_set("vggish_stats"), peak):  # the registry's own new entry, and an ad-hoc one
+        assert report["auc"][entry.key]["features"] == entry.dims and report["auc"][entry.key]["name"] == entry.name
+        assert f"\n| {entry.name} | {entry.dims} | {entry.description} | " in md
+        assert entry.name in table
+        assert f"plots/pca_{entry.key}.png" in report["plots"]
+        with Image.open(out / f"plots/pca_{entry.key}.png") as image:
+            assert entry.name in image.text["Title"]
+    assert feature_set("vggish_stats").dims == 384
+    # Embedding-based sets carry the random-weights flag in the table; example-based ones do not.
+    flagged = [line for line in table.splitlines() if "RANDOM weights" in line]
+    assert sorted(line.split("  ")[0] for line in flagged) == ["VGGish (mean, std, max)", "VGGish embedding (pooled)"]
+
+
+def _relabel(root, new_labels):
+    rows = (root / "metadata.csv").read_text().splitlines()
+    body = [f"{row.rsplit(',', 1)[0]},{label}" for row, label in zip(rows[1:], new_labels)]
+    (root / "metadata.csv").write_text("\n".join([rows[0], *body]) + "\n")
+
+
+def test_cross_dataset_test_auc_is_reported_and_never_fits_on_the_test_labels(tmp_path, random_model,
+                                                                               random_provenance, make_tree):
+    from warblr.lab.report import summary_table
+
+    train = make_tree(tmp_path / "train", 14, 10)
+    test = make_tree(tmp_path / "test", 30, 30, seconds=1.0, family="trills", seed=7)
+    from warblr.lab.dataset import read_dataset
+
+    out = tmp_path / "out"
+    report = _analyse(train, out, random_model, random_provenance, test_dataset=read_dataset(test))
+    auc = {key: entry["test"]["auc"] for key, entry in report["auc"].items()}
+    assert max(auc.values()) > 0.75, auc  # another signal family, still found by the better feature set
+    assert report["test"]["counts"]["items"] == 60 and report["test"]["data"] == str(test)
+    for entry in report["auc"].values():
+        assert entry["test"]["pca"] == entry["best"]["pca"]  # the size chosen on the training set only
+    assert "plots/roc_test.png" in report["plots"] and (out / "plots/roc_test.png").is_file()
+    assert "test AUC" in summary_table(report) and "test AUC |" in (out / "report.md").read_text()
+    assert len(list((out / "test" / "items").glob("*.npz"))) == 60
+
+    # The test labels only score: flipping them all gives exactly 1 - AUC (same scores) ...
+    labels = [1] * 30 + [0] * 30
+    _relabel(test, [1 - label for label in labels])
+    flipped = _analyse(train, out, random_model, random_provenance, test_dataset=read_dataset(test))
+    for key, entry in flipped["auc"].items():
+        assert entry["test"]["auc"] == pytest.approx(1 - auc[key], abs=1e-12)
+        assert entry["best"] == report["auc"][key]["best"]  # ... and the training side does not move
+    # ... and shuffled labels leave nothing to find, while cross-validation on the training set still works.
+    _relabel(test, np.random.default_rng(3).permutation(labels))
+    shuffled = _analyse(train, out, random_model, random_provenance, test_dataset=read_dataset(test))
+    best_key = max(auc, key=auc.get)
+    assert abs(shuffled["auc"][best_key]["test"]["auc"] - 0.5) < 0.2
+    assert shuffled["auc"]["log_mel"]["best"]["mean"] > 0.75
+
+
+def test_cross_dataset_reports_the_test_sets_bad_items(tmp_path, random_model, random_provenance, make_tree,
+                                                       bad_ids):
+    from warblr.lab.dataset import read_dataset
+
+    train = make_tree(tmp_path / "train", 8, 6)
+    test = make_tree(tmp_path / "test", 6, 6, bad=True, family="trills", seed=2)
+    report = _analyse(train, tmp_path / "out", random_model, random_provenance, test_dataset=read_dataset(test))
+    assert {p["item_id"] for p in report["test"]["skipped"]} == bad_ids
+    assert report["skipped"] == [] and report["test"]["counts"]["items"] == 12
+    assert "Skipped test items (7)" in (tmp_path / "out" / "report.md").read_text()
