@@ -4,7 +4,16 @@ The numpy reference (:mod:`warblr.features`) matches torchvggish; the batched
 engine (:mod:`warblr.embed`) runs it fast on CPU or GPU.
 """
 
-from .audio import load_audio, to_mono
+import os as _os
+
+# oneMKL (inside torch) reads these at its first call. Unpinned, it may pick its code branch and
+# thread count per call (MKL_VERBOSE shows "CNR:OFF Dyn:1"), so a batch could round differently
+# from one run to the next; pinned, results do not depend on thread timing or thread count. The
+# fastest branch of this CPU is kept (AUTO). A value the user set wins.
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+_os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+
+from .audio import load_audio, to_mono  # noqa: E402
 from .resample import resample
 from .errors import (AudioError, AudioFileError, AudioTooShortError, BadItemError, DatasetError, OutputError,
                      InvalidArgumentError, WarblrError, WeightsNotFoundError)

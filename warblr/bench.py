@@ -16,9 +16,7 @@ The stage helpers (:func:`synthetic_clips`, :func:`reference_examples`,
 from __future__ import annotations
 
 
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -211,16 +209,11 @@ def _timed(function, *, device, repeats):
 def _device_name(device):
     import torch
 
+    from .embed import cpu_model
+
     if str(device).startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical CPUs)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical CPUs)"
+    return f"{cpu_model()} ({os.cpu_count()} logical CPUs)"
 
 
 def run_bench(clips, *, device="cpu", dtype="float32", batch_size=128, repeats=1, seed=0):

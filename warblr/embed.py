@@ -39,7 +39,8 @@ from .resample import resample, resample_kaiser_best_torch, validate_resampler
 from .validation import check_scalar
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
-           "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES"]
+           "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES",
+           "cpu_model", "runtime_settings"]
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -504,3 +505,43 @@ def make_engine(*, device="auto", dtype="float32", batch_size=DEFAULT_BATCH_SIZE
     workers = default_workers() if workers is None else check_scalar(workers, "workers", min_val=0)
     return Engine(device=resolve_device(device), dtype=resolve_dtype(dtype, allowed=NETWORK_DTYPES),
                   batch_size=batch_size, workers=workers)
+
+
+# --------------------------------------------------------------------------- runtime
+
+#: Environment variables that choose threads or math kernels (so can change floating-point results).
+RUNTIME_VARIABLES = ("OMP_NUM_THREADS", "OMP_DYNAMIC", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "MKL_DYNAMIC",
+                     "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
+
+
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def runtime_settings():
+    """Thread and math-library settings that can change floating-point results: recorded in every report.
+
+    oneMKL picks its kernels by CPU model, and its thread count and code
+    branch by these variables (warblr pins ``MKL_CBWR`` and ``MKL_DYNAMIC``
+    on import, see :mod:`warblr`), so two reports that agree here were
+    computed the same way.
+
+    Returns
+    -------
+    dict
+        ``torch_threads``, ``torch_interop_threads``, ``cpu`` (model name),
+        ``cpu_count`` and ``environment`` (the set ones of :data:`RUNTIME_VARIABLES`).
+    """
+    return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "environment": {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ}}

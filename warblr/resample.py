@@ -393,7 +393,7 @@ def _direct(signal, index, plan):
     t_out = np.asarray(index, dtype=np.float64) * plan.increment
     n, weights, left = filter_taps(t_out, plan.orig_sr, plan.target_sr)
     positions = n[:, None] - (left - 1) + np.arange(weights.shape[1]) + plan.pad
-    weights = torch.as_tensor(weights, dtype=signal.dtype, device=signal.device)
+    weights = torch.tensor(weights, dtype=signal.dtype, device=signal.device)  # torch-owned, aligned
     positions = torch.as_tensor(positions, device=signal.device)
     return (signal[positions] * weights).sum(dim=1)
 
@@ -457,7 +457,8 @@ def _torch_chunks(orig_sr, target_sr, device, dtype):
     import torch
 
     plan = polyphase_plan(orig_sr, target_sr)
-    return [(first, last, start, torch.as_tensor(weights, dtype=dtype, device=device))
+    # A copy, not a view of numpy's block: the GEMM's operand alignment must not depend on heap state.
+    return [(first, last, start, torch.tensor(weights, dtype=dtype, device=device))
             for first, last, start, weights in plan.chunks]
 
 

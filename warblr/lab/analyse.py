@@ -24,7 +24,7 @@ from ..errors import InvalidArgumentError, WarblrError
 from ..validation import check_scalar
 from . import store
 from .dataset import Problem
-from .extract import DEFAULT_GROUP_SIZE, extract, runtime_settings
+from .extract import DEFAULT_GROUP_SIZE, extract
 from .feature_sets import FEATURE_SETS, STATS_NOTE, pool_clip
 from .plots import PLOTS_DIR, plot_report
 from .report import REPORT_JSON, versions, write_report
@@ -271,9 +271,9 @@ def _public(result):
     return {k: v for k, v in result.items() if k != "scores"}
 
 
-def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets):
+def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets, ray):
     result = extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                     progress=progress)
+                     progress=progress, ray=ray)
     t0 = time.perf_counter()
     ids, labels, features, n_examples, late = load_features(dataset, out, result.done, feature_sets=feature_sets)
     load_seconds = time.perf_counter() - t0
@@ -282,7 +282,7 @@ def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, pr
 
 
 def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None, group_size=DEFAULT_GROUP_SIZE,
-            engine=None, progress=True, command="analyse", test_dataset=None, feature_sets=FEATURE_SETS):
+            engine=None, progress=True, command="analyse", test_dataset=None, feature_sets=FEATURE_SETS, ray=None):
     """Extract (or reuse), pool per clip, cross-validate each feature set, write the report and plots.
 
     Parameters
@@ -298,7 +298,7 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         Seeds the folds and estimators.
     pca_sizes : sequence of int, optional, keyword-only
         Defaults to :data:`PCA_SIZES`.
-    group_size, engine, progress : keyword-only
+    group_size, engine, progress, ray : keyword-only
         See :func:`warblr.lab.extract.extract`.
     command : str, keyword-only
         Recorded in the report.
@@ -321,14 +321,14 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
     OutputError
         The output folder cannot be written; finished items are kept.
     """
-    from ..embed import make_engine
+    from ..embed import make_engine, runtime_settings
 
     started = time.perf_counter()
     out = Path(os.fspath(out))
     folds = check_scalar(folds, "folds", min_val=2)
     engine = make_engine() if engine is None else engine
     common = dict(model=model, provenance=provenance, group_size=group_size, engine=engine, progress=progress,
-                  feature_sets=feature_sets)
+                  feature_sets=feature_sets, ray=ray)
     result, load_seconds, ids, labels, features, n_examples, skipped = _extract_and_load(dataset, out, **common)
     try:
         folds_used = effective_folds(labels, folds)

@@ -35,7 +35,7 @@ from . import store
 from .dataset import Problem
 
 __all__ = ["DEFAULT_GROUP_SIZE", "ExtractResult", "Group", "plan_groups", "group_examples", "group_embeddings",
-           "store_group", "extract", "runtime_settings"]
+           "store_group", "open_store", "extract"]
 
 #: Clips per group: the unit of batching, progress and resumption.
 DEFAULT_GROUP_SIZE = 16
@@ -245,22 +245,6 @@ def store_group(out, group, computed, *, kept=0):
     return written
 
 
-def runtime_settings():
-    """Thread and library settings that can change floating-point results: recorded in every report.
-
-    Returns
-    -------
-    dict
-        torch's intra- and inter-op thread counts and the thread and
-        kernel-selection environment variables of OpenMP, MKL and OpenBLAS.
-    """
-    import torch
-
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_CBWR", "OPENBLAS_CORETYPE")
-    return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "environment": {name: os.environ[name] for name in names if name in os.environ}}
-
-
 @contextlib.contextmanager
 def open_store(out):
     """Create ``OUT/items``, hold the output lock and clear a killed run's temporaries.
@@ -280,7 +264,8 @@ def open_store(out):
         yield items_dir
 
 
-def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True):
+def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True,
+            ray=None):
     """Compute and store examples and embeddings for every item of ``dataset`` not finished yet.
 
     Parameters
@@ -300,6 +285,9 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
         dtype is part of each item's fingerprint.
     progress : bool, keyword-only
         Show a tqdm bar on stderr.
+    ray : warblr.lab.distributed.RaySettings, optional, keyword-only
+        Run the groups on a Ray cluster instead of in this process (same
+        groups, same store, bit-identical items on the same device and dtype).
 
     Returns
     -------
@@ -317,6 +305,11 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
 
     group_size = check_scalar(group_size, "group_size", min_val=1)
     engine = make_engine() if engine is None else engine
+    if ray is not None:
+        from .distributed import extract_on_ray
+
+        return extract_on_ray(dataset, out, model=model, provenance=provenance, group_size=group_size,
+                              engine=engine, progress=progress, settings=ray)
     start = time.perf_counter()
     result = ExtractResult()
     with open_store(out), tqdm(total=len(dataset.items), desc="extract", unit="clip", disable=not progress,
