@@ -393,7 +393,8 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         "timings": {"extract_s": round(result.seconds, 3), "load_s": round(load_seconds, 3),
                     "cv_s": round(t_cv, 3), "plots_s": round(t_plots, 3),
                     "total_s": round(time.perf_counter() - started, 3)},
-        "engine": {**engine.as_dict(), "group_size": group_size, **runtime_settings()},
+        "engine": {**engine.as_dict(), "group_size": group_size, **runtime_settings(),
+                   **({"ray_actors": result.runtime} if result.runtime else {})},
         "versions": versions(),
     }
     if test is not None:

@@ -75,13 +75,22 @@ def _prepare(args, what):
     return _read(args, args.data, args.labels, "data"), model, provenance
 
 
+def _ray(args):
+    """The Ray settings of ``--ray`` and its options, or None (then Ray is never imported)."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from .distributed import ray_settings_from_args
+
+    return ray_settings_from_args(args)
+
+
 def _run_extract(args):
     from .extract import extract
 
     engine = _engine(args)  # bad options fail before any work
     dataset, model, provenance = _prepare(args, f"extract {args.data} -> {args.out}")
     result = extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
-                     engine=engine, progress=not args.quiet)
+                     engine=engine, progress=not args.quiet, ray=_ray(args))
     _list_problems(list(dataset.problems) + result.failed, "skipped items")
     from .store import ITEMS_DIR
 
@@ -102,7 +111,7 @@ def _run_analyse(args, engine=None):
     test = _read(args, args.test_data, args.test_labels, "test data") if getattr(args, "test_data", None) else None
     report = analyse(dataset, args.out, model=model, provenance=provenance, folds=args.folds, seed=args.seed,
                      pca_sizes=args.pca_sizes, group_size=args.group_size, engine=engine,
-                     progress=not args.quiet, command=args.command, test_dataset=test)
+                     progress=not args.quiet, command=args.command, test_dataset=test, ray=_ray(args))
     _list_problems([Problem(p["item_id"], p["reason"], p["line"]) for p in report["skipped"]], "skipped items")
     if test is not None:
         _list_problems([Problem(p["item_id"], p["reason"], p["line"]) for p in report["test"]["skipped"]],
@@ -188,6 +197,7 @@ def register(subparsers):
     """Add ``demo``, ``extract`` and ``analyse`` to the ``warblr`` command line."""
     from ..cli import HelpFormatter as fmt
     from .corpus import DEFAULT_SIZE
+    from .distributed import add_ray_options  # defines the options only: Ray itself is imported when used
 
     demo = subparsers.add_parser(
         "demo", formatter_class=fmt, help="the lab end to end on the embedded synthetic corpus",
@@ -208,6 +218,7 @@ def register(subparsers):
                     "settings give bit-identical items, whatever --workers or the progress bar.")
     _data_options(ext)
     _common(ext)
+    add_ray_options(ext)
     ext.set_defaults(func=_run_extract, parameter_flags=_PARAMETER_FLAGS)
 
     ana = subparsers.add_parser(
@@ -226,4 +237,5 @@ def register(subparsers):
                      help="the label CSV of --test-data, if it is not the only *.csv there")
     _common(ana)
     _analysis_options(ana)
+    add_ray_options(ana)
     ana.set_defaults(func=_run_analyse, parameter_flags=_PARAMETER_FLAGS)

@@ -50,6 +50,7 @@ class ExtractResult:
     computed: int = 0
     reused: int = 0
     seconds: float = 0.0
+    runtime: list = field(default_factory=list)  # Ray runs: each network actor's embed.runtime_settings()
 
 
 @dataclass(frozen=True)

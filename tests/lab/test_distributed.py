@@ -1,0 +1,228 @@
+"""``warblr extract --ray``: a real private Ray (2 CPUs), no mocks.
+
+A Ray run equals a local run byte for byte, reports bad items the same way,
+resumes, survives a SIGKILLed worker or actor and a SIGKILLed driver, and
+says clearly when a cluster cannot be reached. Without ``--ray`` nothing
+imports Ray.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from warblr.embed import make_engine
+from warblr.errors import InvalidArgumentError
+from warblr.lab.dataset import read_dataset
+from warblr.lab.distributed import RaySettings, plan_resources
+from warblr.lab.extract import extract
+
+ray = pytest.importorskip("ray")
+
+ENGINE = make_engine(device="cpu", workers=2)
+GROUP_SIZE = 2
+#: Process titles of this module's Ray stages (see warblr.lab.distributed).
+NETWORK_TITLE, DECODE_TITLE = "ray::MapWorker(Map(_Network))", "ray::Map(_decode_rows)"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One private Ray for the module's in-process tests, shut down at the end."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, make_tree):
+    return make_tree(tmp_path_factory.mktemp("ray") / "data", 5, 3, bad=True)
+
+
+def run(tree, out, model, provenance, ray_settings=None):
+    return extract(read_dataset(tree), out, model=model, provenance=provenance, group_size=GROUP_SIZE,
+                   engine=ENGINE, progress=False, ray=ray_settings)
+
+
+def item_bytes(out):
+    """Every item file's bytes, by name."""
+    return {path.name: path.read_bytes() for path in sorted((Path(out) / "items").glob("*.npz"))}
+
+
+@pytest.fixture(scope="module")
+def local(tree, tmp_path_factory, random_model, random_provenance):
+    out = tmp_path_factory.mktemp("local")
+    return run(tree, out, random_model, random_provenance), item_bytes(out)
+
+
+def test_ray_run_equals_local_run_byte_for_byte(ray_session, tree, local, tmp_path, random_model,
+                                               random_provenance, bad_ids):
+    local_result, local_items = local
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    assert len(local_items) == 8 and item_bytes(tmp_path) == local_items
+    assert result.done == local_result.done and result.computed == 8
+    # Bad items: the same ids, reasons and order as a local run.
+    assert [(p.item_id, p.reason) for p in result.failed] == [(p.item_id, p.reason) for p in local_result.failed]
+    dataset_problems = {p.item_id for p in read_dataset(tree).problems}
+    assert {p.item_id for p in result.failed} | dataset_problems == bad_ids
+    assert {p.item_id for p in result.failed} == {"tooshort", "notaudio", "empty"}
+    # The actors' thread settings are recorded.
+    assert result.runtime and all("torch_threads" in r for r in result.runtime)
+    assert not list((tmp_path / "items").glob(".tmp-*"))
+    # Resume: finished items are skipped before any work is scheduled.
+    again = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    assert (again.computed, again.reused) == (0, 8) and item_bytes(tmp_path) == local_items
+
+
+@pytest.mark.slow
+def test_two_actors_and_batches_of_groups_give_the_same_bytes(ray_session, tree, local, tmp_path, random_model,
+                                                              random_provenance):
+    run(tree, tmp_path, random_model, random_provenance, RaySettings("local", actors=2, threads=1, batch=2))
+    assert item_bytes(tmp_path) == local[1]
+
+
+def test_resources_never_starve_the_decode_tasks():
+    for cpus in (1, 2, 3, 8, 64, 1000):
+        for actors in (None, 1, 2, 7):
+            if actors == 7 and cpus == 1:  # 7 x 0.25 CPU actors + 0.25 for decoding do not fit
+                with pytest.raises(InvalidArgumentError, match="7 actors need") as info:
+                    plan_resources(cluster_cpus=cpus, cluster_gpus=0, cuda=False, actors=actors)
+                assert info.value.parameter == "ray_actors"
+                continue
+            plan = plan_resources(cluster_cpus=cpus, cluster_gpus=0, cuda=False, actors=actors)
+            assert plan.actors * plan.actor_cpus + plan.decode_cpus <= cpus, (cpus, actors, plan)
+            assert plan.threads >= 1 and plan.actor_cpus > 0
+    plan = plan_resources(cluster_cpus=32, cluster_gpus=4, cuda=True)
+    assert (plan.actors, plan.actor_gpus) == (4, 1.0) and 4 * plan.actor_cpus + plan.decode_cpus <= 32
+    with pytest.raises(InvalidArgumentError, match="no GPUs") as info:
+        plan_resources(cluster_cpus=8, cluster_gpus=0, cuda=True)
+    assert info.value.parameter == "device"
+
+
+def _children_of(pid):
+    """Pids whose parent is ``pid``."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return children
+
+
+def _descendants(pid):
+    """Every process below ``pid``."""
+    found = _children_of(pid)
+    for child in list(found):
+        found += _descendants(child)
+    return found
+
+
+def _title(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def kill_when_busy(title, items_dir, killed, seen, driver_pid):
+    """SIGKILL one worker titled ``title`` mid-run: an actor once the first item is written, a decode task
+    worker as soon as one runs (decode tasks are short)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not killed:
+        if title == DECODE_TITLE or any(items_dir.glob("*.npz")):
+            for raylet in _children_of(driver_pid):
+                for pid in _children_of(raylet):
+                    seen.add(_title(pid))
+                    if _title(pid).startswith(title):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("title", [NETWORK_TITLE, DECODE_TITLE], ids=["actor", "decode-worker"])
+def test_a_killed_ray_worker_is_retried_and_every_item_is_identical(title, ray_session, tree, local, tmp_path,
+                                                                    random_model, random_provenance):
+    killed, seen = [], set()  # only workers of this test's Ray: children of its raylet, a child of this process
+    killer = threading.Thread(target=kill_when_busy, args=(title, tmp_path / "items", killed, seen, os.getpid()),
+                              daemon=True)
+    killer.start()
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    killer.join(timeout=5)
+    assert killed, f"no {title} process was killed; saw {sorted(seen)}"
+    assert result.computed == 8 and item_bytes(tmp_path) == local[1]
+    assert not list((tmp_path / "items").glob(".tmp-*"))
+
+
+def command(tree, out, *options):
+    return [sys.executable, "-m", "warblr", "extract", "--data", str(tree), "--out", str(out), "--weights",
+            "random", "--group-size", str(GROUP_SIZE), "--device", "cpu", "--quiet", *options]
+
+
+def test_an_unreachable_cluster_is_a_clear_error(tree, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    done = subprocess.run(command(tree, tmp_path, "--ray", address), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"warblr: error: --ray: cannot reach a Ray cluster at '{address}'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_ray_nothing_imports_ray(tree, tmp_path):
+    script = ("import sys\nfrom warblr import cli\n"
+              f"assert cli.main({command(tree, tmp_path)[3:]!r}) == 0\n"
+              "assert 'ray' not in sys.modules, 'ray was imported'\nprint('no ray')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "no ray" in done.stdout
+
+
+def test_ray_settings_are_validated():
+    with pytest.raises(InvalidArgumentError) as info:
+        RaySettings("local", actors=0)
+    assert info.value.parameter == "ray_actors"
+    with pytest.raises(InvalidArgumentError) as info:
+        RaySettings(" ")
+    assert info.value.parameter == "ray"
+
+
+@pytest.mark.slow
+def test_a_killed_driver_loses_only_unfinished_groups_and_the_command_resumes(tree, local, tmp_path):
+    out = tmp_path / "out"
+    ray_processes = []
+    driver = subprocess.Popen(command(tree, out, "--ray", "local", "--ray-cpus", "2"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((out / "items").glob("*.npz")) and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.05)
+        ray_processes = _descendants(driver.pid)  # its private Ray: raylet, GCS, workers, actors
+        driver.send_signal(signal.SIGKILL)
+        assert driver.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        # Ray's processes notice their driver is gone within seconds; a node dying with it is the worst case,
+        # and no test may leave Ray running: kill them now.
+        for pid in ray_processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    time.sleep(1)
+    kept = item_bytes(out)
+    assert 0 < len(kept) < 8
+    assert all(local[1][name] == data for name, data in kept.items())
+    done = subprocess.run(command(tree, out, "--ray", "local", "--ray-cpus", "2"), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"({8 - len(kept)} computed, {len(kept)} reused)" in done.stdout
+    assert item_bytes(out) == local[1]

@@ -1,0 +1,495 @@
+"""``warblr extract --ray ADDRESS``: the same groups, run on a Ray cluster.
+
+A Ray run does exactly what a local :func:`warblr.lab.extract.extract` does,
+spread over a cluster, with the same functions:
+
+1. the driver (this process) calls :func:`~warblr.lab.extract.plan_groups`:
+   finished items are skipped before any work is scheduled, and the
+   remaining groups are the local run's groups (fixed by position);
+2. **decode** (Ray Data ``map``, a pool of short CPU tasks, each reserving
+   :data:`DECODE_CPUS` of a CPU): :func:`~warblr.lab.extract.group_examples`
+   reads a group's files and computes its log-mel examples; bad files become
+   problems named by item id;
+3. **network** (Ray Data ``map`` on an actor pool): long-lived actors, each
+   holding one copy of the model (fetched once from the object store; one GPU
+   per actor when ``--device cuda``), run
+   :func:`~warblr.lab.extract.group_embeddings` and
+   :func:`~warblr.lab.extract.store_group`, so items are written atomically
+   into the same ``OUT/items/`` store, by the node that computed them;
+4. the driver streams one small row per finished group back: the tqdm bar,
+   the written ids and the problems.
+
+Why Ray Data and not Ray core: Ray Data gives the streaming, back-pressured
+two-stage pipeline (bounded memory however many groups), retries of map tasks
+whose worker died (``max_retries=-1``) and restarts of dead actors with
+their in-flight task retried (``max_restarts=-1``, ``max_task_retries=-1``)
+out of the box. It cannot break the guarantees below because its unit of
+work is one block holding whole groups (``--ray-batch`` groups), never a
+re-batched slice: every group goes through the very functions of the local
+run and is embedded on its own, in the local run's batches; rows cross
+stages as opaque pickled payloads, so no Arrow type inference touches the
+arrays. (Ray core tasks + actors would have meant re-writing that pipeline,
+its back-pressure and its fault handling by hand for no gain.)
+
+Bit-identity. A group's numbers depend only on the group (fixed by
+position), the device, the dtype and ``--batch-size``, all of which the
+actors receive from the driver, and on the math library's code path.
+warblr pins oneMKL's conditional numerical reproducibility on import
+(``MKL_CBWR=AUTO,STRICT``, ``MKL_DYNAMIC=FALSE``), so the thread count does
+not change results: 1, 2, 3, 4 and 8 torch threads were measured to give
+identical examples and embeddings (torch 2.13 CPU). The actors still set
+their torch threads explicitly (``--ray-threads``) instead of inheriting
+Ray's ``OMP_NUM_THREADS=1``, every worker starts with the driver's
+math-library variables (a ``runtime_env``), and each actor's
+:func:`~warblr.embed.runtime_settings` are returned in
+``ExtractResult.runtime``. With ``--device cuda`` the log-mel examples are
+computed on CPU in the decode tasks (equal to a local ``--device cpu`` run's)
+and only the network runs on the GPU.
+
+Resources. Decode tasks are short (a few ms per clip against ~60 ms per
+clip in the network on CPU), so they reserve a quarter CPU each and get
+about an eighth of the cluster's cores; network actors share the rest, each
+running ``--ray-threads`` torch threads on a (possibly fractional) CPU
+reservation. So on 2 cores one actor reserves 1.75 CPUs and runs 2 threads
+while one decode task runs beside it: the pool can never take every CPU and
+starve the decode tasks.
+
+Faults. A killed decode worker's task is retried and a killed actor is
+restarted (its group is recomputed and rewritten: atomic writes make that
+harmless). A killed driver ends the job (a ``local`` Ray's processes see
+their driver gone and exit within seconds, an actor possibly finishing the
+group it holds, identically and atomically; on a cluster Ray ends the job's
+tasks and actors); the items written so far are kept and the same command
+resumes. A cluster that cannot be reached is an
+:class:`~warblr.errors.InvalidArgumentError` naming the address
+(``parameter="ray"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pickle
+import socket
+import sys
+import time
+from dataclasses import dataclass
+
+from ..errors import InvalidArgumentError, WarblrError
+from ..validation import argparse_type, check_scalar
+
+__all__ = ["RaySettings", "add_ray_options", "ray_settings_from_args", "extract_on_ray", "plan_resources",
+           "DECODE_CPUS", "DECODE_SHARE", "MAX_DEFAULT_THREADS"]
+
+#: CPUs each decode task reserves (fractional: they are short and must never be starved).
+DECODE_CPUS = 0.25
+#: Share of the cluster's CPUs kept for decode tasks (decode + log-mel is ~7 % of the CPU work).
+DECODE_SHARE = 1 / 8
+#: Default torch threads per network actor on CPU (more actors beat more threads per actor).
+MAX_DEFAULT_THREADS = 4
+#: Seconds to wait for a cluster address to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where and how to run on Ray.
+
+    Attributes
+    ----------
+    address : str
+        ``"local"`` (a private Ray on this machine, shut down at the end),
+        ``"auto"`` (the cluster this machine belongs to) or a cluster address
+        (``HOST:PORT`` or ``ray://HOST:PORT``) passed to ``ray.init``.
+    actors : int or None
+        Network actors (None: one per GPU with a CUDA device, else
+        :func:`plan_resources` decides from the cluster's CPUs).
+    threads : int or None
+        torch threads per network actor on CPU (None: up to
+        :data:`MAX_DEFAULT_THREADS`, at most the cluster's CPUs).
+    batch : int
+        Groups per Ray task (one block of work; a killed task redoes that many).
+    cpus : int or None
+        CPUs of the private Ray started by ``address="local"`` (None: all).
+
+    Examples
+    --------
+    >>> RaySettings("local", actors=2).batch
+    1
+    """
+
+    address: str
+    actors: int | None = None
+    threads: int | None = None
+    batch: int = 1
+    cpus: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.address, str) or not self.address.strip():
+            reason = f"expected local, auto or a cluster address, got {self.address!r}"
+            raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
+        for name in ("actors", "threads", "cpus"):  # named as their flags: --ray-actors, ...
+            if getattr(self, name) is not None:
+                check_scalar(getattr(self, name), f"ray_{name}", min_val=1)
+        check_scalar(self.batch, "ray_batch", min_val=1)
+
+
+_positive_int = argparse_type(int, min_val=1)
+
+
+def add_ray_options(parser):
+    """Add ``--ray ADDRESS`` and its tuning options to an argparse parser; imports nothing from Ray.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_ray_options(parser)
+    >>> ray_settings_from_args(parser.parse_args(["--ray", "local", "--ray-actors", "2"]))
+    RaySettings(address='local', actors=2, threads=None, batch=1, cpus=None)
+    """
+    group = parser.add_argument_group(
+        "Ray", "Run the same groups on a Ray cluster (pip install 'warblr[ray]'; warblr installed on every "
+               "node). Items are bit-identical to a local run on the same device and dtype. --data and OUT must "
+               "be visible to every node at the same paths: local disk for --ray local, a shared file system "
+               "(NFS, Lustre, ...) on a cluster. A killed worker or actor is retried or restarted; a killed run resumes.")
+    group.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="run on Ray: local (a private Ray on this machine), auto (the cluster this machine "
+                            "belongs to) or a cluster address (HOST:PORT or ray://HOST:PORT)")
+    group.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N",
+                       help="network actors, each holding the model once (default: one per GPU with a CUDA "
+                            "device; on CPU one per --ray-threads cores, an eighth of the cores kept for "
+                            "decoding)")
+    group.add_argument("--ray-threads", type=_positive_int, default=None, metavar="T",
+                       help=f"torch threads per network actor on CPU (default: {MAX_DEFAULT_THREADS}, at most the "
+                            "cluster's CPUs). Results do not depend on it")
+    group.add_argument("--ray-batch", type=_positive_int, default=1, metavar="GROUPS",
+                       help="groups (of --group-size clips) per Ray task: larger means less scheduling overhead "
+                            "on big clusters, smaller means finer progress and less redone after a fault")
+    group.add_argument("--ray-cpus", type=_positive_int, default=None, metavar="N",
+                       help="CPUs the private Ray of --ray local may use (default: all)")
+
+
+def ray_settings_from_args(args):
+    """:class:`RaySettings` from parsed arguments (see :func:`add_ray_options`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    RaySettings
+    """
+    return RaySettings(address=args.ray, actors=getattr(args, "ray_actors", None),
+                       threads=getattr(args, "ray_threads", None), batch=getattr(args, "ray_batch", 1),
+                       cpus=getattr(args, "ray_cpus", None))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Resources of each stage: see :func:`plan_resources`."""
+
+    actors: int
+    threads: int
+    actor_cpus: float
+    actor_gpus: float
+    decode_cpus: float
+
+
+def plan_resources(*, cluster_cpus, cluster_gpus, cuda, actors=None, threads=None):
+    """Size the two stages so that decode tasks always have CPUs and the actors use the rest.
+
+    Parameters
+    ----------
+    cluster_cpus : float
+        The cluster's CPUs (``ray.cluster_resources()["CPU"]``).
+    cluster_gpus : float
+    cuda : bool
+        The network runs on GPUs (one per actor).
+    actors, threads : int, optional
+        As :class:`RaySettings`.
+
+    Returns
+    -------
+    _Plan
+        ``actors``, torch ``threads`` per actor, ``actor_cpus`` and
+        ``actor_gpus`` each actor reserves, ``decode_cpus`` each decode task reserves.
+
+    Raises
+    ------
+    InvalidArgumentError
+        CUDA asked for on a cluster without GPUs (``parameter="device"``), or more actors than the
+        cluster can place (``parameter="ray_actors"``).
+
+    Examples
+    --------
+    >>> plan = plan_resources(cluster_cpus=2, cluster_gpus=0, cuda=False)
+    >>> plan.actors, plan.threads, plan.actor_cpus
+    (1, 2, 1.75)
+    >>> plan = plan_resources(cluster_cpus=64, cluster_gpus=0, cuda=False)
+    >>> plan.actors, plan.threads, plan.actor_cpus
+    (14, 4, 4.0)
+    """
+    decode_reserve = max(DECODE_CPUS, cluster_cpus * DECODE_SHARE)
+    if cuda:
+        if cluster_gpus < 1:
+            reason = "--device cuda asked for, but the Ray cluster has no GPUs"
+            raise InvalidArgumentError(f"device: {reason}", parameter="device", reason=reason)
+        actors = actors or int(cluster_gpus)
+        # A GPU actor only feeds its GPU: one CPU, less when the cluster is small.
+        actor_cpus = min(1.0, max(DECODE_CPUS, (cluster_cpus - decode_reserve) / actors))
+        return _Plan(actors, threads or 1, actor_cpus, 1.0, DECODE_CPUS)
+    usable = cluster_cpus - decode_reserve
+    if actors and actors * DECODE_CPUS > usable:  # Ray would wait for ever for actors that cannot be placed
+        reason = (f"{actors} actors need at least {actors * DECODE_CPUS:g} CPUs besides {decode_reserve:g} for "
+                  f"decoding; the cluster has {cluster_cpus:g}")
+        raise InvalidArgumentError(f"ray_actors: {reason}", parameter="ray_actors", reason=reason)
+    # With the pool size given, its actors share the cores; else each actor gets up to MAX_DEFAULT_THREADS.
+    threads = threads or max(1, min(MAX_DEFAULT_THREADS, int(cluster_cpus // (actors or 1))))
+    actors = actors or max(1, int(usable // threads))
+    # Reserve at most the actor's threads, and never the decode tasks' share (fractional on small machines).
+    actor_cpus = max(DECODE_CPUS, min(float(threads), math.floor(usable / actors * 4) / 4))
+    return _Plan(actors, threads, actor_cpus, 0.0, DECODE_CPUS)
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _unreachable(address, why):
+    reason = f"cannot reach a Ray cluster at {address!r} ({why})"
+    return InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
+
+
+def _check_reachable(address):
+    """Fail fast on a ``HOST:PORT`` nobody answers (``ray.init`` would retry for minutes)."""
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _unreachable(address, exc.strerror or str(exc) or type(exc).__name__) from exc
+
+
+def _worker_environment():
+    """The driver's math-library variables (``MKL_CBWR``, ...), so every worker starts under the same settings.
+
+    ``OMP_NUM_THREADS`` stays Ray's (it sizes each task); actors set their torch threads themselves.
+    """
+    from ..embed import RUNTIME_VARIABLES
+
+    return {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ and name != "OMP_NUM_THREADS"}
+
+
+def connect(settings):
+    """Join (or start) the Ray cluster of ``settings``; reuse a session this process already has.
+
+    Parameters
+    ----------
+    settings : RaySettings
+
+    Returns
+    -------
+    bool
+        True when this call started Ray (then the caller shuts it down).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Ray is not installed, or the cluster cannot be reached (``parameter="ray"``, the address named).
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise InvalidArgumentError("ray: Ray is not installed; pip install 'warblr[ray]'", parameter="ray",
+                                   reason="Ray is not installed; pip install 'warblr[ray]'") from exc
+    if ray.is_initialized():
+        return False
+    options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False,
+               "runtime_env": {"env_vars": _worker_environment()}}
+    if settings.address == "local":
+        options.update(address="local", num_cpus=settings.cpus)
+    else:
+        if settings.address != "auto":
+            _check_reachable(settings.address)
+        options["address"] = settings.address
+    try:
+        ray.init(**options)
+    except Exception as exc:  # Ray raises bare Exceptions too (e.g. a local node that timed out starting)
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if settings.address == "local":
+            reason = f"cannot start a private Ray on this machine ({why})"
+            raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason) from exc
+        raise _unreachable(settings.address, why) from exc
+    return True
+
+
+# --------------------------------------------------------------------------- the two stages
+
+
+def _decode_rows(row, *, device):
+    """Decode stage: one group's log-mel examples and problems (a pickled payload in, one out)."""
+    from .extract import group_examples
+
+    group = pickle.loads(row["group"])
+    examples, problems = group_examples(group, device=device, workers=0)  # parallelism comes from Ray tasks
+    return {"work": pickle.dumps((group, examples, problems), protocol=5)}
+
+
+class _Network:
+    """Network stage: a long-lived actor holding one model; embeds and stores a group per row."""
+
+    def __init__(self, model_box, engine, threads, out):
+        import ray
+        import torch
+
+        from ..embed import runtime_settings
+
+        if engine.device.type == "cpu":
+            torch.set_num_threads(threads)  # not Ray's OMP_NUM_THREADS=1: the actor's share of the cores
+        self.model = ray.get(model_box[0]).to(engine.device)
+        self.engine, self.out = engine, out
+        self.runtime = json.dumps(runtime_settings())
+
+    def __call__(self, row):
+        from .extract import group_embeddings, store_group
+
+        group, examples, problems = pickle.loads(row["work"])
+        written = store_group(self.out, group, group_embeddings(examples, self.model, self.engine))
+        return {"report": json.dumps({"index": group.index, "written": written,
+                                      "problems": [p.as_dict() for p in problems], "runtime": self.runtime})}
+
+
+def _quiet_ray_data():
+    """Ray Data's progress bars and info lines off: warblr draws its own bar."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    return context
+
+
+def _task_error(exc):
+    """The warblr error a failed Ray task raised, if any (else None)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, WarblrError):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return None
+
+
+def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progress, settings):
+    """Run :func:`warblr.lab.extract.extract`'s groups on Ray.
+
+    Parameters
+    ----------
+    dataset : warblr.lab.dataset.Dataset
+    out : str or os.PathLike
+        Output folder, visible at the same path on every node.
+    model : VGGish, keyword-only
+    provenance : warblr.model.WeightsProvenance, keyword-only
+    group_size : int, keyword-only
+    engine : warblr.embed.Engine, keyword-only
+    progress : bool, keyword-only
+        A tqdm bar on stderr, advanced by finished groups.
+    settings : RaySettings, keyword-only
+
+    Returns
+    -------
+    warblr.lab.extract.ExtractResult
+        As a local run's; ``runtime`` holds each distinct network actor's
+        :func:`~warblr.embed.runtime_settings`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        The cluster cannot be reached (``parameter="ray"``).
+    OutputError
+        An item cannot be written; finished items are kept.
+
+    Examples
+    --------
+    >>> from warblr.lab.extract import extract                                       # doctest: +SKIP
+    >>> extract(dataset, "out", model=model, provenance=provenance,
+    ...         ray=RaySettings("local", actors=2))                                   # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    from .dataset import Problem
+    from .extract import ExtractResult, open_store, plan_groups
+
+    start = time.perf_counter()
+    result = ExtractResult()
+    with open_store(out) as items_dir, tqdm(total=len(dataset.items), desc="extract (ray)", unit="clip",
+                                            disable=not progress, file=sys.stderr) as bar:
+        groups, result.done, result.failed = plan_groups(
+            dataset, out, provenance, precision=engine.precision, group_size=group_size, workers=engine.workers,
+            on_group=bar.update)
+        result.reused = len(result.done)
+        runtimes, written, problems = set(), {}, {}  # by group index: a retried group counts once
+        if groups:  # nothing left to do: Ray is not even started
+            started = connect(settings)
+            try:
+                for report in _run_groups(groups, out, model=model, engine=engine, settings=settings):
+                    index = report["index"]
+                    if index not in written:
+                        bar.update(len(dataset.items[index * group_size:(index + 1) * group_size]))
+                    written[index] = report["written"]
+                    problems[index] = [Problem(**p) for p in report["problems"]]
+                    runtimes.add(report["runtime"])
+            finally:
+                if started:
+                    import ray
+
+                    ray.shutdown()
+                from ..fileio import remove_temporaries
+
+                remove_temporaries(items_dir)  # a killed actor's half-written temporaries
+    result.computed = sum(map(len, written.values()))
+    result.done = sorted(result.done + [item_id for ids in written.values() for item_id in ids])
+    result.failed.extend(p for index in sorted(problems) for p in problems[index])  # in a local run's order
+    result.runtime = [json.loads(r) for r in sorted(runtimes)]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_groups(groups, out, *, model, engine, settings):
+    """Yield one report dict per finished group, in completion order."""
+    import ray
+    import ray.data
+
+    _quiet_ray_data()
+    resources = ray.cluster_resources()
+    plan = plan_resources(cluster_cpus=resources.get("CPU", 0), cluster_gpus=resources.get("GPU", 0),
+                          cuda=engine.device.type == "cuda", actors=settings.actors, threads=settings.threads)
+    model_ref = ray.put(model)  # held here until the end, so a restarted actor can fetch it again
+    blocks = math.ceil(len(groups) / settings.batch)
+    pipeline = (
+        ray.data.from_items([{"group": pickle.dumps(g, protocol=5)} for g in groups], override_num_blocks=blocks)
+        .map(_decode_rows, fn_kwargs={"device": "cpu"}, num_cpus=plan.decode_cpus)
+        .map(_Network, compute=ray.data.ActorPoolStrategy(size=plan.actors),
+             fn_constructor_kwargs={"model_box": [model_ref], "engine": engine, "threads": plan.threads,
+                                    "out": os.fspath(out)},
+             num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus or None)
+    )
+    try:
+        for row in pipeline.iter_rows():
+            yield json.loads(row["report"])
+    except Exception as exc:  # a task's own error (disk full, ...) comes wrapped by Ray
+        error = _task_error(exc)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        del model_ref
