@@ -1,24 +1,28 @@
 """Graded checks for ``classify``: clip pooling, the PCA + logistic-regression pipeline, cross-validated AUC.
 
 The cross-validation is compared with scikit-learn's own ``cross_val_score``
-on your ``make_classifier`` (so a classifier mistake is not counted twice),
-with a closed-form property (no leakage: random labels score about 0.5), and
-with ``solutions/`` on a fixed data set.
+on your ``make_classifier``, run next to your code (``impl.probe``), so a
+classifier mistake is not counted twice; with a closed-form property (no
+leakage: random labels score about 0.5); and with ``solutions/`` on a fixed
+data set.
 """
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .reference import classification_data, clip_features, to_numpy
+
+
+def qualified(cls):
+    """``module.Class``: how ``impl.probe("class_name", obj)`` names a class."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
 
 GRADED = settings(max_examples=6, deadline=None, derandomize=True, database=None,
                   phases=(Phase.explicit, Phase.generate),  # no shrinking: quick feedback
@@ -59,9 +63,11 @@ def test_pool_matches_solution(impl, reference):
 @pytest.mark.parametrize("n_components", [2, 5])
 def test_make_classifier_steps(impl, n_components):
     model = impl.classify.make_classifier(n_components, random_state=0)
-    assert isinstance(model, Pipeline), f"make_classifier returned {type(model).__name__}, not a sklearn Pipeline"
-    kinds = [type(step) for _, step in model.steps]
-    assert kinds == [StandardScaler, PCA, LogisticRegression], f"pipeline steps {[k.__name__ for k in kinds]}"
+    kind = impl.probe("class_name", model)
+    assert kind == qualified(Pipeline), f"make_classifier returned {kind}, not a sklearn Pipeline"
+    kinds = [impl.probe("class_name", step) for _, step in model.steps]
+    expected = [qualified(cls) for cls in (StandardScaler, PCA, LogisticRegression)]
+    assert kinds == expected, f"pipeline steps {[k.rsplit('.', 1)[-1] for k in kinds]}"
     assert model.steps[1][1].n_components == n_components
 
 
@@ -95,9 +101,8 @@ def test_make_classifier_matches_solution(impl, reference):
 @given(n_components=st.integers(1, 5), n_splits=st.integers(2, 6), random_state=st.integers(0, 1000))
 def test_cross_validated_auc_matches_sklearn(impl, n_components, n_splits, random_state):
     X, y = classification_data()
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     model = impl.classify.make_classifier(n_components, random_state=random_state)
-    expected = cross_val_score(clone(model), X, y, cv=folds, scoring="roc_auc").mean()
+    expected = impl.probe("cross_val_auc", model, X, y, n_splits, random_state)
     got = impl.classify.cross_validated_auc(X, y, n_components, n_splits=n_splits, random_state=random_state)
     assert np.ndim(got) == 0, "cross_validated_auc must return one number, the mean AUC over the folds"
     assert abs(float(got) - expected) < 1e-6, (
@@ -124,11 +129,9 @@ def test_cross_validated_auc_has_no_leakage(impl):
                   "predicted labels: ROC AUC ranks scores, and 0/1 labels throw the ranking away")
 def test_cross_validated_auc_uses_probabilities(impl):
     X, y = classification_data()
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     model = impl.classify.make_classifier(4, random_state=0)
-    expected = cross_val_score(clone(model), X, y, cv=folds, scoring="roc_auc").mean()
-    labels_auc = np.mean([roc_auc_score(y[test], clone(model).fit(X[train], y[train]).predict(X[test]))
-                          for train, test in folds.split(X, y)])
+    expected = impl.probe("cross_val_auc", model, X, y, 5, 0)
+    labels_auc = impl.probe("labels_auc", model, X, y, 5, 0)
     got = float(impl.classify.cross_validated_auc(X, y, 4))
     diagnosis = " (that is the AUC of hard predicted labels)" if abs(got - labels_auc) < 1e-9 else ""
     assert abs(got - expected) < 1e-6, f"your AUC {got:.4f}{diagnosis}, expected {expected:.4f} from probabilities"
@@ -153,6 +156,5 @@ def test_cross_validated_auc_is_stratified(impl):
     y = np.r_[np.ones(6, dtype=int), np.zeros(54, dtype=int)]   # 10 % positives, sorted
     X = rng.standard_normal((60, 5)) + 1.5 * y[:, None]
     auc = float(impl.classify.cross_validated_auc(X, y, 2, n_splits=6, random_state=3))
-    expected = cross_val_score(clone(impl.classify.make_classifier(2, random_state=3)), X, y,
-                               cv=StratifiedKFold(6, shuffle=True, random_state=3), scoring="roc_auc").mean()
+    expected = impl.probe("cross_val_auc", impl.classify.make_classifier(2, random_state=3), X, y, 6, 3)
     assert abs(auc - expected) < 1e-6

@@ -8,7 +8,6 @@ random weights (``vggish_state``), and the postprocessor with torchvggish's
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torchvggish.torchvggish import VGG, Postprocessor, make_layers
 
 from .reference import pca_inputs, to_numpy
@@ -23,20 +22,12 @@ def student_model(impl, state):
     return model
 
 
-class Flat(nn.Module):
-    """A cheap stand-in network ``[N, 1, 96, 64] -> [N, 128]`` (optionally with dropout) for probing ``embed``."""
+def probe_network(impl, dropout=0.0):
+    """A cheap network ``[N, 1, 96, 64] -> [N, 128]`` next to your code.
 
-    def __init__(self, dropout=0.0):
-        super().__init__()
-        self.layers = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(96 * 64, 128))
-        self.calls = []
-        self.graphs = []  # per forward pass: did it build an autograd graph?
-        self.register_forward_pre_hook(lambda module, args: self.calls.append(tuple(args[0].shape)))
-        self.register_forward_hook(lambda module, args, output: self.graphs.append(output.requires_grad))
-
-    def forward(self, x):
-        assert x.dim() == 4 and tuple(x.shape[1:]) == (1, 96, 64), f"the network got input of shape {tuple(x.shape)}"
-        return self.layers(x)
+    ``.calls`` lists the input shape of each forward pass, ``.graphs`` whether each built an autograd graph.
+    """
+    return impl.probe("flat", dropout=dropout)
 
 
 def torchvggish_postprocess(embeddings, eigen_vectors, means):
@@ -64,7 +55,7 @@ def assert_codes_match(got, expected, whose):
 @pytest.mark.hint("build_vggish: the state_dict keys and shapes must equal torchvggish's VGG so the released weights "
                   "load: " + ARCHITECTURE)
 def test_build_vggish_state_dict_matches_torchvggish(impl):
-    got = {key: tuple(value.shape) for key, value in impl.embedding.build_vggish().state_dict().items()}
+    got = {key: tuple(shape) for key, shape in impl.probe("state_shapes", impl.embedding.build_vggish()).items()}
     expected = {key: tuple(value.shape) for key, value in VGG(make_layers(), postprocess=False).state_dict().items()}
     assert sorted(got) == sorted(expected), (
         f"missing {sorted(set(expected) - set(got))}, unexpected {sorted(set(got) - set(expected))}")
@@ -89,8 +80,8 @@ def test_embeddings_match_torchvggish(impl, vggish_state, torchvggish_model, log
 @pytest.mark.hint("embed: add the channel axis ([N, 96, 64] -> [N, 1, 96, 64]) and return float32 [N, 128], one "
                   "row per example (keep the last, partial batch); with torchvggish's own VGG the result must equal "
                   "its forward pass")
-def test_embed_with_torchvggish_model(impl, torchvggish_model, log_mel_examples):
-    got = impl.embedding.embed(torchvggish_model, log_mel_examples[:3])
+def test_embed_with_torchvggish_model(impl, vggish_state, torchvggish_model, log_mel_examples):
+    got = impl.embedding.embed(impl.probe("torchvggish_vgg", vggish_state), log_mel_examples[:3])
     with torch.no_grad():
         expected = torchvggish_model(torch.from_numpy(log_mel_examples[:3])[:, None]).numpy()
     assert to_numpy(got).dtype == np.float32, f"embed returned {to_numpy(got).dtype}, expected float32"
@@ -102,8 +93,7 @@ def test_embed_with_torchvggish_model(impl, torchvggish_model, log_mel_examples)
                   "requires_grad=True, as torchvggish's waveform_to_examples returns); no autograd: wrap inference in "
                   "torch.no_grad() (or inference_mode) so the result carries no graph")
 def test_embed_accepts_shapes_and_grad_tensors(impl):
-    torch.manual_seed(0)
-    model = Flat()
+    model = probe_network(impl)
     examples = np.random.default_rng(5).standard_normal((5, 96, 64)).astype(np.float32)
     plain = to_numpy(impl.embedding.embed(model, examples))
     with_channel = impl.embedding.embed(model, torch.tensor(examples[:, None], requires_grad=True))
@@ -119,13 +109,11 @@ def test_embed_accepts_shapes_and_grad_tensors(impl):
 @pytest.mark.hint("embed: put the model in eval mode (model.eval()) before inference: in training mode dropout "
                   "(and batch norm) make embeddings random")
 def test_embed_uses_eval_mode(impl):
-    torch.manual_seed(0)
-    model = Flat(dropout=0.5).train()
+    model = probe_network(impl, dropout=0.5).train()
     examples = np.random.default_rng(6).standard_normal((8, 96, 64)).astype(np.float32)
     first = to_numpy(impl.embedding.embed(model, examples))
     second = to_numpy(impl.embedding.embed(model, examples))
-    with torch.no_grad():
-        expected = model.eval()(torch.from_numpy(examples)[:, None]).numpy()
+    expected = to_numpy(model.eval()(torch.from_numpy(examples)[:, None]))
     np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-5)
 
@@ -134,8 +122,7 @@ def test_embed_uses_eval_mode(impl):
 @pytest.mark.hint("embed: batch the examples (at least 8 per forward pass), not one forward pass per example in a "
                   "Python loop; every example is embedded, including the last, partial batch")
 def test_embed_is_batched(impl):
-    torch.manual_seed(0)
-    model = Flat()
+    model = probe_network(impl)
     examples = np.zeros((250, 96, 64), dtype=np.float32)  # not a multiple of any usual batch size
     out = to_numpy(impl.embedding.embed(model, examples))
     assert out.shape == (250, 128), f"{out.shape[0]} embeddings for 250 examples (the last, partial batch dropped?)"
@@ -148,8 +135,10 @@ def test_embed_is_batched(impl):
 
 @pytest.mark.points(4)
 @pytest.mark.hint("postprocess: centre first (subtract pca_means), then project onto the eigenvectors (rows of "
-                  "pca_eigen_vectors: (x - mean) @ E.T), then quantise round((x + 2) * 255 / 4) (round, do not "
-                  "truncate) to uint8")
+                  "pca_eigen_vectors: (x - mean) @ E.T), then quantise round((x + 2) * 255 / 4) to uint8. "
+                  "torchvggish rounds and so do these checks; TensorFlow's vggish_postprocess (which made "
+                  "AudioSet's released embeddings) truncates with astype(np.uint8) instead, which moves about half "
+                  "the codes down by one: a different convention, not a bug, but here the codes must be rounded")
 def test_postprocess_matches_torchvggish(impl):
     inside, _, eigen_vectors, means = pca_inputs()
     got = to_numpy(impl.embedding.postprocess(inside, eigen_vectors, means))

@@ -4,23 +4,13 @@ Each :class:`Mutant` is a text substitution on one solutions module (applied
 to a copy of the package, never to ``solutions/`` itself), the graded check
 expected to catch it, and the keyword(s) the hint of a failing check must
 contain. :data:`ALTERNATIVES` are *correct* variants (other good resamplers)
-that must keep full marks. :func:`grade` runs selected graded checks on a
-package folder in this process and reports which failed and with what hint.
+that must keep full marks. This is a data module: ``conftest.py`` loads it
+and hands the entries to the tests as parameters.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-SOLUTIONS = ROOT / "solutions"
-EXERCISES = ROOT / "exercises"
 
 
 @dataclass(frozen=True)
@@ -171,59 +161,3 @@ ALTERNATIVES = [
            "    return scipy.signal.resample(waveform, round(len(waveform) * target_sr / orig_sr))",
            "test_resampling.py", ()),
 ]
-
-
-def apply(mutant, out_dir):
-    """Copy ``solutions/`` to ``out_dir`` and apply ``mutant``; return the package folder."""
-    folder = Path(out_dir) / f"impl_{mutant.name}"
-    shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    path = folder / f"{mutant.module}.py"
-    text = path.read_text()
-    count = text.count(mutant.old)
-    if count != 1:
-        raise AssertionError(f"mutant {mutant.name}: {mutant.old!r} occurs {count} times in "
-                             f"solutions/{mutant.module}.py "
-                             "(the solutions changed: update tests/mutants.py)")
-    path.write_text(text.replace(mutant.old, mutant.new))
-    return folder
-
-
-class _Hints:
-    """pytest plugin: the hint marker of every graded check that did not pass."""
-
-    def __init__(self):
-        self.failed = {}
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        report = yield
-        if report.failed:
-            marker = item.get_closest_marker("hint")
-            self.failed[item.name] = marker.args[0] if marker else ""
-        return report
-
-
-def grade(folder, selection, out_dir):
-    """Run the graded checks ``selection`` (paths relative to ``exercises/``) on ``folder``, in this process.
-
-    Returns
-    -------
-    dict
-        ``failed`` ({check name: hint}), ``results`` (the parsed results.json),
-        ``exit_code``.
-    """
-    results_path = Path(out_dir) / f"results_{Path(folder).name}.json"
-    hints = _Hints()
-    before = set(sys.modules)
-    try:
-        exit_code = pytest.main(
-            [str(EXERCISES / item) for item in selection]
-            + ["--impl", str(folder), "--grade-json", str(results_path), "--grade-timeout", "0",
-               "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT)],
-            plugins=[hints])
-    finally:
-        for name in set(sys.modules) - before:  # forget the graded copy (its alias) and anything it imported
-            if name.startswith("warblr_graded") or str(folder) in str(getattr(sys.modules[name], "__file__", "")):
-                del sys.modules[name]
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    return {"failed": hints.failed, "results": results, "exit_code": int(exit_code)}

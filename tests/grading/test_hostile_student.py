@@ -1,6 +1,8 @@
 """Grading under hostile student code: each bad check fails alone, the report survives.
 
-A fake student package whose functions loop forever, eat memory, call
+Mostly in-process grading (students' ``pytest exercises``, ``--no-isolation``),
+where the plugin's own guards must hold; the last test grades the same code
+isolated, as ``warblr grade run`` does. A fake student package whose functions loop forever, eat memory, call
 ``sys.exit``/``os._exit``, ignore the timeout signal, print megabytes or
 monkey-patch numpy and builtins, graded by a tiny check module. Every hostile
 check must fail (0 points), every honest check after it must still pass, and
@@ -191,7 +193,7 @@ def test_grade_run_resumes_after_crashes_and_hangs_that_ignore_the_timeout(tmp_p
     make_hostile_lab(tmp_path, CRASHERS)
     outcome = run_checks(root=tmp_path, grade_json=tmp_path / "out" / "results.json", timeout=1.0,
                          max_memory="3G", pytest_args=["-q"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+                         stderr=subprocess.DEVNULL, isolate=False)
     assert outcome["runs"] == 3 and outcome["crashes"] == 2  # os._exit, then the watchdog on the deaf loop
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results == outcome["results"]
@@ -213,3 +215,23 @@ def test_grade_run_always_leaves_a_well_formed_results_json(tmp_path, broken):
     assert results["score"] == 0 and results["tests"] == []
     assert "failed before any check could run" in results["output"]
     assert outcome["returncode"] == 2
+
+
+def test_isolated_grading_stops_the_same_code_without_a_restart(tmp_path):
+    make_hostile_lab(tmp_path, CHECKS + "\n\n" + CRASHERS.replace("def test_before", "def test_honest_before"))
+    outcome = run_checks(root=tmp_path, grade_json=tmp_path / "out" / "results.json", timeout=2.0,
+                         max_memory="3G", pytest_args=["-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert outcome["runs"] == 1 and outcome["crashes"] == 0  # the grader itself never died
+    tests = outcomes(outcome["results"])
+    for name in ("test_spin", "test_hog", "test_leave", "test_shout", "test_cheat", "test_rebind", "test_vanish",
+                 "test_deaf"):
+        assert tests[name]["status"] == "failed" and tests[name]["score"] == 0, name
+    for name in ("test_after_cheat_numpy_is_restored", "test_after_rebind_builtins_are_restored", "test_good",
+                 "test_honest_before", "test_after"):
+        assert tests[name]["status"] == "passed", (name, tests[name]["output"])
+    assert "time limit (2 s)" in tests["test_spin"]["output"] and "time limit (2 s)" in tests["test_deaf"]["output"]
+    assert "ran out of memory" in tests["test_hog"]["output"]
+    assert "sys.exit(3)" in tests["test_leave"]["output"]
+    assert "ended the worker process" in tests["test_vanish"]["output"]
+    assert "Your code printed" in tests["test_shout"]["output"] and len(tests["test_shout"]["output"]) < 4000
+    assert "isolation: " in outcome["results"]["output"]

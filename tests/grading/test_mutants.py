@@ -1,14 +1,14 @@
-"""The mutant gallery: every classic mistake loses points, and the failing check's hint names it."""
+"""The mutant gallery: every classic mistake loses points, and the failing check's hint names it.
+
+Graded as ``warblr grade run`` grades: the mutant runs in isolated workers
+(see ``conftest.py``: ``mutant`` and ``alternative`` run once per gallery entry).
+"""
 
 import pytest
 
-from mutants import ALTERNATIVES, MUTANTS, apply, grade
 
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
-def test_mutant_is_caught_with_a_hint_naming_it(mutant, tmp_path):
-    folder = apply(mutant, tmp_path)
-    outcome = grade(folder, [mutant.catches], tmp_path)
+def test_mutant_is_caught_with_a_hint_naming_it(mutant, apply_mutant, grade_in_process):
+    outcome = grade_in_process(apply_mutant(mutant), [mutant.catches])
     check = mutant.catches.split("::")[-1]
     assert outcome["exit_code"] == 1, f"{mutant.name}: pytest exit code {outcome['exit_code']}"
     failed_names = {name.split("[")[0] for name in outcome["failed"]}
@@ -23,15 +23,13 @@ def test_mutant_is_caught_with_a_hint_naming_it(mutant, tmp_path):
         f"{mutant.name}: results.json output of the failed checks does not name the mistake")
 
 
-@pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[a.name for a in ALTERNATIVES])
-def test_other_good_resamplers_get_full_marks(alternative, tmp_path):
+def test_other_good_resamplers_get_full_marks(alternative, apply_mutant, grade_in_process):
     pytest.importorskip(alternative.name.split("_")[0])
-    folder = apply(alternative, tmp_path)
-    outcome = grade(folder, [alternative.catches], tmp_path)
+    outcome = grade_in_process(apply_mutant(alternative), [alternative.catches])
     assert outcome["exit_code"] == 0 and not outcome["failed"], f"{alternative.name} lost points: {outcome['failed']}"
     assert outcome["results"]["score"] == outcome["results"]["max_score"]
 
 
-def test_gallery_is_large_and_unique():
-    names = [m.name for m in MUTANTS]
+def test_gallery_is_large_and_unique(galleries):
+    names = [m.name for m in galleries["mutant"]]
     assert len(names) >= 18 and len(set(names)) == len(names)

@@ -3,6 +3,7 @@
 The handout is a folder a student can work in offline::
 
     exercises/                 stubs + visible graded checks + conftest.py + reference.py
+                               + the lab notebook lab.ipynb (when the lab has one)
     exercises/reference_data/  reference values computed from solutions/ (exercises.reference.build)
     conftest.py                registers warblr's grading plugin
     pytest.ini                 runs exercises/, never runs hidden checks (warblr_handout = true)
@@ -72,6 +73,9 @@ numbers and a pitfall:
 2. `exercises/logmel.py` -- window, STFT, mel matrix, log-mel, 0.96 s examples
 3. `exercises/embedding.py` -- the VGG network and the PCA postprocessor
 4. `exercises/classify.py` -- pooling, a scikit-learn pipeline, cross-validated AUC
+
+`exercises/lab.ipynb` (when your course ships it) walks through the same
+steps interactively.
 
 ## Set up (once)
 
@@ -210,7 +214,21 @@ def strip_hidden(source, *, filename="<test module>"):
     return kept
 
 
-def _copy_exercises(source, target):
+def copy_exercises(source, target, *, keep_hidden=False):
+    """Copy the lab's ``exercises/`` folder (stubs, checks, ``lab.ipynb``, ...) to ``target``.
+
+    Parameters
+    ----------
+    source, target : pathlib.Path
+    keep_hidden : bool, optional
+        Keep the hidden checks (the autograder); by default they are cut out
+        (the student handout).
+
+    Returns
+    -------
+    list of str
+        Test modules left out because they are wholly hidden.
+    """
     removed = []
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
@@ -221,7 +239,7 @@ def _copy_exercises(source, target):
             destination.mkdir(parents=True, exist_ok=True)
             continue
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".py" and path.name.startswith("test_"):
+        if path.suffix == ".py" and path.name.startswith("test_") and not keep_hidden:
             text = strip_hidden(path.read_text(encoding="utf-8"), filename=str(path))
             if text is None:
                 removed.append(str(relative))
@@ -232,7 +250,7 @@ def _copy_exercises(source, target):
     return removed
 
 
-def _build_reference_data(exercises, solutions, out_dir):
+def build_reference_data(exercises, solutions, out_dir):
     """Run ``exercises/reference.py:build(out_dir, solutions_dir=solutions)`` in a fresh interpreter."""
     script = textwrap.dedent("""
         import importlib.util, sys
@@ -271,32 +289,69 @@ def build_handout(out, *, source=".", force=False):
     InvalidArgumentError
         If ``source`` lacks ``exercises/`` or ``solutions/``, or ``out`` is in the way.
     """
+    def fill(staging, exercises, solutions):
+        removed = copy_exercises(exercises, staging / "exercises")
+        build_reference_data(exercises, solutions, staging / "exercises" / "reference_data")
+        write_tree(staging, {"conftest.py": ROOT_CONFTEST, "pytest.ini": PYTEST_INI,
+                             "requirements.txt": REQUIREMENTS, "README.md": README,
+                             STAMP: "built by `warblr grade handout`\n"})
+        return removed
+
+    out, removed = build_folder(out, source=source, force=force, fill=fill, what="handout")
+    return {"out": out, "removed_modules": removed, "reference_data": out / "exercises" / "reference_data"}
+
+
+def build_folder(out, *, source, force, fill, what):
+    """Build a folder derived from the lab (handout, autograder) in a staging copy, then move it to ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Folder to create; it must not exist or be empty, unless ``force`` and
+        it holds the :data:`STAMP` file of an earlier build.
+    source : path
+        The instructor's lab folder holding ``exercises/`` and ``solutions/``.
+    force : bool
+    fill : callable
+        ``fill(staging, exercises, solutions)`` writes the content (and the
+        stamp); its return value is passed back.
+    what : str
+        "handout", "autograder": for messages.
+
+    Returns
+    -------
+    (pathlib.Path, object)
+        ``out`` resolved, and what ``fill`` returned.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``source`` lacks ``exercises/``, ``exercises/reference.py`` or
+        ``solutions/``, or ``out`` is in the way.
+    """
     source, out = Path(source).resolve(), Path(out).resolve()
     exercises, solutions = source / "exercises", source / "solutions"
     for folder in (exercises, solutions):
         if not folder.is_dir():
-            raise InvalidArgumentError(f"--source {source}: no {folder.name}/ folder there")
+            raise InvalidArgumentError(f"--source {source}: no {folder.name}/ folder there", parameter="source")
     if not (exercises / "reference.py").is_file():
-        raise InvalidArgumentError(f"--source {source}: no exercises/reference.py (it builds the reference data)")
+        raise InvalidArgumentError(f"--source {source}: no exercises/reference.py (it builds the reference data)",
+                                   parameter="source")
     if out == source or any(folder == out or folder in out.parents for folder in (exercises, solutions)):
-        raise InvalidArgumentError(f"--out {out}: choose a folder outside {source} and its exercises/ and solutions/")
+        raise InvalidArgumentError(f"--out {out}: choose a folder outside {source} and its exercises/ and "
+                                   "solutions/", parameter="out")
     if out.exists() and any(out.iterdir()):
         if not (force and (out / STAMP).is_file()):
             raise InvalidArgumentError(f"--out {out}: folder exists and is not empty "
-                                       "(use --force to replace an earlier handout)")
+                                       f"(use --force to replace an earlier {what})", parameter="out")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        removed = _copy_exercises(exercises, staging / "exercises")
-        data_dir = staging / "exercises" / "reference_data"
-        _build_reference_data(exercises, solutions, data_dir)
-        write_tree(staging, {"conftest.py": ROOT_CONFTEST, "pytest.ini": PYTEST_INI,
-                             "requirements.txt": REQUIREMENTS, "README.md": README,
-                             STAMP: "built by `warblr grade handout`\n"})
+        result = fill(staging, exercises, solutions)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {"out": out, "removed_modules": removed, "reference_data": out / "exercises" / "reference_data"}
+    return out, result

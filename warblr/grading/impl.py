@@ -12,6 +12,7 @@ and the other modules are still graded.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import importlib
 import importlib.machinery
@@ -56,6 +57,90 @@ def resolve_impl(choice, *, rootpath):
     if text in NAMED_IMPLS:
         return (Path(rootpath) / text).resolve()
     return Path(text).expanduser().resolve()
+
+
+#: Names in a submission folder that are never part of the student's code.
+NOT_SUBMITTED = ("conftest.py", "reference.py", "reference_data", "__pycache__", "lab.ipynb")
+
+
+def find_submission(folder):
+    """The package folder inside a submission: ``folder`` itself, or its ``exercises/`` subfolder.
+
+    A submission holds the four modules at its top level or inside an
+    ``exercises/`` folder (how Gradescope unpacks a zip of the lab).
+
+    Examples
+    --------
+    >>> find_submission("/nowhere").as_posix()
+    '/nowhere'
+    """
+    folder = Path(folder)
+    nested = folder / "exercises"
+    if not any((folder / f"{name}.py").is_file() for name in EXERCISE_MODULES) and nested.is_dir():
+        return nested
+    return folder
+
+
+def _leaves(exc):
+    group = getattr(builtins, "BaseExceptionGroup", ())
+    if group and isinstance(exc, group):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _last_frame(exc):
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last
+
+
+def inside(filename, folder):
+    """Whether the file ``filename`` lies in ``folder``."""
+    try:
+        return Path(filename).resolve().is_relative_to(folder)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def student_file(filename, folder):
+    """Whether ``filename`` is the student's code: in ``folder`` and not a check or conftest."""
+    name = Path(str(filename)).name
+    return inside(filename, folder) and not (name.startswith("test_") or name == "conftest.py")
+
+
+def not_attempted(exc, folder):
+    """Where ``exc`` came from if it is NotImplementedError raised by code in ``folder``.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The failure (an exception group counts if all its leaves qualify). An
+        error relayed from an isolated worker carries the answer in its
+        ``warblr_not_attempted`` attribute (the worker checked its frames).
+    folder : pathlib.Path
+        The graded package folder.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"logmel.periodic_hann()"``; None if the failure is anything else.
+    """
+    where = []
+    for leaf in _leaves(exc):
+        relayed = getattr(leaf, "warblr_not_attempted", None)
+        if relayed:
+            where.append(relayed)
+            continue
+        frame = _last_frame(leaf)
+        if not isinstance(leaf, NotImplementedError) or frame is None \
+                or not student_file(frame.tb_frame.f_code.co_filename, folder):
+            return None
+        code = frame.tb_frame.f_code
+        where.append(f"{Path(code.co_filename).stem}.{code.co_name}()")
+    return ", ".join(dict.fromkeys(where)) or None
 
 
 def is_timeout(exc):
@@ -113,6 +198,12 @@ class GradedImpl:
         if name not in EXERCISE_MODULES:
             raise AttributeError(name)
         return self.module(name)
+
+    def probe(self, name, *args, **kwargs):
+        """Run the grader's probe ``name`` (:mod:`warblr.grading.probes`) here, next to the graded code."""
+        from . import probes
+
+        return probes.run(name, *args, **kwargs)
 
     def module(self, name):
         """Import (once) and return the graded module ``name``."""

@@ -6,6 +6,12 @@ marked ``points``. For those (and only those) the plugin:
 - loads the implementation chosen by ``--impl`` (``exercises``, ``solutions``
   or a path to any package folder) lazily into the ``impl`` fixture; an
   import failure fails the checks that use that module with one clear line;
+- with ``--isolate`` (what ``warblr grade run`` and the Gradescope package
+  use), never imports the student's code itself: ``impl`` is a proxy to a
+  fresh, confined worker process per check (:mod:`warblr.grading.remote`),
+  which this process kills at the check's deadline; without it (the default
+  of ``pytest exercises``, for students checking themselves) the code runs
+  in this process;
 - gives each check points (``@pytest.mark.points(n)``, default 1), a hint
   shown on failure (``@pytest.mark.hint("...")``) and a Gradescope
   visibility (``@pytest.mark.visibility("hidden")``, default visible);
@@ -14,8 +20,8 @@ marked ``points``. For those (and only those) the plugin:
 - puts a timeout on each check (``--grade-timeout``, pytest-timeout's signal
   method), plus a last-resort watchdog that ends the process if the code does
   not respond to the timeout (``warblr grade run`` then resumes the run);
-- undoes monkey-patching of numpy, torch, builtins ... and fails the check
-  that did it; trims megabytes of captured output;
+- in-process: undoes monkey-patching of numpy, torch, builtins ... and
+  fails the check that did it; trims megabytes of captured output;
 - prints a per-exercise score table and, with ``--grade-json PATH``, writes
   Gradescope's ``results.json`` atomically -- before each check (so a run
   killed mid-check still leaves a report blaming that check) and at the end.
@@ -26,10 +32,11 @@ left untouched: no table, no timeouts, no guards.
 
 from __future__ import annotations
 
-import builtins
 import faulthandler
+import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,7 +44,9 @@ from pathlib import Path
 import pytest
 
 from .guard import LibraryGuard
-from .impl import EXERCISE_MODULES, GradedImpl, ImplImportError, is_timeout, resolve_impl
+from .impl import (EXERCISE_MODULES, GradedImpl, ImplImportError, find_submission, is_timeout, not_attempted,
+                   resolve_impl, student_file)
+from .remote import RemoteImpl, Sandbox
 from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
                      score_table, trim, write_json_atomic)
 
@@ -49,8 +58,10 @@ GRADED_DIR = "exercises"
 #: Characters of captured output kept per section in the terminal report.
 MAX_CAPTURED = 4000
 
+#: Isolated runs: seconds pytest-timeout adds to a check's limit (the worker is killed at the limit itself).
+ISOLATED_TIMEOUT_MARGIN = 60.0
+
 _GRADER = pytest.StashKey()
-_BaseExceptionGroup = getattr(builtins, "BaseExceptionGroup", ())
 
 
 def pytest_addoption(parser):
@@ -64,8 +75,15 @@ def pytest_addoption(parser):
     group.addoption("--grade-timeout", metavar="SECONDS", type=float, default=30.0,
                     help="time limit of each graded check, setup included (0: none; default 30)")
     group.addoption("--grade-max-memory", metavar="SIZE", default=None,
-                    help="cap this pytest process's address space (RLIMIT_AS, Linux), e.g. 4G; off by "
-                         "default: `warblr grade run` sets it")
+                    help="cap the address space (RLIMIT_AS, Linux) of the code under test, e.g. 4G, or 'none': "
+                         "of each worker with --isolate (default there: 6G), else of this pytest process "
+                         "(default: none)")
+    group.addoption("--isolate", action="store_true", default=False,
+                    help="run the graded code in a separate, confined worker process per check (an "
+                         "unprivileged user when pytest runs as root, rlimits, no network, answers hidden); "
+                         "`warblr grade run` and the Gradescope package always do")
+    group.addoption("--sandbox-user", metavar="NAME", default="nobody",
+                    help="with --isolate as root: the unprivileged user the worker runs as (default: nobody)")
     group.addoption("--grade-resume", action="store_true", default=False,
                     help="keep the finished checks recorded in the --grade-json file and run only the "
                          "others (used by `warblr grade run` after a crash)")
@@ -78,11 +96,28 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "hint(text): the likely mistake when this graded check fails")
     config.addinivalue_line(
         "markers", "visibility(kind): Gradescope visibility: visible, hidden, after_due_date, after_published")
-    limit = config.getoption("grade_max_memory")
-    if limit:
-        set_memory_limit(parse_size(limit))
+    limit = memory_limit(config)
+    if limit and not config.getoption("isolate"):  # isolated: the worker gets the cap, not the grader
+        set_memory_limit(limit)
     grader = config.stash[_GRADER] = Grader(config)
     config.pluginmanager.register(grader, "warblr-grader")
+    if grader.isolated and any(GRADED_DIR in Path(str(arg)).parts or str(arg).rstrip("/") == GRADED_DIR
+                               for arg in config.args):
+        grader.start_sandbox()  # the worker's fork server imports torch while pytest collects
+
+
+#: Address-space cap of an isolated worker when --grade-max-memory is not given.
+DEFAULT_WORKER_MEMORY = "6G"
+
+
+def memory_limit(config):
+    """Bytes of ``--grade-max-memory`` (None: no cap); isolated runs default to :data:`DEFAULT_WORKER_MEMORY`."""
+    text = config.getoption("grade_max_memory")
+    if text is None and config.getoption("isolate"):
+        text = DEFAULT_WORKER_MEMORY
+    if text is None or str(text).strip().lower() in ("none", "0", ""):
+        return None
+    return parse_size(text)
 
 
 def parse_size(text):
@@ -150,7 +185,9 @@ def impl(request):
     """The graded implementation: ``impl.resampling``, ``impl.logmel``, ``impl.embedding``, ``impl.classify``.
 
     Modules are imported on first use; one that cannot be imported raises
-    an ``ImplImportError`` naming the file and the cause.
+    an ``ImplImportError`` naming the file and the cause. ``impl.probe(name,
+    ...)`` runs a trusted helper of :mod:`warblr.grading.probes` next to the
+    graded code (in the worker under ``--isolate``).
     """
     return request.config.stash[_GRADER].impl
 
@@ -165,62 +202,18 @@ def _patch_message(changed):
             "tools. The change was undone and this check fails.")
 
 
-def _leaves(exc):
-    if _BaseExceptionGroup and isinstance(exc, _BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
-
-
-def _last_frame(exc):
-    tb, last = exc.__traceback__, None
-    while tb is not None:
-        last, tb = tb, tb.tb_next
-    return last
-
-
-def _inside(filename, folder):
-    try:
-        return Path(filename).resolve().is_relative_to(folder)
-    except (OSError, ValueError, TypeError):
-        return False
-
-
-def _student_file(filename, folder):
-    """Whether ``filename`` is the student's code: in ``folder`` and not a check or conftest."""
-    name = Path(str(filename)).name
-    return _inside(filename, folder) and not (name.startswith("test_") or name == "conftest.py")
-
-
-def not_attempted(exc, folder):
-    """Where ``exc`` came from if it is NotImplementedError raised by code in ``folder``.
-
-    Parameters
-    ----------
-    exc : BaseException
-        The failure (an exception group counts if all its leaves qualify).
-    folder : pathlib.Path
-        The graded package folder.
-
-    Returns
-    -------
-    str or None
-        E.g. ``"logmel.periodic_hann()"``; None if the failure is anything else.
-    """
-    where = []
-    for leaf in _leaves(exc):
-        frame = _last_frame(leaf)
-        if not isinstance(leaf, NotImplementedError) or frame is None \
-                or not _student_file(frame.tb_frame.f_code.co_filename, folder):
-            return None
-        code = frame.tb_frame.f_code
-        where.append(f"{Path(code.co_filename).stem}.{code.co_name}()")
-    return ", ".join(dict.fromkeys(where)) or None
-
-
 def explain(exc, timeout):
     """A sentence for failures caused by how the code behaved rather than what it computed."""
+    relayed = getattr(exc, "warblr_explanation", None)  # an isolated worker's failure, classified
+    if relayed == "timeout" or is_timeout(exc):
+        return (f"this check took longer than its time limit ({timeout:g} s): an endless loop, or "
+                "code that needs vectorising/batching")
+    if relayed == "memory" or isinstance(exc, MemoryError):
+        return "your code ran out of memory: avoid huge intermediate arrays (process in batches)"
+    if relayed == "recursion":
+        return "your code recursed without end"
+    if relayed:
+        return relayed
     if isinstance(exc, SystemExit):
         return f"your code called sys.exit({exc.code!r}); return a value or raise an exception instead"
     if isinstance(exc, MemoryError):
@@ -238,21 +231,59 @@ class Grader:
 
     def __init__(self, config):
         self.config = config
-        self.folder = resolve_impl(config.getoption("impl"), rootpath=config.rootpath)
+        self.folder = find_submission(resolve_impl(config.getoption("impl"), rootpath=config.rootpath))
         self.json_path = config.getoption("grade_json")
         self.timeout = float(config.getoption("grade_timeout") or 0)
         self.records = {}
         self.timeouts = {}
         self.started = time.time()
         self.notes = []
+        self.isolated = bool(config.getoption("isolate"))
+        self.sandbox = None
         self._impl = None
 
     @property
     def impl(self):
-        """The lazily created :class:`GradedImpl`."""
+        """The lazily created :class:`GradedImpl`, or under ``--isolate`` the :class:`RemoteImpl`."""
         if self._impl is None:
-            self._impl = GradedImpl(self.folder)
+            if self.isolated:
+                self._impl = self._isolated_impl()
+            else:
+                self._impl = GradedImpl(self.folder)
         return self._impl
+
+    def hidden_folders(self):
+        """Folders the worker must not see: the lab's answers and checks, and the results folder.
+
+        The whole lab root when the Python in use lives outside it (the
+        Gradescope package), else its ``solutions``, ``exercises``, ``tests`` and
+        ``.git``. A folder holding the interpreter is never hidden.
+        """
+        root = Path(self.config.rootpath).resolve()
+        prefix = Path(sys.prefix).resolve()
+        folders = [root] if not prefix.is_relative_to(root) else [
+            root / name for name in ("solutions", GRADED_DIR, "tests", ".git")]
+        if self.json_path:
+            results = Path(self.json_path).resolve().parent
+            if not prefix.is_relative_to(results) and not Path(tempfile.gettempdir()).resolve().is_relative_to(results):
+                folders.append(results)
+        return [folder for folder in folders if folder.is_dir()]
+
+    def start_sandbox(self):
+        """Launch (once per process) the fork server of the isolated workers; does not wait for it."""
+        if self.sandbox is None:
+            self.sandbox = Sandbox.shared()
+        return self.sandbox
+
+    def _isolated_impl(self):
+        remote = RemoteImpl(self.folder, user=self.config.getoption("sandbox_user"), hide=self.hidden_folders(),
+                            max_memory=memory_limit(self.config), timeout=self.timeout, sandbox_=self.start_sandbox())
+        self.notes += ["isolation: " + note for note in remote.notes if note]
+        if self.json_path:
+            folder = Path(self.json_path).resolve().parent
+            if folder.exists() and os.stat(folder).st_mode & 0o002:
+                self.notes.append(f"WARNING: the results folder {folder} is writable by every user")
+        return remote
 
     def write(self):
         """Write results.json (if asked for) from the records as they stand."""
@@ -298,15 +329,23 @@ class Grader:
             if item.nodeid not in self.records:
                 continue
             marker = item.get_closest_marker("timeout")
+            limit = _timeout_of(marker, self.timeout)
+            self.timeouts[item.nodeid] = limit
             if marker is None and self.timeout > 0 and has_timeout:
-                item.add_marker(pytest.mark.timeout(self.timeout, method=method))
-            self.timeouts[item.nodeid] = _timeout_of(item.get_closest_marker("timeout"), self.timeout)
+                # Isolated: the worker is killed at the deadline; pytest-timeout only backs up the grader.
+                backup = limit + ISOLATED_TIMEOUT_MARGIN if self.isolated else limit
+                item.add_marker(pytest.mark.timeout(backup, method=method))
 
     def pytest_collection_finish(self, session):
         if not self.records:
             return
         if session.config.option.tbstyle == "auto":
             session.config.option.tbstyle = "short"  # students read the checks, not pytest internals
+        if self.isolated and any(record.outcome == "not_run" for record in self.records.values()):
+            self.impl  # start the sandbox now, outside any check's time limit  # noqa: B018
+        elif self.json_path and not self.isolated:
+            self.notes.append("not isolated: the graded code ran inside the grading process (--no-isolation / "
+                              "no --isolate); do not use these results where grades count")
         self.write()
 
     # -- running -------------------------------------------------------------------------------------
@@ -318,7 +357,9 @@ class Grader:
         record.outcome, record.message = "running", ""
         self.write()
         limit = self.timeouts.get(nodeid, 0)
-        if limit > 0 and threading.current_thread() is threading.main_thread():
+        if self.isolated:
+            self.impl.begin_check(limit)
+        elif limit > 0 and threading.current_thread() is threading.main_thread():
             # Last resort when the code ignores the timeout (a C loop, SIGALRM blocked): end the
             # process. results.json already blames this check; `warblr grade run` resumes after it.
             faulthandler.dump_traceback_later(limit + max(2.0, 0.5 * limit), exit=True,
@@ -327,11 +368,13 @@ class Grader:
     def pytest_runtest_logfinish(self, nodeid, location):
         if nodeid in self.records:
             faulthandler.cancel_dump_traceback_later()
+            if self.isolated:
+                self.impl.end_check()
             self.write()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
-        if item.nodeid not in self.records:
+        if item.nodeid not in self.records or self.isolated:  # isolated: student code cannot patch us
             return (yield)
         guard = LibraryGuard()
         try:
@@ -356,7 +399,7 @@ class Grader:
     def _annotate(self, item, call, report):
         report.sections = [(title, trim(content, MAX_CAPTURED)) for title, content in report.sections]
         if report.skipped and call.when == "call" and isinstance(report.longrepr, tuple) \
-                and _student_file(report.longrepr[0], self.folder):
+                and student_file(report.longrepr[0], self.folder):
             report.outcome = "failed"
             report.longrepr = f"your code called pytest.skip(): {report.longrepr[2]}"
         if not report.failed or call.excinfo is None:
@@ -383,7 +426,12 @@ class Grader:
         message = call.excinfo.exconly()
         if extra:
             message = f"{extra}\n\n{message}"
-        captured = "".join(content for title, content in report.sections if "stdout" in title)
+        if self.isolated:
+            captured = self.impl.output()
+            if captured:
+                report.sections.append(("Your code printed (worker)", trim(captured, MAX_CAPTURED)))
+        else:
+            captured = "".join(content for title, content in report.sections if "stdout" in title)
         if captured:
             message += "\n\nYour code printed:\n" + trim(captured, 1000)
         report.warblr_message = trim(message)
@@ -420,6 +468,8 @@ class Grader:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
         faulthandler.cancel_dump_traceback_later()
+        if self._impl is not None and self.isolated:
+            self._impl.end_check()
         if not (self.records or self.json_path):
             return
         stopped = [r for r in self.records.values() if r.outcome in ("running", "not_run")]

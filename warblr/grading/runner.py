@@ -1,6 +1,10 @@
 """Running the graded checks in a child pytest, surviving code that kills it.
 
-The plugin already keeps one check's failure, hang (pytest-timeout),
+By default the child pytest grades with ``--isolate``: the student's code
+runs in confined worker processes and cannot end the grader (see
+:mod:`warblr.grading.remote`). Without isolation (``--no-isolation``, for
+debugging) the code shares the grader's process, and the rest of this
+module's machinery matters: the plugin already keeps one check's failure, hang (pytest-timeout),
 ``sys.exit()``, memory error or monkey-patching from touching the others. What
 it cannot survive in-process is code that ends the interpreter: ``os._exit()``,
 a segfault, the kernel's OOM killer, or a hang that ignores the timeout (the
@@ -42,19 +46,23 @@ def _progress(path):
 
 
 def pytest_command(*, impl="exercises", grade_json, timeout=30.0, max_memory=None, resume=False,
-                   pytest_args=()):
+                   pytest_args=(), isolate=True, sandbox_user=None):
     """The child pytest command line (a list)."""
     command = [sys.executable, "-m", "pytest", "exercises", f"--impl={impl}", f"--grade-json={grade_json}",
                f"--grade-timeout={timeout:g}", "-p", "no:cacheprovider"]
-    if max_memory:
-        command.append(f"--grade-max-memory={max_memory}")
+    if isolate:
+        command.append("--isolate")
+        if sandbox_user:
+            command.append(f"--sandbox-user={sandbox_user}")
+    command.append(f"--grade-max-memory={max_memory or 'none'}")
     if resume:
         command.append("--grade-resume")
     return command + list(pytest_args)
 
 
 def run_checks(*, root=".", impl="exercises", grade_json=None, timeout=30.0, max_memory=None,
-               pytest_args=(), max_restarts=20, env=None, stdout=None, stderr=None):
+               pytest_args=(), max_restarts=20, env=None, stdout=None, stderr=None, isolate=True,
+               sandbox_user=None):
     """Run the graded checks of the lab in ``root``; restart after crashes.
 
     Parameters
@@ -69,7 +77,8 @@ def run_checks(*, root=".", impl="exercises", grade_json=None, timeout=30.0, max
     timeout : float
         Seconds per check.
     max_memory : str, optional
-        Address-space cap of the child pytest (e.g. ``"6G"``); None for none.
+        Address-space cap of the code under test (e.g. ``"6G"``): of each
+        worker when isolated, else of the child pytest; None for none.
     pytest_args : sequence of str
         More pytest arguments (e.g. ``["-q", "-x"]``).
     max_restarts : int
@@ -78,6 +87,11 @@ def run_checks(*, root=".", impl="exercises", grade_json=None, timeout=30.0, max
         Environment of the child (default: this process's).
     stdout, stderr : optional
         Passed to :func:`subprocess.run` (default: inherit).
+    isolate : bool
+        Run the graded code in confined worker processes (``--isolate``);
+        False runs it inside the checks' process (unsafe: for debugging).
+    sandbox_user : str, optional
+        The worker's user when running as root (default ``nobody``).
 
     Returns
     -------
@@ -106,7 +120,8 @@ def run_checks(*, root=".", impl="exercises", grade_json=None, timeout=30.0, max
     try:
         while True:
             command = pytest_command(impl=impl, grade_json=grade_json, timeout=timeout, max_memory=max_memory,
-                                     resume=resume, pytest_args=pytest_args)
+                                     resume=resume, pytest_args=pytest_args, isolate=isolate,
+                                     sandbox_user=sandbox_user)
             returncode = subprocess.run(command, cwd=root, env=env, stdout=stdout, stderr=stderr).returncode
             runs += 1
             crashed, finished = _progress(grade_json)

@@ -1,0 +1,159 @@
+"""Fixtures of the grading meta-tests: the mistake gallery, the hostile gallery and a grading harness.
+
+The galleries are data modules next to this file (``mutants.py``,
+``attacks.py``); they are loaded here by path and handed to the tests as
+fixtures and as parameters (``pytest_generate_tests``): a test that takes a
+``mutant``, an ``alternative`` or an ``attack`` argument runs once per
+gallery entry.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"warblr_grading_tests_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+MUTANTS = _load("mutants")
+ATTACKS = _load("attacks")
+
+
+#: Entries run only in the slow pass: librosa's resampler is compiled by numba in every fresh
+#: worker (about 150 s on 2 cores), which alone would take a quarter of the default run.
+SLOW_ENTRIES = {"librosa"}
+
+
+def pytest_generate_tests(metafunc):
+    galleries = {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS}
+    for name, entries in galleries.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, [pytest.param(entry, marks=[pytest.mark.slow] * (entry.name in SLOW_ENTRIES))
+                                        for entry in entries], ids=[entry.name for entry in entries])
+
+
+@pytest.fixture
+def galleries():
+    """The gallery entries by kind: ``{"mutant": [...], "alternative": [...], "attack": [...]}``."""
+    return {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS}
+
+
+@pytest.fixture
+def apply_mutant(tmp_path):
+    """``apply_mutant(mutant)``: a copy of ``solutions/`` with the mutant's change; returns the folder."""
+
+    def apply(mutant):
+        folder = tmp_path / f"impl_{mutant.name}"
+        shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        path = folder / f"{mutant.module}.py"
+        text = path.read_text()
+        count = text.count(mutant.old)
+        if count != 1:
+            raise AssertionError(f"mutant {mutant.name}: {mutant.old!r} occurs {count} times in "
+                                 f"solutions/{mutant.module}.py (the solutions changed: update "
+                                 "tests/grading/mutants.py)")
+        path.write_text(text.replace(mutant.old, mutant.new))
+        return folder
+
+    return apply
+
+
+@pytest.fixture
+def stubs_with(tmp_path):
+    """``stubs_with(extra)``: a copy of the untouched stubs with ``{module: code}`` appended; returns the folder."""
+
+    def make(extra, name="submission"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for module in ("__init__", "resampling", "logmel", "embedding", "classify"):
+            text = (EXERCISES / f"{module}.py").read_text()
+            (folder / f"{module}.py").write_text(text + extra.get(module, ""))
+        return folder
+
+    return make
+
+
+class _FailedHints:
+    """pytest plugin: the hint marker of every graded check that did not pass."""
+
+    def __init__(self):
+        self.failed = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if report.failed:
+            marker = item.get_closest_marker("hint")
+            self.failed[item.name] = marker.args[0] if marker else ""
+        return report
+
+
+@pytest.fixture
+def grade_in_process(tmp_path):
+    """``grade_in_process(folder, selection, isolate=True, timeout=0)``: run graded checks in this process.
+
+    ``selection`` are paths relative to ``exercises/`` (``"test_logmel.py::test_periodic_hann"``).
+    With ``isolate`` the checks run as under ``warblr grade run``: the graded
+    code runs in confined workers (this test process is the grader; its fork
+    server is shared by every call). Returns ``{"failed": {check: hint},
+    "results": results.json, "exit_code": int}``.
+    """
+
+    def grade(folder, selection, *, isolate=True, timeout=0.0, results_path=None):
+        results_path = results_path or tmp_path / f"results_{Path(folder).name}.json"
+        hints = _FailedHints()
+        before = set(sys.modules)
+        args = [str(EXERCISES / item) for item in selection] + [
+            "--impl", str(folder), "--grade-json", str(results_path), f"--grade-timeout={timeout:g}",
+            "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
+        try:
+            exit_code = pytest.main(args + (["--isolate"] if isolate else []), plugins=[hints])
+        finally:
+            for name in set(sys.modules) - before:  # forget the graded copy (its alias) and what it imported
+                if name.startswith("warblr_graded") or str(folder) in str(getattr(sys.modules[name], "__file__", "")):
+                    del sys.modules[name]
+        results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+        return {"failed": hints.failed, "results": results, "exit_code": int(exit_code)}
+
+    return grade
+
+
+def uid_separation_available():
+    """Why isolated grading cannot drop to ``nobody`` here, or None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (the grader drops the worker to the user nobody); CI runs as root"
+    try:
+        import pwd
+
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return "no user nobody on this machine"
+    from warblr.grading.remote import Sandbox
+
+    problem = Sandbox.shared().user("nobody")[3]
+    if "NOT available" in problem:
+        return problem
+    return None
+
+
+@pytest.fixture(scope="session")
+def needs_uid_separation():
+    """Skip (saying why) where the worker cannot run as an unprivileged user."""
+    reason = uid_separation_available()
+    if reason:
+        pytest.skip(reason)

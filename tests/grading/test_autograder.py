@@ -1,0 +1,128 @@
+"""The Gradescope autograder package end to end, and the handout's notebook.
+
+``warblr grade autograder`` builds the package from the lab; the tests lay
+out a temporary ``AUTOGRADER_ROOT`` with a submission, run the package's own
+``run_autograder`` and check ``results.json`` against Gradescope's schema.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from warblr.errors import InvalidArgumentError
+from warblr.grading.autograder import build_autograder
+from warblr.grading.handout import build_handout
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ("resampling", "logmel", "embedding", "classify")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    return build_autograder(tmp_path_factory.mktemp("autograder") / "package", source=ROOT, make_zip=True)
+
+
+def assert_gradescope_schema(results):
+    """Gradescope's results.json: top-level score and execution_time, tests[] with their fields."""
+    assert isinstance(results["score"], (int, float)) and isinstance(results["execution_time"], (int, float))
+    assert results["tests"], "no tests in results.json"
+    for test in results["tests"]:
+        assert isinstance(test["name"], str) and test["name"]
+        assert isinstance(test["score"], (int, float)) and isinstance(test["max_score"], (int, float))
+        assert 0 <= test["score"] <= test["max_score"]
+        assert isinstance(test["output"], str)
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+    assert results["score"] == pytest.approx(sum(test["score"] for test in results["tests"]))
+
+
+def run_autograder(package_dir, tmp_path, files, *pytest_args):
+    """Lay out AUTOGRADER_ROOT with ``files`` ({relative path: source path}) as the submission; run the package."""
+    root = tmp_path / "autograder"
+    for relative, source in files.items():
+        target = root / "submission" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), WARBLR_PYTHON=sys.executable)
+    run = subprocess.run(["bash", str(package_dir / "run_autograder"), *pytest_args], env=env, capture_output=True,
+                         text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_package_has_every_check_and_the_reference_data_but_no_solutions(package):
+    out = package["out"]
+    for script in ("setup.sh", "run_autograder"):
+        assert os.access(out / script, os.X_OK), script
+    checks = sorted(path.name for path in (ROOT / "exercises").glob("test_*.py"))
+    assert sorted(path.name for path in (out / "lab" / "exercises").glob("test_*.py")) == checks
+    for name in checks:  # hidden checks included, unchanged
+        assert (out / "lab" / "exercises" / name).read_text() == (ROOT / "exercises" / name).read_text()
+    assert (out / "lab" / "exercises" / "reference_data" / "reference.npz").is_file()
+    assert not list(out.rglob("solutions"))
+    def long_lines(folder):
+        return {line.strip() for module in MODULES for line in (folder / f"{module}.py").read_text().splitlines()
+                if len(line.strip()) > 40 and not line.strip().startswith(("from ", "import ", "#"))}
+
+    solution_lines = long_lines(ROOT / "solutions") - long_lines(ROOT / "exercises")  # stubs are public
+    for path in (out / "lab").rglob("*.py"):  # warblr-src/ is the public engine, which computes the same things
+        text = path.read_text()
+        leaked = [line for line in solution_lines if line in text]
+        assert not leaked, f"{path} holds lines of solutions/: {leaked[:3]}"
+    assert "/autograder/submission" in (out / "README.md").read_text()
+    with zipfile.ZipFile(package["zip"]) as archive:
+        names = set(archive.namelist())
+    assert {"setup.sh", "run_autograder", "lab/exercises/reference_data/reference.npz"} <= names
+
+
+def test_package_refuses_bad_arguments(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        build_autograder(tmp_path / "out", source=ROOT, timeout=0)
+    with pytest.raises(InvalidArgumentError, match="no exercises/"):
+        build_autograder(tmp_path / "out", source=tmp_path)
+
+
+def test_run_autograder_grades_a_top_level_submission_into_gradescope_json(package, tmp_path):
+    files = {f"{module}.py": ROOT / "exercises" / f"{module}.py" for module in MODULES}
+    results = run_autograder(package["out"], tmp_path, files, "-k", "to_mono or pool_matches")
+    assert_gradescope_schema(results)
+    assert results["score"] == 0 and len(results["tests"]) >= 3
+    assert {test["extra_data"]["outcome"] for test in results["tests"]} == {"not_attempted"}
+    assert "isolation: " in results["output"]
+
+
+@pytest.mark.slow
+def test_run_autograder_gives_full_marks_to_solutions_in_an_exercises_folder(package, tmp_path):
+    files = {f"exercises/{module}.py": ROOT / "solutions" / f"{module}.py" for module in MODULES}
+    files["exercises/__init__.py"] = ROOT / "solutions" / "__init__.py"
+    results = run_autograder(package["out"], tmp_path, files)
+    assert_gradescope_schema(results)
+    assert results["score"] == results["max_score"] > 0, [t["name"] for t in results["tests"] if t["score"] == 0]
+    assert any(test["visibility"] == "hidden" for test in results["tests"])
+
+
+@pytest.mark.slow
+def test_run_autograder_gives_full_marks_to_an_independent_answer(package, tmp_path):
+    independent = Path(__file__).resolve().parent / "independent"
+    files = {path.name: path for path in independent.glob("*.py")}
+    results = run_autograder(package["out"], tmp_path, files)
+    assert_gradescope_schema(results)
+    assert results["score"] == results["max_score"] > 0, [
+        (t["name"], t["output"][:300]) for t in results["tests"] if t["score"] < t["max_score"]]
+
+
+def test_handout_includes_the_lab_notebook(tmp_path):
+    lab = tmp_path / "lab"
+    shutil.copytree(ROOT / "exercises", lab / "exercises", ignore=shutil.ignore_patterns("__pycache__",
+                                                                                         "reference_data"))
+    shutil.copytree(ROOT / "solutions", lab / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
+    notebook = lab / "exercises" / "lab.ipynb"
+    if not notebook.exists():  # the lab's notebook may not be written yet: a stand-in shows it is carried
+        notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    out = build_handout(tmp_path / "handout", source=lab)["out"]
+    assert (out / "exercises" / "lab.ipynb").read_bytes() == notebook.read_bytes()

@@ -1,0 +1,346 @@
+"""Plain data across the grader/worker boundary: JSON plus numpy arrays, never pickle.
+
+Both sides of an isolated grading run speak this format over a socket. One
+message is a JSON header followed by the raw bytes of its arrays::
+
+    8-byte length | JSON header (with "blobs": [{"dtype": "<f4", "shape": [..]}, ...]) | bytes of each array
+
+Arrays are rebuilt with ``np.frombuffer`` from a dtype string that must name
+a plain bool or numeric type (``<f4``, ``|b1``, ...): no pickle, no object or
+structured dtype, and sizes are checked against the header before reading.
+
+Values that may cross (:func:`encode`):
+
+* ``None``, ``bool``, ``int``, ``float`` (also NaN/inf), ``str``;
+* ``list``, ``tuple`` (a namedtuple counts as a tuple) and ``dict`` with
+  ``str`` keys (``OrderedDict`` counts as a dict), read through the built-in
+  types' own methods so a subclass cannot lie about its items;
+* ``numpy.ndarray`` (exactly, not a subclass) and numpy scalars with a
+  numeric or bool dtype;
+* ``torch.Tensor`` / ``nn.Parameter`` (exactly): an array plus its dtype and
+  ``requires_grad``;
+* handles: live objects that stay on the worker's side (``{"__handle__": n}``),
+  and references to the graded functions (``{"__function__": [module, name]}``).
+
+Anything else is refused with :class:`NotPlainData`, whose message names the
+type. The decoder validates every marker and every blob; a malformed or
+oversized message raises :class:`WireError`. This module imports only the
+standard library and numpy (torch only when a tensor crosses), so the worker
+loads it before any student code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import struct
+
+import numpy as np
+
+#: Largest message accepted (the VGGish state_dict is about 290 MB).
+MAX_MESSAGE_BYTES = 1 << 30
+
+#: dtype kinds that may cross: bool, signed, unsigned, float, complex.
+ARRAY_KINDS = "biufc"
+
+_LENGTH = struct.Struct("<Q")
+_TENSOR_TYPES = None
+
+
+class WireError(Exception):
+    """A message that is not well formed (or too large): the other side broke the protocol."""
+
+
+class NotPlainData(TypeError):
+    """A value that may not cross the boundary (not plain data and not a handle)."""
+
+
+class Handle:
+    """A live object kept on the worker's side, known to the grader by a number.
+
+    Parameters
+    ----------
+    number : int
+        The worker's key for the object.
+    type_name : str
+        Qualified class name of the object, as the worker reports it.
+    """
+
+    __slots__ = ("number", "type_name")
+
+    def __init__(self, number, type_name=""):
+        self.number = int(number)
+        self.type_name = str(type_name)
+
+    def __repr__(self):
+        return f"Handle({self.number}, {self.type_name!r})"
+
+
+class FunctionRef:
+    """A graded function ``module.name`` (e.g. ``logmel.log_mel_spectrogram``) passed by name."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module, name):
+        self.module, self.name = str(module), str(name)
+
+    def __repr__(self):
+        return f"FunctionRef({self.module!r}, {self.name!r})"
+
+
+def qualified_name(cls):
+    """``module.QualName`` of a class (``"numpy.ndarray"``)."""
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', getattr(cls, '__name__', '?'))}"
+
+
+def _tensor_types():
+    global _TENSOR_TYPES
+    if _TENSOR_TYPES is None:
+        import sys
+
+        torch = sys.modules.get("torch")
+        _TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter) if torch is not None else ()
+    return _TENSOR_TYPES
+
+
+def _is_tensor(value):
+    import sys
+
+    return "torch" in sys.modules and type(value) in _tensor_types()
+
+
+def encode(value, blobs, *, to_handle=None, depth=0):
+    """The JSON-able form of ``value``; arrays are appended to ``blobs``.
+
+    Parameters
+    ----------
+    value : object
+        The value to send.
+    blobs : list of numpy.ndarray
+        Receives the arrays; the header refers to them by index.
+    to_handle : callable, optional
+        ``to_handle(value)`` -> :class:`Handle` or None: keeps a live object
+        on this side (the worker passes one; the grader passes None).
+
+    Raises
+    ------
+    NotPlainData
+        ``value`` (or something inside it) may not cross.
+    """
+    if depth > 64:
+        raise NotPlainData("nested more than 64 levels deep")
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if kind is np.ndarray:
+        if value.dtype.kind not in ARRAY_KINDS or value.dtype.fields is not None:
+            raise NotPlainData(f"a numpy array of dtype {value.dtype} (only bool and numeric arrays may be returned)")
+        blobs.append(value)
+        return {"__array__": len(blobs) - 1}
+    if isinstance(value, np.generic) and kind.__module__ == "numpy":
+        array = np.asarray(value)
+        if array.dtype.kind not in ARRAY_KINDS:
+            raise NotPlainData(f"a numpy scalar of dtype {array.dtype}")
+        blobs.append(array)
+        return {"__scalar__": len(blobs) - 1}
+    if _is_tensor(value):
+        import torch
+
+        tensor = torch.Tensor.detach(value).cpu()
+        dtype = str(tensor.dtype)
+        if tensor.dtype in (torch.bfloat16, torch.float16):
+            tensor = tensor.float()
+        blobs.append(tensor.numpy())
+        return {"__tensor__": len(blobs) - 1, "dtype": dtype, "requires_grad": bool(value.requires_grad)}
+    if isinstance(value, Handle):
+        return {"__handle__": value.number, "type": value.type_name}
+    if isinstance(value, FunctionRef):
+        return {"__function__": [value.module, value.name]}
+    if isinstance(value, tuple) and (kind is tuple or hasattr(kind, "_fields")):
+        return {"__tuple__": [encode(item, blobs, to_handle=to_handle, depth=depth + 1)
+                              for item in tuple.__iter__(value)]}
+    if kind is list:
+        return [encode(item, blobs, to_handle=to_handle, depth=depth + 1) for item in list.__iter__(value)]
+    if isinstance(value, dict) and kind.__module__ in ("builtins", "collections"):
+        items = []
+        for key, item in dict.items(value):
+            if type(key) is not str:
+                raise NotPlainData(f"a dict with a {type(key).__name__} key (only str keys may be returned)")
+            items.append([key, encode(item, blobs, to_handle=to_handle, depth=depth + 1)])
+        return {"__dict__": items}
+    if to_handle is not None:
+        handle = to_handle(value)
+        if handle is not None:
+            return {"__handle__": handle.number, "type": handle.type_name}
+    raise NotPlainData(f"a {qualified_name(kind)} object, which is not plain data")
+
+
+def decode(node, blobs, *, from_handle=None, from_function=None, depth=0):
+    """Rebuild a value from :func:`encode`'s form; validates every marker.
+
+    ``from_handle(Handle)`` and ``from_function(FunctionRef)`` turn references
+    into live objects (the worker) or proxies (the grader).
+
+    Raises
+    ------
+    WireError
+        An unknown marker, a bad blob index or a malformed node.
+    """
+    if depth > 66:
+        raise WireError("nested too deep")
+    kind = type(node)
+    if node is None or kind in (bool, int, float, str):
+        return node
+    if kind is list:
+        return [decode(item, blobs, from_handle=from_handle, from_function=from_function, depth=depth + 1)
+                for item in node]
+    if kind is not dict or len(node) == 0:
+        raise WireError(f"unexpected node {kind.__name__}")
+    marker = next(iter(node))
+    if marker == "__float__" and node[marker] in ("nan", "inf", "-inf"):
+        return float(node[marker])
+    if marker in ("__array__", "__scalar__", "__tensor__"):
+        index = node[marker]
+        if type(index) is not int or not 0 <= index < len(blobs):
+            raise WireError(f"bad blob index {index!r}")
+        array = blobs[index]
+        if marker == "__scalar__":
+            return array[()]
+        if marker == "__array__":
+            return array
+        import torch
+
+        dtype = getattr(torch, str(node.get("dtype", "")).removeprefix("torch."), None)
+        if not isinstance(dtype, torch.dtype):
+            raise WireError(f"bad tensor dtype {node.get('dtype')!r}")
+        tensor = torch.from_numpy(array).to(dtype)
+        if node.get("requires_grad") is True and (tensor.is_floating_point() or tensor.is_complex()):
+            tensor.requires_grad_(True)
+        return tensor
+    if marker == "__tuple__" and type(node[marker]) is list:
+        return tuple(decode(item, blobs, from_handle=from_handle, from_function=from_function, depth=depth + 1)
+                     for item in node[marker])
+    if marker == "__dict__" and type(node[marker]) is list:
+        out = {}
+        for pair in node[marker]:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                raise WireError("bad dict item")
+            out[pair[0]] = decode(pair[1], blobs, from_handle=from_handle, from_function=from_function,
+                                  depth=depth + 1)
+        return out
+    if marker == "__handle__" and type(node[marker]) is int and from_handle is not None:
+        return from_handle(Handle(node[marker], str(node.get("type", ""))))
+    if marker == "__function__" and from_function is not None:
+        ref = node[marker]
+        if type(ref) is list and len(ref) == 2 and all(type(part) is str for part in ref):
+            return from_function(FunctionRef(*ref))
+    raise WireError(f"unknown or malformed marker {marker!r}")
+
+
+# ---------------------------------------------------------------- framing
+
+_DTYPE = re.compile(r"[<>|]?[biufc][1-9][0-9]?")
+
+
+def _blob_spec(array):
+    return {"dtype": array.dtype.str, "shape": list(array.shape)}
+
+
+def _blob_dtype_and_size(spec, budget):
+    """Validate one blob description from the other side; return ``(dtype, shape, nbytes)``."""
+    if type(spec) is not dict or type(spec.get("dtype")) is not str or type(spec.get("shape")) is not list:
+        raise WireError("bad blob description")
+    if not _DTYPE.fullmatch(spec["dtype"]):
+        raise WireError(f"array dtype {spec['dtype']!r} refused")
+    dtype = np.dtype(spec["dtype"])
+    shape = spec["shape"]
+    if dtype.kind not in ARRAY_KINDS or len(shape) > 32 or any(type(n) is not int or n < 0 for n in shape):
+        raise WireError(f"array {spec} refused")
+    nbytes = dtype.itemsize
+    for n in shape:
+        nbytes *= n
+        if nbytes > budget:
+            raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    return dtype, tuple(shape), nbytes
+
+
+def send(sock, header, blobs=()):
+    """Send one message on a connected stream socket: the header, then each array's raw bytes.
+
+    The header (JSON) describes every array by dtype string and shape; the
+    bytes follow in C order. There is no pickle anywhere and no object dtype.
+    """
+    arrays = [np.ascontiguousarray(array) for array in blobs]
+    header = dict(header, blobs=[_blob_spec(array) for array in arrays])
+    text = json.dumps(header, allow_nan=False).encode("utf-8")
+    sock.sendall(_LENGTH.pack(len(text)) + text)
+    for array in arrays:
+        if array.nbytes:
+            sock.sendall(memoryview(array.reshape(-1).view(np.uint8)))
+
+
+class Reader:
+    """Reads messages from a socket, never more than :data:`MAX_MESSAGE_BYTES` per message.
+
+    Parameters
+    ----------
+    recv_exact : callable
+        ``recv_exact(n)`` -> a bytearray of exactly ``n`` bytes (raises
+        EOFError at the end of the stream); the grader's waits with a deadline
+        and drains the worker's output meanwhile.
+    """
+
+    def __init__(self, recv_exact):
+        self.recv_exact = recv_exact
+
+    def read(self):
+        """One message: ``(header, blobs)``; the arrays are writable and own no foreign memory."""
+        size = _LENGTH.unpack(bytes(self.recv_exact(_LENGTH.size)))[0]
+        if size > MAX_MESSAGE_BYTES:
+            raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        try:
+            header = json.loads(bytes(self.recv_exact(size)).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise WireError(f"bad header: {exc}") from None
+        if type(header) is not dict or type(header.get("blobs", [])) is not list:
+            raise WireError("bad header")
+        budget = MAX_MESSAGE_BYTES - size
+        specs = []
+        for spec in header.pop("blobs", []):
+            dtype, shape, nbytes = _blob_dtype_and_size(spec, budget)
+            budget -= nbytes
+            specs.append((dtype, shape, nbytes))
+        blobs = []
+        for dtype, shape, nbytes in specs:
+            data = self.recv_exact(nbytes) if nbytes else bytearray()
+            blobs.append(np.frombuffer(data, dtype=dtype).reshape(shape))
+        return header, blobs
+
+
+def blocking_recv_exact(sock):
+    """A ``recv_exact(n)`` for :class:`Reader` that blocks; EOF raises :class:`EOFError`."""
+
+    def recv_exact(count):
+        buffer = bytearray(count)
+        view, got = memoryview(buffer), 0
+        while got < count:
+            n = sock.recv_into(view[got:], min(count - got, 1 << 24))
+            if n == 0:
+                raise EOFError("the other side closed the connection")
+            got += n
+        return buffer
+
+    return recv_exact
+
+
+def close_quietly(*fds):
+    """Close file descriptors, ignoring ones already closed."""
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

@@ -1,0 +1,306 @@
+"""The untrusted side of isolated grading: a fork server and the workers it forks.
+
+``python -I -m warblr.grading.worker FD`` is started by the grader with a
+scrubbed environment in an empty folder. It is the *fork server*: it never
+imports student code. It optionally moves into a new network namespace,
+imports the heavy libraries once (numpy, scipy, torch, scikit-learn,
+torchvggish) and then, for every graded check, forks one *worker* on the
+grader's request. The fork costs milliseconds where a fresh interpreter
+would spend seconds importing torch.
+
+A worker first confines itself (:func:`warblr.grading.sandbox.confine`:
+session, hidden folders, rlimits, the sandbox user, an empty scratch folder
+as cwd), then serves requests from the grader on its own socket: import a
+graded module, call one of its functions, read an attribute or call a method
+of a live object it returned (a model, an estimator: these stay here behind
+handles), or run a trusted probe (:mod:`warblr.grading.probes`). Arguments
+and results cross as plain data only (:mod:`warblr.grading.wire`). Its
+stdout and stderr go to a pipe the grader reads. The grader kills it at the
+end of the check, or when the check's time is up.
+
+Protocol with the fork server (small JSON messages on a Unix socket; a spawn
+request carries the worker's socket and output pipe as file descriptors):
+``{"op": "spawn", "submission": DIR, "confine": {...}}`` -> ``{"pid": PID}``,
+``{"op": "status", "pid": PID}`` -> ``{"status": "exited 0" | "killed by SIGKILL" | ...}``,
+``{"op": "probe", "confine": {...}, "paths": [...]}`` -> what the sandbox user can read.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from . import probes, sandbox, wire
+from .impl import GradedImpl, ImplImportError, not_attempted, student_file
+
+#: Imported once by the fork server so each worker starts warm.
+PRELOAD = ("numpy", "numpy.fft", "scipy.signal", "scipy.fft", "torch", "torch.nn", "torch.nn.functional",
+           "sklearn.base", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.decomposition",
+           "sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics", "torchvggish.torchvggish",
+           "torchvggish.mel_features", "torchvggish.vggish_input")
+
+#: Kinds of live objects a worker keeps behind a handle instead of refusing them.
+LIVE_KINDS = ("torch.nn.Module", "sklearn.base.BaseEstimator")
+
+MAX_SERVER_MESSAGE = 1 << 16
+
+
+def _live_types():
+    import sklearn.base
+    import torch
+
+    return (torch.nn.Module, sklearn.base.BaseEstimator)
+
+
+# ---------------------------------------------------------------- the worker
+
+
+class Worker:
+    """One worker: the student's package, the live objects it returned, and the request loop."""
+
+    def __init__(self, sock, submission):
+        self.sock = sock
+        self.folder = os.path.realpath(submission)
+        self.impl = GradedImpl(submission)
+        self.objects = {}
+        self.numbers = {}
+        self.live = _live_types()
+
+    # -- handles
+
+    def to_handle(self, value):
+        if not isinstance(value, self.live):
+            return None
+        number = self.numbers.get(id(value))
+        if number is None:
+            number = self.numbers[id(value)] = len(self.objects) + 1
+            self.objects[number] = value
+        return wire.Handle(number, probes.class_name(value))
+
+    def from_handle(self, handle):
+        if handle.number not in self.objects:
+            raise LookupError(f"no live object {handle.number} in this worker")
+        return self.objects[handle.number]
+
+    def from_function(self, ref):
+        return getattr(self.impl.module(ref.module), ref.name)
+
+    # -- requests
+
+    def serve(self):
+        reader = wire.Reader(wire.blocking_recv_exact(self.sock))
+        while True:
+            try:
+                header, blobs = reader.read()
+            except EOFError:
+                return
+            reply, reply_blobs = self.handle(header, blobs)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            wire.send(self.sock, reply, reply_blobs)
+
+    def handle(self, header, blobs):
+        what = header.get("what", "your code")
+        try:
+            value = self.run(header, blobs)
+        except wire.NotPlainData as exc:
+            return self.error("refused", what, exc), []
+        except ImplImportError as exc:
+            return {"ok": False, "kind": "import", "message": str(exc)}, []
+        except BaseException as exc:  # noqa: BLE001 -- the student's code may raise anything
+            return self.error("raised", what, exc), []
+        out = []
+        try:
+            node = wire.encode(value, out, to_handle=self.to_handle)
+        except wire.NotPlainData as exc:
+            return self.error("refused", what, exc), []
+        return {"ok": True, "value": node}, out
+
+    def run(self, header, blobs):
+        op = header.get("op")
+        decode = lambda node: wire.decode(node, blobs, from_handle=self.from_handle,  # noqa: E731
+                                          from_function=self.from_function)
+        if op == "import":
+            self.impl.module(header["module"])
+            return None
+        if op == "getattr":
+            value = getattr(self.from_handle(wire.Handle(header["handle"])), header["name"])
+            if callable(value) and not isinstance(value, self.live):
+                return {"__method__": True}
+            return value
+        args, kwargs = decode(header.get("args", [])), decode(header.get("kwargs", {"__dict__": []}))
+        if op == "call":
+            target = header["target"]
+            if "handle" in target:
+                function = getattr(self.from_handle(wire.Handle(target["handle"])), target["name"])
+            else:
+                function = getattr(self.impl.module(target["module"]), target["name"])
+            return function(*args, **kwargs)
+        if op == "probe":
+            return probes.run(header["name"], *args, **kwargs)
+        raise ValueError(f"unknown request {op!r}")
+
+    def error(self, kind, what, exc):
+        if isinstance(exc, wire.NotPlainData):
+            message = (f"{what} returned {exc}; only plain data may be returned (numpy arrays, numbers, "
+                       "strings, lists, tuples, dicts, torch tensors) or a torch model / scikit-learn estimator")
+            return {"ok": False, "kind": "refused", "message": message}
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, (int, str, type(None))) else repr(exc.code)
+            return {"ok": False, "kind": "exit", "message": f"your code called sys.exit({code!r})"}
+        return {"ok": False, "kind": kind, "type": type(exc).__name__, "message": _safe_str(exc),
+                "traceback": self.student_traceback(exc), "not_attempted": not_attempted(exc, self.folder)}
+
+    def student_traceback(self, exc):
+        """The traceback frames in the student's files (all frames if none is), as text."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if student_file(f.filename, self.folder)] or frames[-3:]
+        for frame in mine:
+            if student_file(frame.filename, self.folder):
+                frame.filename = os.path.relpath(frame.filename, self.folder)
+        lines = traceback.format_list(mine)
+        return "".join(lines)[-4000:]
+
+
+def _safe_str(exc):
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 -- a hostile __str__
+        text = "<the exception's message could not be read>"
+    return text[:4000]
+
+
+def worker_main(sock, out_fd, submission, request):
+    """Run in the forked child: confine, redirect output, serve until the grader closes the socket."""
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        setup = sandbox.confine(sandbox.Confinement.from_json(request))
+        if setup["scratch"]:
+            os.environ.update(HOME=setup["scratch"], TMPDIR=setup["scratch"], NUMBA_CACHE_DIR=setup["scratch"])
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        sys.stdin = open(os.devnull)  # noqa: SIM115 -- for the worker's lifetime
+        Worker(sock, submission).serve()
+    except BaseException:  # noqa: BLE001 -- report, then leave without running atexit hooks
+        traceback.print_exc()
+    finally:
+        os._exit(0)
+
+
+# ---------------------------------------------------------------- the fork server
+
+
+def _describe_status(status):
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        return f"killed by {name}"
+    return f"exited {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"status {status}"
+
+
+def probe_access(request, paths):
+    """In a forked child confined as ``request``: which of ``paths`` can be read, and can Python run."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        report = {"readable": [], "python": None}
+        try:
+            sandbox.confine(sandbox.Confinement.from_json(request))
+            for path in paths:
+                try:
+                    if os.path.isdir(path):
+                        os.listdir(path)
+                    else:
+                        with open(path, "rb") as handle:
+                            handle.read(1)
+                    report["readable"].append(path)
+                except OSError:
+                    pass
+            try:  # the sandbox user must be able to read the interpreter's libraries
+                for folder in [sys.prefix, os.path.dirname(os.__file__)] + [p for p in sys.path if "-packages" in p]:
+                    os.listdir(folder)
+                importlib.import_module("sklearn.ensemble")
+            except (OSError, ImportError) as exc:
+                report["python"] = f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # noqa: BLE001
+            report["python"] = f"confinement failed: {exc}"
+        os.write(write_fd, json.dumps(report).encode())
+        os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks) or b"{}")
+
+
+def server_main(channel_fd, isolate_network):
+    """The fork server's loop on the grader's channel."""
+    channel = socket.socket(fileno=channel_fd)
+    network = sandbox.new_network_namespace() if isolate_network else "not requested"
+    preloaded, failed = [], []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+            preloaded.append(name)
+        except Exception as exc:  # noqa: BLE001 -- a missing optional library is the student's problem
+            failed.append(f"{name}: {exc}")
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    statuses = {}
+    _send_json(channel, {"ready": True, "network": network, "preloaded": preloaded, "failed": failed,
+                         "pid": os.getpid()})
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, MAX_SERVER_MESSAGE, 2)
+        except OSError:
+            break
+        if not data:
+            break
+        request = json.loads(data)
+        op = request.get("op")
+        if op == "spawn":
+            sock_fd, out_fd = fds
+            pid = os.fork()
+            if pid == 0:
+                channel.close()
+                worker_main(socket.socket(fileno=sock_fd), out_fd, request["submission"], request["confine"])
+            wire.close_quietly(sock_fd, out_fd)
+            _send_json(channel, {"pid": pid})
+        elif op == "status":
+            pid = int(request["pid"])
+            if pid not in statuses:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    statuses[pid] = _describe_status(status)
+                except ChildProcessError:
+                    statuses[pid] = "unknown"
+            _send_json(channel, {"status": statuses.pop(pid)})
+        elif op == "probe":
+            _send_json(channel, probe_access(request["confine"], request["paths"]))
+        else:
+            break
+        wire.close_quietly(*[fd for fd in fds if op != "spawn"])
+    os._exit(0)
+
+
+def _send_json(channel, data):
+    channel.sendall(json.dumps(data).encode())
+
+
+if __name__ == "__main__":
+    server_main(int(sys.argv[1]), sys.argv[2] == "net")
