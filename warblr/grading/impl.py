@@ -159,7 +159,25 @@ def describe_exception(exc):
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-class GradedImpl:
+class ExerciseNamespace:
+    """``impl.logmel``, ``impl.classify``, ...: the exercise modules as attributes.
+
+    Subclasses say how a module is reached with :meth:`exercise_module`.
+    """
+
+    def exercise_module(self, name):
+        raise NotImplementedError
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(EXERCISE_MODULES))
+
+    def __getattr__(self, name):
+        if name not in EXERCISE_MODULES:
+            raise AttributeError(name)
+        return self.exercise_module(name)
+
+
+class GradedImpl(ExerciseNamespace):
     """The graded package: attribute access returns one of its four modules.
 
     ``impl.logmel`` imports ``FOLDER/logmel.py`` on first use. If that fails
@@ -191,12 +209,7 @@ class GradedImpl:
     def __repr__(self):
         return f"GradedImpl({str(self.folder)!r})"
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(EXERCISE_MODULES))
-
-    def __getattr__(self, name):
-        if name not in EXERCISE_MODULES:
-            raise AttributeError(name)
+    def exercise_module(self, name):
         return self.module(name)
 
     def probe(self, name, *args, **kwargs):

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from . import sandbox, wire
-from .impl import EXERCISE_MODULES, NOT_SUBMITTED, ImplImportError
+from .impl import NOT_SUBMITTED, ExerciseNamespace, ImplImportError
 
 #: Environment variables passed to the fork server (everything else is dropped).
 PASSED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "LANG", "LC_ALL",
@@ -446,7 +446,7 @@ def _not_submitted(folder, names):
 # ---------------------------------------------------------------- the impl proxy
 
 
-class RemoteImpl:
+class RemoteImpl(ExerciseNamespace):
     """The graded implementation seen through the check's worker: ``impl.logmel``, ``impl.probe(...)``.
 
     Parameters
@@ -500,12 +500,7 @@ class RemoteImpl:
     def __repr__(self):
         return f"RemoteImpl({str(self.folder)!r})"
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(EXERCISE_MODULES))
-
-    def __getattr__(self, name):
-        if name not in EXERCISE_MODULES:
-            raise AttributeError(name)
+    def exercise_module(self, name):
         return RemoteModule(self, name)
 
     # -- the check's lifecycle

@@ -35,8 +35,8 @@ import numpy as np
 
 from .. import load_audio, resample, spec, to_mono, waveform_to_examples
 from ..errors import AudioError, DatasetError, InvalidArgumentError, WarblrError, WeightsNotFoundError
-from ..grading.impl import (EXERCISE_MODULES, GradedImpl, ImplImportError, describe_exception, resolve_impl,
-                            student_file)
+from ..grading.impl import (EXERCISE_MODULES, ExerciseNamespace, GradedImpl, ImplImportError, describe_exception,
+                            resolve_impl, student_file)
 from .corpus import DEFAULT_SIZE as DEMO_CORPUS_SIZE, make_corpus
 from .dataset import read_dataset, stratified_subset
 
@@ -275,7 +275,7 @@ class _Step:
 # --------------------------------------------------------------------------- the student's code
 
 
-class LiveImpl:
+class LiveImpl(ExerciseNamespace):
     """The student's package, imported again whenever one of its ``.py`` files changes.
 
     ``impl.logmel`` is the module ``FOLDER/logmel.py``, imported with
@@ -300,12 +300,7 @@ class LiveImpl:
     def __repr__(self):
         return f"LiveImpl({str(self.folder)!r})"
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(EXERCISE_MODULES))
-
-    def __getattr__(self, name):
-        if name not in EXERCISE_MODULES:
-            raise AttributeError(name)
+    def exercise_module(self, name):
         return self._current().module(name)
 
     def _current(self):
