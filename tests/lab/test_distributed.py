@@ -20,8 +20,7 @@ import pytest
 from warblr.embed import make_engine
 from warblr.errors import InvalidArgumentError
 from warblr.lab.dataset import read_dataset
-from warblr.lab.distributed import RaySettings, plan_resources
-from warblr.lab.extract import extract
+from warblr.lab.distributed import RaySettings, plan_resources, run_extract
 
 ray = pytest.importorskip("ray")
 
@@ -45,8 +44,8 @@ def tree(tmp_path_factory, make_tree):
 
 
 def run(tree, out, model, provenance, ray_settings=None):
-    return extract(read_dataset(tree), out, model=model, provenance=provenance, group_size=GROUP_SIZE,
-                   engine=ENGINE, progress=False, ray=ray_settings)
+    return run_extract(read_dataset(tree), out, model=model, provenance=provenance, group_size=GROUP_SIZE,
+                       engine=ENGINE, progress=False, ray=ray_settings)
 
 
 def item_bytes(out):

@@ -24,7 +24,8 @@ from ..errors import InvalidArgumentError, WarblrError
 from ..validation import check_scalar
 from . import store
 from .dataset import Problem
-from .extract import DEFAULT_GROUP_SIZE, extract
+from .distributed import run_extract
+from .extract import DEFAULT_GROUP_SIZE
 from .feature_sets import FEATURE_SETS, STATS_NOTE, pool_clip
 from .plots import PLOTS_DIR, plot_report
 from .report import REPORT_JSON, versions, write_report
@@ -272,8 +273,8 @@ def _public(result):
 
 
 def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets, ray):
-    result = extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                     progress=progress, ray=ray)
+    result = run_extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
+                         progress=progress, ray=ray)
     t0 = time.perf_counter()
     ids, labels, features, n_examples, late = load_features(dataset, out, result.done, feature_sets=feature_sets)
     load_seconds = time.perf_counter() - t0
@@ -298,8 +299,10 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         Seeds the folds and estimators.
     pca_sizes : sequence of int, optional, keyword-only
         Defaults to :data:`PCA_SIZES`.
-    group_size, engine, progress, ray : keyword-only
+    group_size, engine, progress : keyword-only
         See :func:`warblr.lab.extract.extract`.
+    ray : warblr.lab.distributed.RaySettings, optional, keyword-only
+        Extract on a Ray cluster (same groups, same store, bit-identical items).
     command : str, keyword-only
         Recorded in the report.
     test_dataset : warblr.lab.dataset.Dataset, optional, keyword-only

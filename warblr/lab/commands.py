@@ -85,12 +85,12 @@ def _ray(args):
 
 
 def _run_extract(args):
-    from .extract import extract
+    from .distributed import run_extract
 
     engine = _engine(args)  # bad options fail before any work
     dataset, model, provenance = _prepare(args, f"extract {args.data} -> {args.out}")
-    result = extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
-                     engine=engine, progress=not args.quiet, ray=_ray(args))
+    result = run_extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
+                         engine=engine, progress=not args.quiet, ray=_ray(args))
     _list_problems(list(dataset.problems) + result.failed, "skipped items")
     from .store import ITEMS_DIR
 

@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from ..errors import InvalidArgumentError, WarblrError
 from ..validation import argparse_type, check_scalar
 
-__all__ = ["RaySettings", "add_ray_options", "ray_settings_from_args", "extract_on_ray", "plan_resources",
+__all__ = ["RaySettings", "add_ray_options", "ray_settings_from_args", "run_extract", "extract_on_ray", "plan_resources",
            "DECODE_CPUS", "DECODE_SHARE", "MAX_DEFAULT_THREADS"]
 
 #: CPUs each decode task reserves (fractional: they are short and must never be starved).
@@ -387,6 +387,20 @@ def _task_error(exc):
             return exc
         exc = getattr(exc, "cause", None) or exc.__cause__
     return None
+
+
+def run_extract(dataset, out, *, model, provenance, group_size, engine, progress, ray=None):
+    """:func:`warblr.lab.extract.extract`, or :func:`extract_on_ray` when ``ray`` holds Ray settings.
+
+    The one place that picks the runner, so the local extract never depends on this module.
+    """
+    if ray is None:
+        from .extract import extract
+
+        return extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
+                       progress=progress)
+    return extract_on_ray(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
+                          progress=progress, settings=ray)
 
 
 def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progress, settings):

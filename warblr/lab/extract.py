@@ -265,8 +265,7 @@ def open_store(out):
         yield items_dir
 
 
-def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True,
-            ray=None):
+def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True):
     """Compute and store examples and embeddings for every item of ``dataset`` not finished yet.
 
     Parameters
@@ -286,9 +285,6 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
         dtype is part of each item's fingerprint.
     progress : bool, keyword-only
         Show a tqdm bar on stderr.
-    ray : warblr.lab.distributed.RaySettings, optional, keyword-only
-        Run the groups on a Ray cluster instead of in this process (same
-        groups, same store, bit-identical items on the same device and dtype).
 
     Returns
     -------
@@ -299,6 +295,10 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
     OutputError
         The output folder cannot be written (disk full, permissions) or is
         in use by another run; items finished before are kept.
+
+    See Also
+    --------
+    warblr.lab.distributed.extract_on_ray : the same groups on a Ray cluster.
     """
     from tqdm import tqdm
 
@@ -306,11 +306,6 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
 
     group_size = check_scalar(group_size, "group_size", min_val=1)
     engine = make_engine() if engine is None else engine
-    if ray is not None:
-        from .distributed import extract_on_ray
-
-        return extract_on_ray(dataset, out, model=model, provenance=provenance, group_size=group_size,
-                              engine=engine, progress=progress, settings=ray)
     start = time.perf_counter()
     result = ExtractResult()
     with open_store(out), tqdm(total=len(dataset.items), desc="extract", unit="clip", disable=not progress,
