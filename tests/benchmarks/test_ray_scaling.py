@@ -9,12 +9,14 @@ Ray's start-up included), on the seeded synthetic corpus (10 s clips at
   the time between the first group's and the last item's file times (start-up,
   model loading and Ray's scheduling excluded).
 
-Targets (issue 11): ``--ray local`` costs at most 1.6x the local wall time,
+Targets: ``--ray local`` costs at most 1.6x the local wall time,
 and its steady-state throughput is within 15 % of local. All three runs must
 give byte-identical items. Run it as a test (``pytest -m slow
 tests/benchmarks/test_ray_scaling.py -s``) or as a script, which prints the
 table (``python tests/benchmarks/test_ray_scaling.py --clips 120 --repeats 2``).
-A busy machine skews the ratios: repeat on a quiet one.
+A busy machine skews the ratios: repeat on a quiet one. Under
+``--benchmark-disable`` (CI's untimed pass) a 24-clip tree checks only that
+the three runs give the same bytes.
 """
 
 import argparse
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-#: Issue 11's targets for --ray local against a local run, same machine, same tree.
+#: Targets for --ray local against a local run, same machine, same tree.
 MAX_WALL_RATIO = 1.6
 MIN_STEADY_RATIO = 0.85
 GROUP_SIZE = 16
@@ -86,11 +88,14 @@ def table(best):
 
 
 @pytest.mark.slow
-def test_ray_local_costs_little_over_a_local_run(tmp_path):
+def test_ray_local_costs_little_over_a_local_run(tmp_path, request):
     pytest.importorskip("ray")
-    best, identical = benchmark(120, 1, tmp_path)
+    untimed = request.config.getoption("benchmark_disable", default=False)
+    best, identical = benchmark(24 if untimed else 120, 1, tmp_path)
     print("\n" + table(best))
     assert identical, "a Ray run gave other bytes than the local run"
+    if untimed:
+        pytest.skip(f"untimed run (--benchmark-disable): ratios not checked\n{table(best)}")
     local = best["local"]
     for name in ("ray, 1 actor", "ray, 2 actors"):
         assert best[name]["wall_s"] <= MAX_WALL_RATIO * local["wall_s"], (name, table(best))

@@ -1,4 +1,4 @@
-"""The lab notebook (issue 13): executed in a real kernel, and its plumbing, ``warblr.lab.notebook``.
+"""The lab notebook: executed in a real kernel, and its plumbing, ``warblr.lab.notebook``.
 
 The notebook runs top to bottom in a kernel of this very interpreter (a
 kernelspec written to a temporary folder, so no user-level kernelspec is
@@ -29,7 +29,7 @@ from warblr.lab import notebook as nb
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "exercises" / "lab.ipynb"
 KERNEL_NAME = "warblr-lab-test"
-#: Issue 13: one execution of the notebook must finish within 3 minutes on 2 cores.
+#: One execution of the notebook must finish within 3 minutes on 2 cores.
 EXECUTION_BUDGET_S = 180
 TREE_CLIPS, TREE_LIMIT = 20, 16
 
