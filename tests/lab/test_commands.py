@@ -255,3 +255,10 @@ def test_cuda_extract_resumes_bit_identically(tmp_path, monkeypatch, random_mode
         # On the GPU too, the examples are the numpy reference within the engine's float32 error.
         reference = waveform_to_examples(*load_audio(item.path))
         np.testing.assert_allclose(clean[name][0], reference, rtol=0, atol=2.5e-4)
+
+
+def test_a_bad_test_set_is_named_by_its_own_flag(tmp_path, capsys, make_tree):
+    root = make_tree(tmp_path / "data", 2, 2)
+    assert cli.main(["analyse", "--data", str(root), "--test-data", str(tmp_path / "absent"),
+                     "--out", str(tmp_path / "o"), "--weights", "random", "--quiet"]) == 1
+    assert f"warblr: error: --test-data {tmp_path / 'absent'}: not a directory" in capsys.readouterr().err

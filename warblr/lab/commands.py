@@ -21,7 +21,7 @@ _MAX_LISTED = 25  # skipped items listed in the terminal (all are in report.json
 _positive_int = argparse_type(int, min_val=1)
 _count = argparse_type(int, min_val=0)
 #: Library parameters whose flag is not simply ``--name-with-dashes``.
-_PARAMETER_FLAGS = {"root": "--data", "test_root": "--test-data", "weights": "--weights"}
+_PARAMETER_FLAGS = {"root": "--data", "test_root": "--test-data"}
 
 
 def _say(args, *lines):
@@ -58,10 +58,17 @@ def _engine(args):
     return make_engine(device=args.device, dtype=args.dtype, batch_size=args.batch_size, workers=args.workers)
 
 
-def _read(args, root, labels, what):
+def _read(args, root, labels, what, *, prefix=""):
+    """Read a dataset; ``prefix="test_"`` makes its errors name --test-data / --test-labels."""
+    from ..errors import DatasetError
     from .dataset import read_dataset
 
-    dataset = read_dataset(root, labels=labels, limit=args.limit, seed=args.seed)
+    try:
+        dataset = read_dataset(root, labels=labels, limit=args.limit, seed=args.seed)
+    except DatasetError as exc:
+        if exc.parameter in ("root", "labels"):
+            exc.parameter = prefix + exc.parameter
+        raise
     _say(args, f"{what}: {dataset.root} ({dataset.metadata.name}): {len(dataset.items)} items"
                + (f" (stratified subset, --limit {args.limit})" if args.limit else ""))
     return dataset
@@ -108,7 +115,7 @@ def _run_analyse(args, engine=None):
 
     engine = _engine(args) if engine is None else engine
     dataset, model, provenance = _prepare(args, f"analyse {args.data} -> {args.out}")
-    test = _read(args, args.test_data, args.test_labels, "test data") if getattr(args, "test_data", None) else None
+    test = _read(args, args.test_data, args.test_labels, "test data", prefix="test_") if getattr(args, "test_data", None) else None
     report = analyse(dataset, args.out, model=model, provenance=provenance, folds=args.folds, seed=args.seed,
                      pca_sizes=args.pca_sizes, group_size=args.group_size, engine=engine,
                      progress=not args.quiet, command=args.command, test_dataset=test, ray=_ray(args))
