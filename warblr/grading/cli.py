@@ -11,6 +11,9 @@ The lab's grading tools.
   warblr grade handout --out DIR      student copy of the lab (no solutions/, no hidden checks)
   warblr grade run                    run the graded checks, write the score table and results.json
   warblr grade autograder --out DIR   Gradescope autograder folder (or --zip)
+  warblr grade batch SUBMISSIONS --out DIR
+                                      grade a whole course: gradebook CSVs, summary, plots, feedback
+  warblr grade check SUBMISSION       (students) is the submission's layout right before uploading?
 
 Modes. `warblr grade run` and the Gradescope autograder ISOLATE the graded
 code: the checks, the reference answers and the results writer stay in the
@@ -49,7 +52,7 @@ def register(subparsers):
     grade = subparsers.add_parser(
         "grade", help="build the student handout or run the graded checks",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = grade.add_subparsers(dest="grade_command", metavar="{handout,run,autograder}")
+    commands = grade.add_subparsers(dest="grade_command", metavar="{handout,run,autograder,batch,check}")
     grade.set_defaults(func=lambda args: (grade.print_help(), 2)[1])
 
     handout = commands.add_parser(
@@ -117,6 +120,75 @@ def register(subparsers):
     autograder.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                             help="time limit of each check on Gradescope (default: %(default)g)")
     autograder.set_defaults(func=_autograder)
+    _register_batch(commands)
+    _register_check(commands)
+
+
+_BATCH_EPILOG = """\
+examples:
+  warblr grade batch submissions/ --out grades/            a folder of submission folders (or zips)
+  warblr grade batch export.zip --out grades/ --similarity  a Gradescope "export submissions" zip
+  warblr grade batch submissions/ --out grades/ --regrade   after a check changed: grade everything again
+  warblr grade batch submissions/ --out grades/ --ray auto  spread the submissions over a Ray cluster
+
+A rerun grades only new or changed submissions (fingerprint: the files, the
+checks, warblr's version, the options); a killed run loses only the
+submissions in flight. Outputs in --out: grades.csv, canvas.csv (Canvas
+gradebook import), summary.md, scores.png, pass_rates.png, similarity.html
+(--similarity), students/<id>/{results.json,feedback.md}. --out is made
+readable by its owner only (it holds every student's grades).
+Exit status: 0 when every submission was graded, 1 when some need a look.
+"""
+
+
+def _register_batch(commands):
+    batch = commands.add_parser(
+        "batch", help="grade every submission of a course into a gradebook",
+        description="Grade each submission as `warblr grade run` does (same intake, same sandbox, same "
+                    "time limits), several at once, and write the gradebook.",
+        epilog=_BATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    batch.add_argument("submissions", metavar="SUBMISSIONS",
+                       help="folder of submission folders or zips, a zip of them, or a Gradescope export "
+                            "(folder or zip holding submission_metadata.yml)")
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumable)")
+    batch.add_argument("--lab", default=".", metavar="DIR",
+                       help="the lab holding exercises/ with the checks (default: current folder)")
+    batch.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="graders at once (default: one per core, as memory allows; said in the output)")
+    batch.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="grade on Ray: 'local' (a private Ray on this machine), 'auto' or HOST:PORT; "
+                            "the lab and --out must be at the same paths on every node")
+    batch.add_argument("--regrade", action="store_true", help="grade every submission again")
+    batch.add_argument("--similarity", action="store_true",
+                       help="also write similarity.html: pairs of submissions ranked by shared code "
+                            "(winnowing, stubs excluded); it flags, it never changes a score")
+    batch.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="time limit of each check (default: %(default)g)")
+    batch.add_argument("--max-memory", default="6G", metavar="SIZE",
+                       help="address-space cap of the graded code, 'none' for none (default: %(default)s)")
+    batch.add_argument("--sandbox-user", default="nobody", metavar="NAME",
+                       help="unprivileged user of the workers when grading as root (default: %(default)s)")
+    batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
+                       help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.set_defaults(func=_batch)
+
+
+def _register_check(commands):
+    from ..cli import HelpFormatter
+
+    check = commands.add_parser(
+        "check", help="check a submission's layout before uploading it",
+        description="Say whether SUBMISSION (a folder or zip) has what the autograder needs: the four "
+                    "modules by their names, every graded function, Python that parses, imports that "
+                    "resolve, nothing the intake refuses (links, huge or too many files, forbidden "
+                    "imports). It does not run your code or grade it.",
+        formatter_class=HelpFormatter)
+    check.add_argument("submission", metavar="SUBMISSION", help="your submission folder (or its zip)")
+    check.add_argument("--lab", default=None, metavar="DIR",
+                       help="the lab or handout whose checks (exercises/test_*.py) name the functions "
+                            "(default: the current folder)")
+    check.set_defaults(func=_check)
 
 
 def _handout(args):
@@ -159,3 +231,23 @@ def _run(args):
     if args.grade_json:
         print(f"results written to {args.grade_json}")
     return 0 if results["max_score"] and results["score"] == results["max_score"] else 1
+
+
+def _batch(args):
+    from .batch import grade_batch
+
+    max_memory = None if str(args.max_memory).lower() in ("none", "0", "") else args.max_memory
+    summary = grade_batch(args.submissions, out=args.out, lab=args.lab, jobs=args.jobs, ray=args.ray,
+                          regrade=args.regrade, similarity=args.similarity, timeout=args.timeout,
+                          max_memory=max_memory, sandbox_user=args.sandbox_user, assignment=args.assignment,
+                          progress=not args.no_progress)
+    return 1 if summary.problems else 0
+
+
+def _check(args):
+    from .layout import check_layout
+
+    report = check_layout(args.submission, lab=args.lab)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1

@@ -12,7 +12,11 @@ marked ``points``. For those (and only those) the plugin:
   which this process kills at the check's deadline; without it (the default
   of ``pytest exercises``, for students checking themselves) the code runs
   in this process;
-- gives each check points (``@pytest.mark.points(n)``, default 1), a hint
+- gives each check points (``@pytest.mark.points(n)``, default 1; with
+  ``partial=True`` the check may award a fraction of them by raising
+  :class:`~warblr.grading.credit.PartialCredit` itself -- one raised by the
+  student's code, relayed from the worker or raised by a check without
+  ``partial=True`` earns nothing), a hint
   shown on failure (``@pytest.mark.hint("...")``) and a Gradescope
   visibility (``@pytest.mark.visibility("hidden")``, default visible);
 - reports a check whose failure is a ``NotImplementedError`` raised by the
@@ -43,6 +47,7 @@ from pathlib import Path
 
 import pytest
 
+from .credit import PartialCredit
 from .guard import LibraryGuard
 from .impl import (EXERCISE_MODULES, GradedImpl, ImplImportError, find_submission, is_timeout, not_attempted,
                    resolve_impl, student_file)
@@ -92,7 +97,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(n): points this graded check is worth (default 1)")
+    config.addinivalue_line("markers", "points(n, partial=False): points this graded check is worth (default 1); "
+                                       "partial=True: it may award a fraction (warblr.grading.credit)")
     config.addinivalue_line("markers", "hint(text): the likely mistake when this graded check fails")
     config.addinivalue_line(
         "markers", "visibility(kind): Gradescope visibility: visible, hidden, after_due_date, after_published")
@@ -175,8 +181,39 @@ def _record_for(item):
         raise pytest.UsageError(f"{item.nodeid}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
     stem = Path(str(item.path)).stem
     exercise = stem[len("test_"):] if stem.startswith("test_") else stem
+    marker = item.get_closest_marker("points")
+    partial = bool(marker is not None and marker.kwargs.get("partial", False))
     return Record(nodeid=item.nodeid, exercise=exercise, name=f"{exercise}: {item.name}",
-                  points=float(points), hint=str(_marker_arg(item, "hint", "")), visibility=visibility)
+                  points=float(points), hint=str(_marker_arg(item, "hint", "")), visibility=visibility,
+                  partial=partial)
+
+
+def partial_fraction(exc, traceback, folder):
+    """The fraction a failed check earns: ``exc.fraction`` if the check itself raised :class:`PartialCredit`.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The check's failure.
+    traceback : types.TracebackType or None
+        Its traceback.
+    folder : pathlib.Path
+        The graded package folder (the student's code).
+
+    Returns
+    -------
+    float
+        0.0 unless ``exc`` is warblr's own :class:`PartialCredit` and no frame
+        of its traceback ran the student's code (a student who raises it, in
+        process or relayed from a worker as a look-alike type, earns nothing).
+    """
+    if type(exc) is not PartialCredit:
+        return 0.0
+    while traceback is not None:
+        if student_file(traceback.tb_frame.f_code.co_filename, folder):
+            return 0.0
+        traceback = traceback.tb_next
+    return exc.fraction
 
 
 
@@ -309,7 +346,7 @@ class Grader:
                 continue
             record = self.records[item.nodeid] = _record_for(item)
             if item.nodeid in finished:
-                record.outcome, record.message = finished[item.nodeid]
+                record.outcome, record.message, record.fraction = finished[item.nodeid]
                 record.hint = ""  # already part of the kept output
                 if record.outcome == "running":  # the check during which the earlier run died
                     record.outcome, record.message = "failed", RUNNING_TEXT
@@ -416,6 +453,12 @@ class Grader:
             report.warblr_import_error = True
             return
         record = self.records[item.nodeid]
+        fraction = partial_fraction(exc, call.excinfo.tb, self.folder)
+        if fraction and record.partial:
+            report.warblr_fraction = fraction
+        elif fraction:
+            report.warblr_no_partial = (f"{item.nodeid} raised PartialCredit but is not marked "
+                                        "@pytest.mark.points(n, partial=True): it scores 0")
         extra = explain(exc, self.timeouts.get(item.nodeid, self.timeout))
         hint = "\n".join(text for text in (extra, record.hint) if text)
         if hint:
@@ -446,6 +489,9 @@ class Grader:
                     record.outcome, record.message = "not_attempted", report.warblr_message
             elif record.outcome != "failed":
                 record.outcome = "failed"
+                record.fraction = getattr(report, "warblr_fraction", 0.0)
+                if getattr(report, "warblr_no_partial", None):
+                    self.notes.append(report.warblr_no_partial)
                 if getattr(report, "warblr_import_error", False):
                     record.hint = ""
                 record.message = getattr(report, "warblr_message", None) or trim(report.longreprtext)
@@ -490,7 +536,12 @@ class Grader:
         tr.write_line(f"graded implementation: {self.folder}")
         for note in self.notes:
             tr.write_line(note, yellow=True)
-        failed = [r for r in records if r.outcome == "failed"]
+        partial = [r for r in records if r.outcome == "failed" and r.score]
+        if partial:
+            tr.write_line("Partial credit:", yellow=True, bold=True)
+            for r in partial:
+                tr.write_line(f"  PART {r.name} ({r.score:.3g} of {r.points:g} pt, {r.fraction:.0%})")
+        failed = [r for r in records if r.outcome == "failed" and not r.score]
         if failed:
             tr.write_line("Failed checks and hints:", red=True, bold=True)
             for r in failed:

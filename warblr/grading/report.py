@@ -3,7 +3,9 @@
 One :class:`Record` per graded check. Outcomes:
 
 ``passed``        full points
-``failed``        0 points; the output holds the hint and the assertion
+``failed``        0 points, or a fraction of them when the check awards partial credit
+                  (``@pytest.mark.points(n, partial=True)`` and :class:`~warblr.grading.credit.PartialCredit`);
+                  the output holds the hint and the assertion
 ``not_attempted`` 0 points; the student's code still raises NotImplementedError
 ``skipped``       skipped by the checks themselves (a skip marker): not counted
 ``running``       the run stopped (crash, ``os._exit``, killed) during this check
@@ -14,7 +16,8 @@ One :class:`Record` per graded check. Outcomes:
 ``score``, ``max_score``, ``execution_time``, ``output``, ``tests[]`` with
 ``name``, ``number``, ``score``, ``max_score``, ``status`` ("passed" or
 "failed"), ``output``, ``visibility``, ``tags`` and ``extra_data`` (our
-``nodeid``, ``exercise`` and ``outcome``, which ``--grade-resume`` reads back).
+``nodeid``, ``exercise``, ``outcome`` and ``fraction`` of the points earned, which
+``--grade-resume`` reads back).
 It is always written atomically (temporary file, then rename).
 """
 
@@ -70,10 +73,17 @@ class Record:
     visibility: str = "visible"
     outcome: str = "not_run"
     message: str = ""
+    partial: bool = False
+    fraction: float = 0.0
 
     @property
     def score(self):
-        return self.points if self.outcome == "passed" else 0.0
+        """Points earned: all when passed, ``fraction`` of them for a failed check that awards partial credit."""
+        if self.outcome == "passed":
+            return self.points
+        if self.outcome == "failed" and self.partial and 0.0 < self.fraction < 1.0:
+            return self.points * self.fraction
+        return 0.0
 
     @property
     def counted(self):
@@ -89,7 +99,9 @@ class Record:
             return RUNNING_TEXT
         if self.outcome == "not_run":
             return NOT_RUN_TEXT
-        parts = [f"Hint: {self.hint}"] if self.hint and self.outcome == "failed" else []
+        parts = [f"Partial credit: {_fmt(self.score)} of {_fmt(self.points)} points ({self.fraction:.0%})"] \
+            if self.score else []
+        parts += [f"Hint: {self.hint}"] if self.hint and self.outcome == "failed" else []
         if self.message:
             parts.append(self.message)
         return trim("\n\n".join(parts))
@@ -105,7 +117,8 @@ class Record:
             "output_format": "text",
             "visibility": self.visibility,
             "tags": [self.exercise],
-            "extra_data": {"nodeid": self.nodeid, "exercise": self.exercise, "outcome": self.outcome},
+            "extra_data": {"nodeid": self.nodeid, "exercise": self.exercise, "outcome": self.outcome,
+                           "fraction": self.score / self.points if self.points else 0.0},
         }
 
 
@@ -119,6 +132,7 @@ class Tally:
     failed: int = 0
     not_attempted: int = 0
     skipped: int = 0
+    partial: int = 0
 
     def add(self, record):
         if not record.counted:
@@ -130,6 +144,8 @@ class Tally:
             self.passed += 1
         elif record.outcome == "not_attempted":
             self.not_attempted += 1
+        elif record.score:
+            self.partial += 1
         else:
             self.failed += 1
 
@@ -148,7 +164,8 @@ def tally(records):
 
 
 def _fmt(points):
-    return f"{points:g}"
+    """Points as text: whole numbers plainly, fractions to two decimals (``2.67``)."""
+    return f"{round(points, 2):g}"
 
 
 def score_table(records):
@@ -157,17 +174,19 @@ def score_table(records):
     Examples
     --------
     >>> print("\\n".join(score_table([Record("t::a", "logmel", "a", points=2, outcome="passed")])))
-    exercise     points  passed  failed  not attempted
-    logmel        2 / 2       1       0              0
-    TOTAL         2 / 2       1       0              0   (100.0 %)
+    exercise       points  passed  partial  failed  not attempted
+    logmel          2 / 2       1        0       0              0
+    TOTAL           2 / 2       1        0       0              0   (100.0 %)
     """
     per, total = tally(records)
     width = max([len("exercise"), len("TOTAL")] + [len(name) for name in per])
-    lines = [f"{'exercise':<{width}}  {'points':>9}  {'passed':>6}  {'failed':>6}  {'not attempted':>13}"]
+    lines = [f"{'exercise':<{width}}  {'points':>11}  {'passed':>6}  {'partial':>7}  {'failed':>6}  "
+             f"{'not attempted':>13}"]
 
     def row(name, t):
         points = f"{_fmt(t.earned)} / {_fmt(t.maximum)}"
-        return f"{name:<{width}}  {points:>9}  {t.passed:>6}  {t.failed:>6}  {t.not_attempted:>13}"
+        return (f"{name:<{width}}  {points:>11}  {t.passed:>6}  {t.partial:>7}  {t.failed:>6}  "
+                f"{t.not_attempted:>13}")
 
     lines += [row(name, t) for name, t in per.items()]
     lines.append(row("TOTAL", total) + f"   ({total.percent:.1f} %)")
@@ -224,8 +243,9 @@ def read_finished(path):
     Returns
     -------
     dict
-        ``nodeid -> (outcome, output)`` for checks with a final outcome;
-        empty if the file is missing or unreadable.
+        ``nodeid -> (outcome, output, fraction)`` for checks with a final
+        outcome (``fraction``: of the points earned); empty if the file is
+        missing or unreadable.
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -235,5 +255,6 @@ def read_finished(path):
     for test in data.get("tests", []):
         extra = test.get("extra_data") or {}
         if extra.get("outcome") in FINAL_OUTCOMES and extra.get("nodeid"):
-            finished[extra["nodeid"]] = (extra["outcome"], test.get("output", ""))
+            finished[extra["nodeid"]] = (extra["outcome"], test.get("output", ""),
+                                         float(extra.get("fraction") or 0.0))
     return finished

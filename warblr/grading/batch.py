@@ -1,0 +1,436 @@
+"""``warblr grade batch``: grade every submission of a course, resumably, in parallel or on Ray.
+
+Each submission is read by the same intake as ``warblr grade run``
+(:func:`warblr.grading.intake.take_in`), copied from the bytes read into a
+private staging folder, and graded by :func:`warblr.grading.runner.run_checks`
+-- the very function behind ``warblr grade run``, so the same child pytest,
+the same sandboxed workers and the same time limits. ``--jobs N`` graders
+run at once (each is its own child pytest with its own sandbox, fork server
+and scratch folders); ``--ray ADDRESS`` sends the same call to Ray tasks
+instead. A submission that hangs, crashes or bombs costs its own checks'
+time limits and scores 0 on what it broke; the batch goes on and lists it.
+
+Resuming: a submission's fingerprint is the SHA-256 of warblr's version,
+the lab's checks (every file of ``exercises/`` that is not a student module,
+and the lab's ``conftest.py``), the grading options and the submission's
+files. Its ``results.json`` and ``feedback.md`` are written atomically, then
+``graded.json`` records the fingerprint: a rerun grades only submissions
+without a matching record (``--regrade`` grades all), and a killed run loses
+only the submissions in flight. The gradebook (:mod:`warblr.grading.gradebook`)
+is rebuilt from the records at the end; it is a function of the results
+alone, so every way of running writes the same bytes. Timing, which differs
+between runs, is kept apart in ``graded.json`` and the printed throughput.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..errors import InvalidArgumentError, SubmissionError
+from ..fileio import atomic_write, exclusive, remove_temporaries
+from .gradebook import Row, feedback_markdown, write_gradebook
+from .impl import EXERCISE_MODULES
+from .intake import copy_submission, take_in
+from .report import results_json, write_json_atomic
+from .runner import run_checks
+from .submissions import find_submissions
+
+#: Memory one grader (child pytest, fork server and one worker with torch) is given when sizing --jobs.
+MEMORY_PER_JOB = 2 << 30
+
+#: The state file of a graded submission (written last).
+GRADED_FILE = "graded.json"
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    """How each submission is graded (part of the fingerprint).
+
+    Parameters
+    ----------
+    lab : str
+        The lab folder holding ``exercises/`` (checks) and ``conftest.py``.
+    timeout : float
+        Seconds per check.
+    max_memory : str or None
+        Address-space cap of the graded code (``"6G"``), None for none.
+    sandbox_user : str
+        The worker's user when grading as root.
+    threads : int
+        Math-library threads of each grader (``OMP_NUM_THREADS``...).
+    """
+
+    lab: str
+    timeout: float = 30.0
+    max_memory: str | None = "6G"
+    sandbox_user: str = "nobody"
+    threads: int = 1
+
+    def fingerprint_fields(self):
+        """The options that can change a score (not where the lab lives, nor the threads)."""
+        return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user}
+
+
+def default_jobs():
+    """``(jobs, why)``: graders to run at once on this machine -- one per core, :data:`MEMORY_PER_JOB` each."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    by_memory = cores if available is None else max(1, available // MEMORY_PER_JOB)
+    jobs = max(1, min(cores, by_memory))
+    memory = "unknown memory" if available is None else f"{available / (1 << 30):.0f} GiB available"
+    return jobs, (f"{jobs} parallel grader(s): {cores} core(s), {memory}, "
+                  f"{MEMORY_PER_JOB >> 30} GiB per grader")
+
+
+def checks_digest(lab):
+    """SHA-256 of the lab's checks: every file under ``exercises/`` except the student modules, and ``conftest.py``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``lab`` has no ``exercises/`` folder (``parameter="lab"``).
+    """
+    lab = Path(lab)
+    exercises = lab / "exercises"
+    if not exercises.is_dir():
+        raise InvalidArgumentError(f"--lab {lab}: no exercises/ folder there (the checks)", parameter="lab")
+    digest = hashlib.sha256()
+    student = {f"{name}.py" for name in EXERCISE_MODULES}
+    paths = [lab / "conftest.py"] + sorted(exercises.rglob("*"))
+    for path in paths:
+        if not path.is_file() or "__pycache__" in path.parts or path.parent == exercises and path.name in student:
+            continue
+        digest.update(path.relative_to(lab).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(files, *, checks, options):
+    """SHA-256 naming everything that can change a submission's grade.
+
+    Parameters
+    ----------
+    files : dict of str to bytes
+        The submission's files as intake read them.
+    checks : str
+        :func:`checks_digest` of the lab.
+    options : GradingOptions
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> a = fingerprint({"logmel.py": b"x = 1"}, checks="c", options=GradingOptions(lab="."))
+    >>> a == fingerprint({"logmel.py": b"x = 2"}, checks="c", options=GradingOptions(lab="."))
+    False
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"warblr": __version__, "checks": checks, "options": options.fingerprint_fields()},
+                             sort_keys=True).encode())
+    for name in sorted(files):
+        digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def grade_submission(folder, options):
+    """Grade one staged submission exactly as ``warblr grade run --impl FOLDER`` does; return a dict.
+
+    Parameters
+    ----------
+    folder : str
+        The submission (a folder holding the student modules).
+    options : GradingOptions
+
+    Returns
+    -------
+    dict
+        ``{"results": results.json as a dict, "crashes": int, "seconds": float}``.
+    """
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(options.threads)
+    handle, grade_json = tempfile.mkstemp(prefix="warblr-batch-", suffix=".json")
+    os.close(handle)
+    started = time.monotonic()
+    try:
+        outcome = run_checks(root=options.lab, impl=str(folder), grade_json=grade_json, timeout=options.timeout,
+                             max_memory=options.max_memory, sandbox_user=options.sandbox_user, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        Path(grade_json).unlink(missing_ok=True)
+    return {"results": outcome["results"], "crashes": outcome["crashes"], "seconds": time.monotonic() - started}
+
+
+def problem_of(graded):
+    """Why a graded submission needs the instructor's look ('' if it does not): crashes and time limits."""
+    results = graded["results"]
+    notes = []
+    if graded.get("crashes"):
+        notes.append(f"the grader's process stopped {graded['crashes']} time(s) (crash, os._exit or kill)")
+    timed_out = [t["name"] for t in results.get("tests", []) if "longer than its time limit" in t.get("output", "")]
+    if timed_out:
+        notes.append(f"{len(timed_out)} check(s) hit the time limit ({', '.join(timed_out[:3])}"
+                     f"{' ...' if len(timed_out) > 3 else ''})")
+    died = [t["name"] for t in results.get("tests", []) if (t.get("extra_data") or {}).get("outcome") == "running"
+            or "ended its process" in t.get("output", "") or "crashed the worker" in t.get("output", "")]
+    if died:
+        notes.append(f"{len(died)} check(s) ended by a dead worker")
+    if not results.get("tests"):
+        notes.append("no check ran: " + str(results.get("output", "")).strip()[:300])
+    return "; ".join(notes)
+
+
+def _refused_results(reason):
+    return results_json([], execution_time=0.0, notes=[f"submission refused, not graded: {reason}"])
+
+
+class _Store:
+    """The per-submission files in ``OUT/students/<key>/``."""
+
+    def __init__(self, out):
+        self.root = Path(out) / "students"
+
+    def folder(self, key):
+        return self.root / key
+
+    def graded(self, key):
+        """The stored record of ``key`` (dict) or None when missing or unreadable."""
+        try:
+            record = json.loads((self.folder(key) / GRADED_FILE).read_text(encoding="utf-8"))
+            record["results"] = json.loads((self.folder(key) / "results.json").read_text(encoding="utf-8"))
+            return record
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def save(self, key, graded, row):
+        folder = self.folder(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(folder)
+        results = dict(graded["results"])
+        results.pop("execution_time", None)  # timing differs between runs; it lives in graded.json
+        write_json_atomic(folder / "results.json", results)
+        row.results = results
+        text = feedback_markdown(row)
+        atomic_write(folder / "feedback.md", lambda handle: handle.write(text), mode="w")
+        record = {key_: value for key_, value in graded.items() if key_ != "results"}
+        write_json_atomic(folder / GRADED_FILE, record)  # last: the submission counts as done from here
+
+
+@dataclass
+class BatchSummary:
+    """What :func:`grade_batch` did: counts, throughput and the files written."""
+
+    submissions: int
+    graded: int
+    reused: int
+    refused: int
+    problems: list
+    seconds: float
+    files: dict
+    jobs: int
+
+    @property
+    def per_minute(self):
+        """Submissions graded per minute of wall time (0 when none was graded)."""
+        return 60.0 * self.graded / self.seconds if self.graded and self.seconds > 0 else 0.0
+
+
+def _ray_runner(address, jobs):
+    """``submit(folder, options) -> future`` and ``wait(futures) -> done`` on Ray; also whether we started it."""
+    from ..lab.distributed import RaySettings, connect
+
+    started = connect(RaySettings(address=address))
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=1)(grade_submission)
+    return remote, started
+
+
+def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,
+                timeout=30.0, max_memory="6G", sandbox_user="nobody", assignment="warblr lab", progress=True,
+                log=print):
+    """Grade every submission in ``submissions`` into ``out``; see the module docstring.
+
+    Parameters
+    ----------
+    submissions : str or os.PathLike
+        Folder of submission folders (or zips), a zip of them, or a Gradescope export.
+    out : str or os.PathLike
+        Output folder (created; held locked for the run).
+    lab : str or os.PathLike, keyword-only
+        The lab holding ``exercises/`` with the checks (the instructor repository).
+    jobs : int, optional
+        Graders at once; default :func:`default_jobs`. With ``ray``: tasks in flight.
+    ray : str, optional
+        Ray address (``local``, ``auto``, ``HOST:PORT``): grade in Ray tasks.
+    regrade : bool
+        Grade every submission again, even those whose fingerprint is recorded.
+    similarity : bool
+        Also write the code-similarity report (``similarity.html``); it never changes a score.
+    timeout : float
+        Seconds per check.
+    max_memory : str or None
+        Address-space cap of the graded code.
+    sandbox_user : str
+        The worker's user when grading as root.
+    assignment : str
+        The assignment column of ``canvas.csv`` (Canvas's ``Name (id)`` form matches an existing one).
+    progress : bool
+        Show a tqdm bar (submissions/s and ETA).
+    log : callable
+        Where messages go (one string each).
+
+    Returns
+    -------
+    BatchSummary
+    """
+    started = time.monotonic()
+    out, lab = Path(out).resolve(), Path(lab).resolve()
+    checks = checks_digest(lab)
+    if jobs is None:
+        jobs, why = default_jobs()
+    else:
+        if int(jobs) < 1:
+            raise InvalidArgumentError(f"--jobs: expected an integer >= 1, got {jobs}", parameter="jobs")
+        jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
+                             sandbox_user=sandbox_user, threads=max(1, cores // jobs) if not ray else 1)
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
+    store = _Store(out)
+    with exclusive(out, what="warblr grade batch"):
+        remove_temporaries(out)
+        scratch = out / ".staging"
+        shutil.rmtree(scratch, ignore_errors=True)
+        (scratch / "staged").mkdir(parents=True)
+        try:
+            entries = find_submissions(submissions, scratch=scratch / "unpacked")
+            rows, todo, refused, files_of = {}, [], 0, {}
+            for entry in entries:
+                row = rows[entry.key] = Row(key=entry.key, students=entry.students, late=entry.late, results={})
+                reason = entry.problem
+                if not reason:
+                    try:
+                        taken = take_in(entry.folder)
+                    except SubmissionError as exc:
+                        reason = str(exc)
+                if reason:
+                    refused += 1
+                    row.problem = f"refused at intake: {reason}"
+                    store.save(entry.key, {"results": _refused_results(reason), "fingerprint": None,
+                                           "problem": row.problem}, row)
+                    continue
+                files_of[entry.key] = taken.files
+                mark = fingerprint(taken.files, checks=checks, options=options)
+                kept = None if regrade else store.graded(entry.key)
+                if kept and kept.get("fingerprint") == mark:
+                    row.results, row.problem = kept["results"], kept.get("problem", "")
+                    continue
+                staged = copy_submission(taken, scratch / "staged" / entry.key)
+                todo.append((entry.key, staged, mark))
+            log(f"warblr grade batch: {len(entries)} submission(s): {len(todo)} to grade, "
+                f"{len(entries) - len(todo) - refused} unchanged since the last run, {refused} refused at intake")
+            if todo:
+                log(f"grading on Ray ({ray}), {jobs} task(s) in flight" if ray else f"grading with {why}")
+                _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress)
+            ordered = [rows[key] for key in sorted(rows)]
+            files = write_gradebook(ordered, out, assignment=assignment)
+            if similarity:
+                from .similarity import write_similarity_report
+
+                files.update(write_similarity_report(files_of, out, lab=lab))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    problems = [(row.key, row.problem) for row in ordered if row.problem]
+    summary = BatchSummary(submissions=len(entries), graded=len(todo), reused=len(entries) - len(todo) - refused,
+                           refused=refused, problems=problems, seconds=time.monotonic() - started, files=files,
+                           jobs=jobs)
+    for key, problem in problems:
+        log(f"  needs a look: {key}: {problem}")
+    if summary.graded:
+        log(f"graded {summary.graded} submission(s) in {summary.seconds:.1f} s: "
+            f"{summary.per_minute:.1f} submissions/minute")
+    log(f"gradebook written to {out} (grades.csv, canvas.csv, summary.md, scores.png, pass_rates.png, students/)")
+    return summary
+
+
+def _run_all(todo, rows, store, *, options, jobs, ray, progress):
+    """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), unit="submission", disable=not progress, file=sys.stderr,
+               desc="grading", smoothing=0.1)
+    pending = list(todo)
+    if ray:
+        remote, started_ray = _ray_runner(ray, jobs)
+        import ray as ray_module
+
+        submit = lambda folder: remote.remote(str(folder), options)  # noqa: E731
+        running = {}
+        try:
+            while pending or running:
+                while pending and len(running) < jobs:
+                    key, folder, mark = pending.pop(0)
+                    running[submit(folder)] = (key, mark)
+                done, _ = ray_module.wait(list(running), num_returns=1)
+                for ref in done:
+                    key, mark = running.pop(ref)
+                    _finish(key, mark, lambda ref=ref: ray_module.get(ref), rows, store)
+                    bar.update()
+        finally:
+            if started_ray:
+                ray_module.shutdown()
+            bar.close()
+        return
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {}
+        try:
+            while pending or running:
+                while pending and len(running) < jobs:
+                    key, folder, mark = pending.pop(0)
+                    running[pool.submit(grade_submission, str(folder), options)] = (key, mark)
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    key, mark = running.pop(future)
+                    _finish(key, mark, future.result, rows, store)
+                    bar.update()
+        finally:
+            for future in running:
+                future.cancel()
+            bar.close()
+
+
+def _finish(key, mark, result, rows, store):
+    """Save one submission's grading (or the grader's failure, which scores 0 and is listed)."""
+    row = rows[key]
+    try:
+        graded = result()
+    except Exception as exc:  # noqa: BLE001 -- a grader that failed costs this submission only
+        graded = {"results": results_json([], execution_time=0.0, notes=[f"grading failed: {exc}"]),
+                  "crashes": 1, "seconds": 0.0}
+    row.problem = problem_of(graded)
+    store.save(key, {**graded, "fingerprint": mark, "problem": row.problem}, row)
+
+
+__all__ = ["BatchSummary", "GradingOptions", "checks_digest", "default_jobs", "fingerprint", "grade_batch",
+           "grade_submission"]
