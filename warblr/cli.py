@@ -1,48 +1,52 @@
-"""The ``warblr`` command line: one sub-command per job.
+"""The ``warblr`` command line: builds the parser from the command modules, runs one, turns errors into messages.
 
 Each job's module owns its options: it exposes ``register(subparsers)``,
-which adds its sub-command(s) and sets ``func(args) -> int``. Modules keep
-their heavy imports (torch, sklearn) inside the functions so ``--help`` is quick.
+which adds its sub-command(s) and sets ``func(args) -> int``; the parsers are
+:class:`warblr.cli_support.CommandParser` objects, so the command modules
+depend on :mod:`warblr.cli_support`, never on this module (no import cycle,
+counting the command modules this one imports by name). Modules keep their
+heavy imports (torch, sklearn) inside the functions so ``--help`` is quick.
+argparse stays: click or typer would replace every command module's
+``register`` and the tests that build parsers, and remove no code here.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 
 from . import __version__
+from .cli_support import CommandParser, HelpFormatter  # noqa: F401 - HelpFormatter: for modules not yet moved
 from .errors import WarblrError
 
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where there is none to show (required or unset options)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.required:
-            return action.help
-        return super()._get_help_string(action)
-
+__all__ = ["COMMAND_MODULES", "build_parser", "error_message", "main"]
 
 #: Modules that contribute sub-commands, in --help order.
 COMMAND_MODULES = (
-    "warblr.lab.commands",   # demo, extract, analyse
-    "warblr.lab.fetch",      # fetch
-    "warblr.lab.export",     # export
-    "warblr.bench",          # bench
-    "warblr.grading.cli",    # grade
+    "warblr.lab.commands",        # demo, extract, analyse
+    "warblr.lab.embed_command",   # embed (issue 19; skipped until it exists)
+    "warblr.lab.fetch.command",   # fetch
+    "warblr.lab.export",          # export
+    "warblr.bench",               # bench
+    "warblr.grading.cli",         # grade
 )
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    """The ``warblr`` parser with every sub-command; ``parser.subcommands.choices[name]`` is one's parser.
+
+    Examples
+    --------
+    >>> build_parser().subcommands.choices["fetch"].get_default("retries")
+    3
+    """
+    parser = CommandParser(
         prog="warblr",
         description=(
             "VGGish features and embeddings for bird-audio detection (warblrb10k), "
             "and the lab that teaches them. Start with `warblr demo`."
         ),
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"warblr {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,7 +58,6 @@ def build_parser():
                 raise
             continue  # a job not built yet
         module.register(subparsers)
-    _record_flags(subparsers)
     return parser
 
 
@@ -77,13 +80,8 @@ def error_message(exc, args):
     return str(exc)
 
 
-def _record_flags(subparsers):
-    """Give every sub-command's namespace the set of its option flags (for :func:`error_message`)."""
-    for sub in set(subparsers.choices.values()):
-        sub.set_defaults(option_flags=frozenset(flag for action in sub._actions for flag in action.option_strings))
-
-
 def main(argv=None):
+    """Run ``warblr`` with ``argv`` (default: the process's arguments); the exit status."""
     # Library code never picks a matplotlib backend; the command line draws to files only.
     os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,6 +61,8 @@ class Site:
         self.status = {}              # path -> HTTP status, or "drop" to close without an answer
         self.ignore_range = set()
         self.redirects = {}           # path -> path to send the client to (archive.org redirects downloads)
+        self.gates = {}               # path -> threading.Event the answer waits for
+        self.held = threading.Event()  # set when a request is waiting at a gate
         self.url = None
 
     def requests_for(self, name):
@@ -79,6 +82,9 @@ class Handler(BaseHTTPRequestHandler):
         if status is not None:
             self.send_error(status)
             return
+        if path in site.gates:
+            site.held.set()
+            site.gates[path].wait(30)
         if path in site.redirects:
             self.send_response(302)
             self.send_header("Location", site.redirects[path])
@@ -278,7 +284,7 @@ def test_a_verified_archive_is_not_downloaded_twice(site, tmp_path):
     with pytest.raises(DatasetError, match="do not belong"):
         fetch("warblrb10k", tmp_path / "d", mirror=site.url, **FAST)
     assert sorted(p.name for p in staging_of(tmp_path / "d").iterdir()) == [
-        ".lock", "archive.org-warblrb10k_public.json", SETS["warblrb10k"].archive]   # extracted WAVs freed
+        "archive.org-warblrb10k_public.json", SETS["warblrb10k"].archive]   # extracted WAVs freed
     site.files[f"/{SETS['warblrb10k'].labels}"] = labels_csv("warblrb10k", IDS["warblrb10k"]).encode()
     fetch("warblrb10k", tmp_path / "d", mirror=site.url, **FAST)
     assert site.requests_for(SETS["warblrb10k"].archive) == [None]
@@ -404,6 +410,27 @@ def test_labels_that_do_not_belong_to_the_audio_are_refused(site, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+def test_upper_case_wav_members_are_installed_where_the_reader_finds_them(site, tmp_path):
+    """Issue 19: X.WAV members were extracted as X.WAV, the reader looks up X.wav: zero items, the tree deleted."""
+    ids = IDS["ff1010bird"]
+    publish(site, "ff1010bird", members={f"wav/{item_id}.WAV" if k % 2 else f"WAV/{item_id}.Wav": wav_bytes(k)
+                                         for k, item_id in enumerate(ids)})
+    dest = tmp_path / "d"
+    result = fetch("ff1010bird", dest, mirror=site.url, **FAST)
+    dataset = read_dataset(dest)
+    assert [item.item_id for item in dataset.items] == sorted(ids) and dataset.problems == []
+    assert sorted(p.name for p in (dest / "wav").iterdir()) == sorted(f"{i}.wav" for i in ids)
+    assert sorted(result.manifest["files"]) == sorted([f"wav/{i}.wav" for i in ids] + [SETS["ff1010bird"].labels])
+    verify_fetched(dest, progress=False)
+
+
+def test_members_that_differ_only_in_the_case_of_wav_are_refused(site, tmp_path):
+    publish(site, "ff1010bird", members={"wav/64486.wav": wav_bytes(0), "more/64486.WAV": wav_bytes(1)},
+            ids=["64486"])
+    with pytest.raises(DatasetError, match="two members are named 64486.wav"):
+        fetch("ff1010bird", tmp_path / "d", mirror=site.url, **FAST)
+
+
 # ----------------------------------------------------------------------------- network and host failures
 
 
@@ -435,9 +462,81 @@ def test_a_host_error_is_named(site, tmp_path, status):
     assert len(site.requests_for(archive)) == (2 if status >= 500 else 1)   # only server errors are retried
 
 
+def test_a_host_listing_the_archive_as_empty_is_a_clear_error(site, tmp_path, capsys):
+    """Issue 19: a size of 0 ended `warblr fetch` with a raw FileNotFoundError traceback."""
+    bird_set = SETS["warblrb10k"]
+    publish(site, document={"files": [{"name": bird_set.archive, "size": "0", "md5": hashlib.md5(b"").hexdigest()}]})
+    dest = tmp_path / "d"
+    with pytest.raises(FetchError, match="lists warblrb10k_public_wav.zip as 0 bytes") as info:
+        fetch("warblrb10k", dest, mirror=site.url, **FAST)
+    assert info.value.url == f"{site.url}/{bird_set.host.metadata_name}"
+    assert site.requests_for(bird_set.archive) == [] and not dest.exists()
+    assert cli.main(["fetch", "warblrb10k", "--dest", str(dest), "--mirror", site.url, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("warblr: error: ") and "0 bytes" in err and "Traceback" not in err
+
+
+def flocks():
+    """``(blocked, inode)`` of each flock this process holds or waits for, from the kernel's /proc/locks."""
+    try:
+        lines = open("/proc/locks", encoding="ascii").read().splitlines()
+    except OSError:
+        pytest.skip("no /proc/locks")
+    found = []
+    for line in lines:
+        fields = line.split()[1:]
+        blocked = fields[0] == "->"
+        fields = fields[1:] if blocked else fields
+        if fields[0] == "FLOCK" and int(fields[3]) == os.getpid():
+            found.append((blocked, int(fields[4].rsplit(":", 1)[1])))
+    return found
+
+
+def test_a_second_fetch_waits_for_the_first_and_downloads_nothing(site, tmp_path):
+    """Issue 19: the first fetch deleted the staging folder holding its own lock; a second one fetched again.
+
+    The first fetch is held mid-download by the server; the second starts then, passes the "not complete
+    yet" check and must wait on the kernel lock (seen in /proc/locks), not be refused, not download.
+    """
+    publish(site)
+    archive = f"/{SETS['warblrb10k'].archive}"
+    site.gates[archive] = threading.Event()
+    dest = tmp_path / "d"
+    results = {}
+
+    def run(key):
+        try:
+            results[key] = fetch("warblrb10k", dest, mirror=site.url, **FAST)
+        except Exception as exc:  # noqa: BLE001 -- reported by the asserts below
+            results[key] = exc
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    assert site.held.wait(20), "the first fetch never asked for the archive"
+    held = [inode for blocked, inode in flocks() if not blocked]
+    assert len(held) == 1, held   # the first fetch's lock
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    for _ in range(400):   # until the second fetch waits on that lock (or has already given up)
+        if (True, held[0]) in flocks() or not second.is_alive():
+            break
+        second.join(0.05)
+    site.gates[archive].set()
+    first.join(60)
+    second.join(60)
+    assert results["first"].downloaded, results["first"]
+    assert isinstance(results["second"], fetch_module.FetchResult), results["second"]
+    assert results["second"].downloaded is False
+    assert site.requests_for(archive[1:]) == [None]
+    assert len(site.requests_for(SETS["warblrb10k"].host.metadata_name)) == 1
+    # The lock the first fetch held was never deleted: the same file is still there.
+    assert [p for p in tmp_path.rglob("*") if p.stat().st_ino == held[0]], "the held lock file was deleted"
+    assert not staging_of(dest).exists()
+
+
 def test_not_enough_disk_is_said_before_downloading(site, tmp_path, monkeypatch):
     publish(site)
-    monkeypatch.setattr(fetch_module.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 1000})())
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: type("Usage", (), {"free": 1000})())
     with pytest.raises(OutputError, match="1.0 KB free") as info:
         fetch("warblrb10k", tmp_path / "d", mirror=site.url, **FAST)
     assert info.value.path == staging_of(tmp_path / "d")
@@ -537,6 +636,18 @@ def test_bad_arguments_name_the_parameter(tmp_path):
     with pytest.raises(InvalidArgumentError) as info:
         fetch("warblrb10k", tmp_path / "file")
     assert info.value.parameter == "dest"
+
+
+def test_timeout_and_retry_wait_have_one_rule_in_the_api_and_on_the_command_line(tmp_path, capsys):
+    for parameter, value in (("timeout", 0.5), ("retry_wait", -1), ("retries", -1)):
+        with pytest.raises(InvalidArgumentError) as info:
+            fetch("warblrb10k", tmp_path / "d", **{parameter: value})
+        assert info.value.parameter == parameter
+        flag = "--" + parameter.replace("_", "-")
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["fetch", "warblrb10k", "--dest", str(tmp_path / "d"), flag, str(value)])
+        assert exit_info.value.code == 2 and flag in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_cli_fetch_then_rerun(site, tmp_path, capsys):
