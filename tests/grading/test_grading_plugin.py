@@ -80,11 +80,11 @@ def run_pytest(root, *args):
 
 
 def table_row(stdout, name):
-    """The score-table row of ``name`` as a list of fields (``earned / max`` joined)."""
+    """The score-table row of ``name``: name, ``earned/max``, passed, partial, failed, not attempted."""
     for line in reversed(stdout.splitlines()):
         fields = line.split()
-        if fields[:1] == [name] and len(fields) >= 7 and fields[2] == "/":
-            return [fields[0], f"{fields[1]}/{fields[3]}"] + fields[4:7]
+        if fields[:1] == [name] and len(fields) >= 8 and fields[2] == "/":
+            return [fields[0], f"{fields[1]}/{fields[3]}"] + fields[4:8]
     raise AssertionError(f"no {name} row in the score table:\n{stdout}")
 
 
@@ -98,7 +98,7 @@ def test_correct_package_scores_full_marks(tmp_path):
     run = run_pytest(tmp_path, "exercises", "--impl=mine", "--grade-json=out/results.json")
     assert run.returncode == 0, run.stdout
     assert "warblr grading" in run.stdout
-    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "7.5/7.5", "4", "0", "0"] and "(100.0 %)" in run.stdout
+    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "7.5/7.5", "4", "0", "0", "0"] and "(100.0 %)" in run.stdout
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["score"] == results["max_score"] == 7.5
     assert {t["status"] for t in results["tests"]} == {"passed"}
@@ -113,7 +113,7 @@ def test_wrong_answer_loses_its_points_and_shows_its_hint(tmp_path):
     run = run_pytest(tmp_path, "exercises", "--grade-json=results.json")
     assert run.returncode == 1
     assert "triple: three times, not two" in run.stdout  # hint in the failure report and in the summary
-    assert table_row(run.stdout, "logmel") == ["logmel", "5/6", "2", "1", "0"]
+    assert table_row(run.stdout, "logmel") == ["logmel", "5/6", "2", "0", "1", "0"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["score"] == 6.5 and results["max_score"] == 7.5
     failed = by_name(results)["logmel: test_triple"]
@@ -129,7 +129,7 @@ def test_untouched_stubs_are_not_attempted(tmp_path):
     assert "4 not attempted" in run.stdout.splitlines()[-1]
     assert "Traceback" not in run.stdout and "raise NotImplementedError" not in run.stdout
     assert "logmel.double() still raises NotImplementedError" in run.stdout
-    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "0/7.5", "0", "0", "4"]
+    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "0/7.5", "0", "0", "0", "4"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["score"] == 0
     for test in results["tests"]:
@@ -199,7 +199,7 @@ def test_points_marker_grades_a_test_outside_exercises(tmp_path):
     write_tree(tmp_path, {"conftest.py": ROOT_CONFTEST, "pytest.ini": "[pytest]\n",
                           "other/test_extra.py": "import pytest\n\n@pytest.mark.points(4)\ndef test_x():\n    pass\n"})
     run = run_pytest(tmp_path, "other")
-    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "4/4", "1", "0", "0"]
+    assert table_row(run.stdout, "TOTAL") == ["TOTAL", "4/4", "1", "0", "0", "0"]
 
 
 def test_handout_mode_never_runs_hidden_checks(tmp_path):
@@ -282,3 +282,68 @@ def test_cli_registers_grade_commands():
     assert args.out == "somewhere" and args.source == "."
     with pytest.raises(SystemExit):
         parser.parse_args(["grade", "handout"])  # --out is required
+
+
+PARTIAL_CHECKS = {"test_logmel.py": '''\
+import pytest
+
+from warblr.grading.credit import PartialCredit, award
+
+
+@pytest.mark.points(4, partial=True)
+@pytest.mark.hint("double: every row doubled")
+def test_rows(impl):
+    rows = [impl.logmel.double(x) for x in (1, 2, 3, 4)]
+    right = sum(got == 2 * x for got, x in zip(rows, (1, 2, 3, 4)))
+    if right < 4:
+        award(right / 4, f"{right} of 4 rows right")
+
+
+@pytest.mark.points(2)
+def test_undeclared(impl):
+    impl.logmel.double(1)
+    raise PartialCredit(0.5, "half, but this check does not declare partial credit")
+
+
+@pytest.mark.points(2, partial=True)
+def test_student_raises(impl):
+    assert impl.logmel.triple(1) == 3
+'''}
+
+#: A student whose code raises the partial-credit exception itself: the real class in-process (no intake
+#: there), a look-alike of the same name under isolation (the worker may not import warblr).
+CHEAT = {
+    "in-process": "from warblr.grading.credit import PartialCredit\n",
+    "isolated": "class PartialCredit(AssertionError):\n    fraction = 0.99\n\n"
+                "    def __init__(self, fraction, reason):\n        super().__init__(reason)\n",
+}
+
+
+@pytest.mark.parametrize("mode", ["in-process", "isolated"])
+def test_partial_credit_counts_only_when_a_partial_check_raises_it_itself(tmp_path, mode):
+    logmel = CHEAT[mode] + ("def double(x):\n    return 2 * x if x < 4 else 0\n\n"
+                            "def triple(x):\n    raise PartialCredit(0.99, 'give me points')\n")
+    make_lab(tmp_path, dict(CORRECT, **{"logmel.py": logmel}), checks=PARTIAL_CHECKS)
+    run = run_pytest(tmp_path, "exercises", "--grade-json=results.json",
+                     *(["--isolate", "--grade-timeout=60"] if mode == "isolated" else []))
+    results = json.loads((tmp_path / "results.json").read_text())
+    tests = by_name(results)
+    assert tests["logmel: test_rows"]["score"] == 3 and tests["logmel: test_rows"]["max_score"] == 4
+    assert tests["logmel: test_rows"]["status"] == "failed"
+    assert tests["logmel: test_rows"]["output"].startswith("Partial credit: 3 of 4 points (75%)")
+    assert "3 of 4 rows right" in tests["logmel: test_rows"]["output"]
+    assert tests["logmel: test_rows"]["extra_data"]["fraction"] == 0.75
+    assert tests["logmel: test_undeclared"]["score"] == 0
+    assert "is not marked @pytest.mark.points(n, partial=True)" in results["output"]
+    assert tests["logmel: test_student_raises"]["score"] == 0
+    assert results["score"] == 3 and results["max_score"] == 8
+    assert table_row(run.stdout, "logmel") == ["logmel", "3/8", "0", "1", "2", "0"]
+    assert "PART logmel: test_rows (3 of 4 pt, 75%)" in run.stdout
+
+
+def test_partial_credit_survives_a_resumed_run():
+    record = Record("t::a", "logmel", "a", points=4, outcome="failed", partial=True, fraction=0.25)
+    data = results_json([record], execution_time=0.0)
+    assert data["score"] == 1 and data["tests"][0]["extra_data"]["fraction"] == 0.25
+    undeclared = Record("t::b", "logmel", "b", points=4, outcome="failed", partial=False, fraction=0.25)
+    assert undeclared.score == 0

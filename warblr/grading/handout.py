@@ -8,7 +8,8 @@ The handout is a folder a student can work in offline::
     conftest.py                registers warblr's grading plugin
     pytest.ini                 runs exercises/, never runs hidden checks (warblr_handout = true)
     requirements.txt           what to install (warblr brings the plugin)
-    README.md                  how to work and how to check your work
+    README.md                  how to work and how to check your work, and a table of the points:
+                               those of the checks in the handout and of the hidden ones run only at grading
 
 Hidden checks are kept out of the copy: a test module whose ``pytestmark``
 holds ``visibility("hidden")`` is left out, and a test function or class
@@ -21,6 +22,7 @@ hidden ``pytest.param``), though its source then stays in the copy.
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,7 @@ PYTEST_INI = '''\
 testpaths = exercises
 addopts = -ra
 warblr_handout = true
+warblr_hidden_checks = {hidden}
 filterwarnings =
     ignore::DeprecationWarning:resampy.*
     ignore::DeprecationWarning:numba.*
@@ -99,7 +102,9 @@ limit (30 s; `--grade-timeout SECONDS` to change it while you work).
 
 The checks compare your results with reference values stored in
 `exercises/reference_data/` and with torchvggish and librosa; they run
-offline. The autograder runs these checks and a few hidden ones.
+offline.
+
+{points_table}
 
 Rules: keep the function names and signatures; import your other modules
 relatively (`from . import logmel`); do not print megabytes, call
@@ -266,6 +271,69 @@ def build_reference_data(exercises, solutions, out_dir):
         raise WarblrError(f"{exercises / 'reference.py'}: build() failed:\n{result.stderr[-3000:]}")
 
 
+def list_checks(source):
+    """The lab's graded checks as dicts (name, exercise, points, visibility, partial), hidden ones included.
+
+    Collected by pytest itself (``--collect-only --grade-list``), so parametrized checks count one by one.
+    """
+    with tempfile.TemporaryDirectory(prefix="warblr-checks-") as scratch:
+        listing = Path(scratch) / "checks.json"
+        result = subprocess.run([sys.executable, "-m", "pytest", "exercises", "--collect-only", "-q",
+                                 "-p", "no:cacheprovider", f"--grade-list={listing}"], cwd=source,
+                                capture_output=True, text=True)
+        if not listing.is_file():
+            raise WarblrError(f"{Path(source) / 'exercises'}: the checks could not be collected:\n"
+                              f"{(result.stdout + result.stderr)[-3000:]}")
+        return json.loads(listing.read_text(encoding="utf-8"))
+
+
+def hidden_summary(checks):
+    """``"N checks, P points"`` of the hidden checks among ``checks`` (from :func:`list_checks`).
+
+    Examples
+    --------
+    >>> hidden_summary([{"visibility": "hidden", "points": 2.0}, {"visibility": "visible", "points": 1.0}])
+    '1 checks, 2 points'
+    """
+    hidden = [check for check in checks if check["visibility"] == "hidden"]
+    return f"{len(hidden)} checks, {sum(check['points'] for check in hidden):g} points"
+
+
+def points_table(checks):
+    """The handout README's table: per exercise, the checks and points students see, and those run only at grading.
+
+    Examples
+    --------
+    >>> print(points_table([{"exercise": "logmel", "visibility": "hidden", "points": 2.0, "partial": False},
+    ...                     {"exercise": "logmel", "visibility": "visible", "points": 3.0, "partial": True}]))
+    | exercise | checks you can run (points) | hidden checks, run only at grading (points) | may give partial credit |
+    |---|---:|---:|---:|
+    | logmel | 1 (3) | 1 (2) | 1 |
+    | **total** | **1 (3)** | **1 (2)** | **1** |
+    <BLANKLINE>
+    Hidden checks are not in this handout: the autograder runs them after you upload, so your score there can be
+    lower than here. A check that may give partial credit awards a fraction of its points for work partly right.
+    """
+    def cell(group):
+        return f"{len(group)} ({sum(check['points'] for check in group):g})"
+
+    rows = ["| exercise | checks you can run (points) | hidden checks, run only at grading (points) | "
+            "may give partial credit |", "|---|---:|---:|---:|"]
+    exercises = list(dict.fromkeys(check["exercise"] for check in checks))
+    for exercise in exercises + [None]:
+        group = [check for check in checks if exercise is None or check["exercise"] == exercise]
+        visible = [check for check in group if check["visibility"] != "hidden"]
+        hidden = [check for check in group if check["visibility"] == "hidden"]
+        partial = sum(bool(check.get("partial")) for check in group)
+        if exercise is None:
+            rows.append(f"| **total** | **{cell(visible)}** | **{cell(hidden)}** | **{partial}** |")
+        else:
+            rows.append(f"| {exercise} | {cell(visible)} | {cell(hidden)} | {partial} |")
+    return "\n".join(rows) + ("\n\nHidden checks are not in this handout: the autograder runs them after you "
+                              "upload, so your score there can be\nlower than here. A check that may give partial "
+                              "credit awards a fraction of its points for work partly right.")
+
+
 def build_handout(out, *, source=".", force=False):
     """Build the student handout in ``out``.
 
@@ -290,10 +358,11 @@ def build_handout(out, *, source=".", force=False):
         If ``source`` lacks ``exercises/`` or ``solutions/``, or ``out`` is in the way.
     """
     def fill(staging, exercises, solutions):
+        checks = list_checks(exercises.parent)
         removed = copy_exercises(exercises, staging / "exercises")
         build_reference_data(exercises, solutions, staging / "exercises" / "reference_data")
-        write_tree(staging, {"conftest.py": ROOT_CONFTEST, "pytest.ini": PYTEST_INI,
-                             "requirements.txt": REQUIREMENTS, "README.md": README,
+        write_tree(staging, {"conftest.py": ROOT_CONFTEST, "pytest.ini": PYTEST_INI.format(hidden=hidden_summary(checks)),
+                             "requirements.txt": REQUIREMENTS, "README.md": README.format(points_table=points_table(checks)),
                              STAMP: "built by `warblr grade handout`\n"})
         return removed
 

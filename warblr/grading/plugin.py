@@ -92,8 +92,14 @@ def pytest_addoption(parser):
     group.addoption("--grade-resume", action="store_true", default=False,
                     help="keep the finished checks recorded in the --grade-json file and run only the "
                          "others (used by `warblr grade run` after a crash)")
+    group.addoption("--grade-list", metavar="PATH", default=None,
+                    help="write the graded checks (name, exercise, points, visibility, partial) as JSON to "
+                         "PATH after collection (with --collect-only: the handout's points table)")
     parser.addini("warblr_handout", type="bool", default=False,
                   help="student handout: never run checks marked visibility('hidden')")
+    parser.addini("warblr_hidden_checks", default="",
+                  help="student handout: the hidden checks the autograder adds, e.g. '3 checks, 7 points' "
+                       "(said under the score table)")
 
 
 def pytest_configure(config):
@@ -352,6 +358,11 @@ class Grader:
                     record.outcome, record.message = "failed", RUNNING_TEXT
                     crashed.append(record.name)
                 drop.add(item)
+        listing = config.getoption("grade_list")
+        if listing:
+            write_json_atomic(listing, [{"name": r.name, "exercise": r.exercise, "points": r.points,
+                                         "visibility": r.visibility, "partial": r.partial}
+                                        for r in self.records.values()])
         if finished:
             self.notes.append(f"Resumed after a crash: {len(finished)} finished check(s) kept from "
                               "the earlier run.")
@@ -554,6 +565,9 @@ class Grader:
                 tr.write_line(f"  {r.name}: {r.message.removeprefix('not attempted: ')}")
         for line in score_table(records):
             tr.write_line(line, bold=line.startswith("TOTAL"))
+        hidden = config.getini("warblr_hidden_checks")
+        if hidden:
+            tr.write_line(f"not in this table: {hidden} in hidden checks that run only at grading", yellow=True)
         if self.json_path:
             tr.write_line(f"results written to {self.json_path}")
 

@@ -1,0 +1,294 @@
+"""Code similarity between submissions: winnowed fingerprints (as in MOSS) and a side-by-side HTML report.
+
+The algorithm is Schleimer, Wilkerson and Aiken's winnowing ("Winnowing:
+local algorithms for document fingerprinting", SIGMOD 2003), the one MOSS
+uses. Each submission's Python files are tokenized with Python's own
+:mod:`tokenize`; comments, blank lines and indentation are dropped, and
+names are replaced by one placeholder unless they follow a dot (``np.fft.rfft``
+keeps ``fft`` and ``rfft``), so renaming variables changes nothing while
+what the code calls still counts; numbers and strings become placeholders
+too. Every run of :data:`K` tokens is hashed (BLAKE2b, stable across
+processes), and in every window of :data:`WINDOW` consecutive hashes the
+smallest is kept: any shared run of ``K + WINDOW - 1`` tokens is guaranteed
+to share a fingerprint, whatever the order of the functions. Fingerprints
+of the handout's stub files are boilerplate and removed, as are those
+shared by more than half of a large class (code everyone was given or
+everyone writes alike, MOSS's ``-m``).
+
+A pair's similarity is the share of each side's fingerprints found in the
+other; pairs are ranked by the larger share. The report flags, it never
+changes a score. We implement winnowing here rather than use copydetect
+(which implements the same algorithm) to tokenize with Python's own
+tokenizer, keep attribute names, drop the stubs at the fingerprint level,
+and write a self-contained page with no script (student code is escaped).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import keyword
+import tokenize
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fileio import atomic_write
+from .impl import EXERCISE_MODULES
+
+#: Tokens per hashed k-gram (about two lines of Python).
+K = 12
+
+#: Hashes per winnowing window: a shared run of K + WINDOW - 1 tokens is always detected.
+WINDOW = 6
+
+#: Pairs shown in the HTML report (all are in similarity.csv).
+MAX_PAIRS_SHOWN = 50
+
+#: With at least this many submissions, a fingerprint in more than half of them is common code.
+COMMON_MIN_SUBMISSIONS = 10
+
+_SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+         tokenize.ENCODING, tokenize.ENDMARKER}
+
+
+def normalised_tokens(source):
+    """``[(token text, first line, last line)]`` of Python ``source``, names, numbers and strings normalised.
+
+    Examples
+    --------
+    >>> [text for text, _, _ in normalised_tokens("total = np.sum(values)  # add")]
+    ['V', '=', 'V', '.', 'sum', '(', 'V', ')']
+    """
+    out = []
+    previous = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in _SKIP:
+                continue
+            text = token.string
+            if token.type == tokenize.NAME and not keyword.iskeyword(text) and previous != ".":
+                text = "V"
+            elif token.type == tokenize.NUMBER:
+                text = "N"
+            elif token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_START", -1):
+                text = "S"
+            out.append((text, token.start[0], token.end[0]))
+            previous = token.string
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # a file that does not tokenize to the end still has fingerprints up to there
+    return out
+
+
+def _hash(texts):
+    return int.from_bytes(hashlib.blake2b("\x1f".join(texts).encode(), digest_size=8).digest(), "big")
+
+
+def winnow(tokens, *, k=K, window=WINDOW):
+    """The winnowed fingerprints of a token list: ``{hash: [(first line, last line), ...]}``.
+
+    Parameters
+    ----------
+    tokens : list of (str, int, int)
+        From :func:`normalised_tokens`.
+    k, window : int, keyword-only
+        k-gram length and winnowing window.
+
+    Returns
+    -------
+    dict
+        Each selected k-gram hash with the line spans where it was selected.
+    """
+    hashes = [_hash([text for text, _, _ in tokens[i:i + k]]) for i in range(len(tokens) - k + 1)]
+    selected = {}
+    starts = range(len(hashes) - window + 1) if len(hashes) >= window else range(min(1, len(hashes)))
+    for start in starts:
+        span = hashes[start:start + window]
+        low = min(span)
+        position = start + max(i for i, value in enumerate(span) if value == low)  # rightmost minimum
+        selected[position] = low
+    prints = defaultdict(list)
+    for position, value in sorted(selected.items()):
+        prints[value].append((tokens[position][1], tokens[position + k - 1][2]))
+    return dict(prints)
+
+
+@dataclass
+class Document:
+    """One submission's fingerprints: ``{hash: [(file, first line, last line)]}`` and its file texts."""
+
+    key: str
+    prints: dict = field(default_factory=dict)
+    texts: dict = field(default_factory=dict)
+
+
+def fingerprint_files(key, files, *, boilerplate=frozenset()):
+    """A :class:`Document` from ``{relative path: bytes}`` (Python files only), ``boilerplate`` hashes removed."""
+    document = Document(key)
+    for path in sorted(files):
+        if not path.endswith(".py") or Path(path).name.startswith("test_"):
+            continue
+        text = files[path].decode("utf-8", errors="replace")
+        document.texts[path] = text
+        for value, spans in winnow(normalised_tokens(text)).items():
+            if value not in boilerplate:
+                document.prints.setdefault(value, []).extend((path, first, last) for first, last in spans)
+    return document
+
+
+def boilerplate_of(lab):
+    """Fingerprints of the handout's stubs (``exercises/<module>.py`` of the lab): code every student got."""
+    prints = set()
+    for name in EXERCISE_MODULES:
+        path = Path(lab) / "exercises" / f"{name}.py"
+        if path.is_file():
+            prints |= set(winnow(normalised_tokens(path.read_text(encoding="utf-8"))))
+    return prints
+
+
+@dataclass
+class Pair:
+    """Two submissions' shared fingerprints; ``share_a``/``share_b``: the fraction of each side's found in the other."""
+
+    a: Document
+    b: Document
+    shared: set
+
+    @property
+    def share_a(self):
+        return len(self.shared) / len(self.a.prints) if self.a.prints else 0.0
+
+    @property
+    def share_b(self):
+        return len(self.shared) / len(self.b.prints) if self.b.prints else 0.0
+
+    @property
+    def score(self):
+        return max(self.share_a, self.share_b)
+
+
+def rank_pairs(documents):
+    """Every pair sharing a fingerprint, most similar first (ties by key), common code removed.
+
+    Parameters
+    ----------
+    documents : list of Document
+
+    Returns
+    -------
+    list of Pair
+    """
+    holders = defaultdict(set)
+    for index, document in enumerate(documents):
+        for value in document.prints:
+            holders[value].add(index)
+    if len(documents) >= COMMON_MIN_SUBMISSIONS:
+        common = {value for value, owners in holders.items() if len(owners) > len(documents) / 2}
+        for document in documents:
+            for value in common & set(document.prints):
+                del document.prints[value]
+        holders = {value: owners for value, owners in holders.items() if value not in common}
+    shared = defaultdict(set)
+    for value, owners in holders.items():
+        owners = sorted(owners)
+        for i, first in enumerate(owners):
+            for second in owners[i + 1:]:
+                shared[first, second].add(value)
+    pairs = [Pair(documents[i], documents[j], values) for (i, j), values in shared.items()]
+    return sorted(pairs, key=lambda pair: (-pair.score, pair.a.key, pair.b.key))
+
+
+def passages(pair):
+    """Matched passages of a pair: ``[((file_a, first, last), (file_b, first, last))]``, merged where adjacent."""
+    spans = sorted((min(pair.a.prints[value]), min(pair.b.prints[value])) for value in pair.shared)
+    merged = []
+    for (file_a, a0, a1), (file_b, b0, b1) in spans:
+        if merged:
+            (last_file_a, la0, la1), (last_file_b, lb0, lb1) = merged[-1]
+            if last_file_a == file_a and last_file_b == file_b and a0 <= la1 + 1 and lb0 - 2 <= b0 <= lb1 + 1:
+                merged[-1] = ((file_a, la0, max(la1, a1)), (file_b, min(lb0, b0), max(lb1, b1)))
+                continue
+        merged.append(((file_a, a0, a1), (file_b, b0, b1)))
+    return merged
+
+
+def _excerpt(document, where):
+    path, first, last = where
+    lines = document.texts[path].splitlines()[first - 1:last]
+    return "\n".join(f"{number:4d}  {line}" for number, line in zip(range(first, last + 1), lines))
+
+
+_STYLE = """
+body { font-family: sans-serif; margin: 1.5em; }
+table.ranking td, table.ranking th { padding: 2px 10px; text-align: left; }
+section.pair { border-top: 2px solid #888; margin-top: 2em; }
+div.passage { display: flex; gap: 1em; margin: 0.6em 0; }
+div.side { flex: 1; min-width: 0; }
+pre.match { background: #fff3b0; padding: 6px; overflow-x: auto; font-size: 12px; }
+"""
+
+
+def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN):
+    """The report page: the ranking, then each shown pair's matched passages side by side."""
+    escape = html.escape
+    head = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            f"<title>warblr similarity report</title><style>{_STYLE}</style></head><body>")
+    parts = [head, "<h1>Code similarity between submissions</h1>",
+             f"<p>{total} submissions, {len(pairs)} pairs sharing code after the handout's stubs were removed. "
+             "Winnowing (MOSS's algorithm) over normalised Python tokens: renamed variables and reordered "
+             "functions still match. A flag for a human to read, never a verdict; scores are unchanged.</p>",
+             "<table class='ranking'><tr><th>rank</th><th>submission A</th><th>submission B</th>"
+             "<th>A's code in B</th><th>B's code in A</th></tr>"]
+    for rank, pair in enumerate(pairs[:shown], 1):
+        parts.append(f"<tr class='rank'><td>{rank}</td><td><a href='#pair{rank}'>{escape(pair.a.key)}</a></td>"
+                     f"<td>{escape(pair.b.key)}</td><td>{pair.share_a:.0%}</td><td>{pair.share_b:.0%}</td></tr>")
+    parts.append("</table>")
+    for rank, pair in enumerate(pairs[:shown], 1):
+        parts.append(f"<section class='pair' id='pair{rank}' data-a='{escape(pair.a.key)}' "
+                     f"data-b='{escape(pair.b.key)}'><h2>{rank}. {escape(pair.a.key)} and {escape(pair.b.key)}: "
+                     f"{pair.share_a:.0%} / {pair.share_b:.0%}</h2>")
+        for where_a, where_b in passages(pair):
+            parts.append("<div class='passage'>")
+            for document, where in ((pair.a, where_a), (pair.b, where_b)):
+                parts.append(f"<div class='side'><div>{escape(document.key)}: {escape(where[0])} lines "
+                             f"{where[1]}-{where[2]}</div><pre class='match'>{escape(_excerpt(document, where))}"
+                             "</pre></div>")
+            parts.append("</div>")
+        parts.append("</section>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def write_similarity_report(files_of, out, *, lab):
+    """Write ``similarity.html`` and ``similarity.csv`` (every pair) into ``out``.
+
+    Parameters
+    ----------
+    files_of : dict
+        ``{submission key: {relative path: bytes}}`` as intake read them.
+    out : pathlib.Path
+        The batch's output folder.
+    lab : path
+        The lab whose ``exercises/`` stubs are boilerplate.
+
+    Returns
+    -------
+    dict
+        ``{"similarity_report": path, "similarity_pairs": path}``.
+    """
+    boilerplate = boilerplate_of(lab)
+    documents = [fingerprint_files(key, files_of[key], boilerplate=boilerplate) for key in sorted(files_of)]
+    pairs = rank_pairs(documents)
+    page = report_html(pairs, total=len(documents))
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["a", "b", "share_of_a_in_b", "share_of_b_in_a", "shared_fingerprints"])
+    writer.writerows([pair.a.key, pair.b.key, f"{pair.share_a:.4f}", f"{pair.share_b:.4f}", len(pair.shared)]
+                     for pair in pairs)
+    report, listing = Path(out) / "similarity.html", Path(out) / "similarity.csv"
+    atomic_write(report, lambda handle: handle.write(page), mode="w")
+    atomic_write(listing, lambda handle: handle.write(table.getvalue()), mode="w")
+    return {"similarity_report": report, "similarity_pairs": listing}
