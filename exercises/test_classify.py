@@ -1,10 +1,12 @@
 """Graded checks for ``classify``: clip pooling, the PCA + logistic-regression pipeline, cross-validated AUC.
 
-The cross-validation is compared with scikit-learn's own ``cross_val_score``
-on your ``make_classifier``, run next to your code (``impl.probe``), so a
-classifier mistake is not counted twice; with a closed-form property (no
-leakage: random labels score about 0.5); and with ``solutions/`` on a fixed
-data set.
+Everything is decided here, in the grader, from the numbers your code
+returns: your ``make_classifier`` is fitted (where your code runs) on data
+chosen here and its probabilities must equal this file's reference pipeline
+fitted on the same data; your cross-validated AUC must equal scikit-learn's
+``cross_val_score`` of that reference pipeline, computed here; a
+closed-form property (no leakage: random labels score about 0.5, learnable
+ones what the reference scores); and ``solutions/`` on a fixed data set.
 """
 
 import numpy as np
@@ -13,15 +15,52 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .reference import classification_data, clip_features, to_numpy
 
 
-def qualified(cls):
-    """``module.Class``: how ``impl.probe("class_name", obj)`` names a class."""
-    return f"{cls.__module__}.{cls.__qualname__}"
+def reference_pipeline(n_components, random_state=0):
+    """The classifier the lab asks for: standardise, PCA, logistic regression."""
+    return Pipeline([("scale", StandardScaler()), ("pca", PCA(n_components=n_components, random_state=random_state)),
+                     ("logreg", LogisticRegression(max_iter=1000, random_state=random_state))])
+
+
+def folds(n_splits, random_state):
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+
+
+def reference_auc(X, y, n_components, n_splits=5, random_state=0):
+    """scikit-learn's cross-validated ROC AUC of :func:`reference_pipeline` (mean over the folds)."""
+    return float(cross_val_score(reference_pipeline(n_components, random_state), X, y, scoring="roc_auc",
+                                 cv=folds(n_splits, random_state)).mean())
+
+
+def labels_auc(X, y, n_components, n_splits=5, random_state=0):
+    """The classic mistake's number: mean ROC AUC of hard predicted labels of the reference pipeline."""
+    return float(np.mean([roc_auc_score(y[test], reference_pipeline(n_components, random_state)
+                                        .fit(X[train], y[train]).predict(X[test]))
+                          for train, test in folds(n_splits, random_state).split(X, y)]))
+
+
+def student_auc(impl, *args, **kwargs):
+    got = impl.classify.cross_validated_auc(*args, **kwargs)
+    assert np.ndim(got) == 0, "cross_validated_auc must return one number, the mean AUC over the folds"
+    got = float(got)
+    assert np.isfinite(got), f"cross_validated_auc returned {got}"
+    return got
+
+
+def fitted_probabilities(impl, n_components, X, y, *, random_state=0):
+    """Positive-class probabilities on ``X`` of your ``make_classifier`` fitted on ``(X, y)``."""
+    model = impl.classify.make_classifier(n_components, random_state=random_state)
+    model.fit(X, y)  # scikit-learn returns the estimator; its reply is not needed
+    got = to_numpy(model.predict_proba(X)).astype(np.float64)
+    assert got.shape == (len(X), 2), f"predict_proba gave shape {got.shape}, expected {(len(X), 2)}"
+    return got[:, 1]
 
 
 GRADED = settings(max_examples=6, deadline=None, derandomize=True, database=None,
@@ -59,16 +98,15 @@ def test_pool_matches_solution(impl, reference):
 
 @pytest.mark.points(3)
 @pytest.mark.hint("make_classifier: a sklearn Pipeline of StandardScaler (standardise first), PCA(n_components, "
-                  "random_state) and LogisticRegression, in that order")
+                  "random_state) and LogisticRegression, in that order: fitted on the same data its probabilities "
+                  "must equal that pipeline's")
 @pytest.mark.parametrize("n_components", [2, 5])
 def test_make_classifier_steps(impl, n_components):
-    model = impl.classify.make_classifier(n_components, random_state=0)
-    kind = impl.probe("class_name", model)
-    assert kind == qualified(Pipeline), f"make_classifier returned {kind}, not a sklearn Pipeline"
-    kinds = [impl.probe("class_name", step) for _, step in model.steps]
-    expected = [qualified(cls) for cls in (StandardScaler, PCA, LogisticRegression)]
-    assert kinds == expected, f"pipeline steps {[k.rsplit('.', 1)[-1] for k in kinds]}"
-    assert model.steps[1][1].n_components == n_components
+    X, y = classification_data()
+    got = fitted_probabilities(impl, n_components, X, y)
+    expected = reference_pipeline(n_components).fit(X, y).predict_proba(X)[:, 1]
+    np.testing.assert_allclose(got, expected, atol=1e-3, err_msg=(
+        f"your classifier's probabilities differ from StandardScaler -> PCA({n_components}) -> LogisticRegression"))
 
 
 @pytest.mark.points(3)
@@ -77,9 +115,14 @@ def test_make_classifier_steps(impl, n_components):
 def test_make_classifier_ignores_feature_scale(impl):
     X, y = classification_data()
     scales = np.geomspace(1000.0, 0.001, X.shape[1])
-    original = impl.classify.make_classifier(3, random_state=0).fit(X, y).predict_proba(X)[:, 1]
-    rescaled = impl.classify.make_classifier(3, random_state=0).fit(X * scales, y).predict_proba(X * scales)[:, 1]
-    np.testing.assert_allclose(rescaled, original, atol=1e-4)
+    original = fitted_probabilities(impl, 3, X, y)
+    rescaled = fitted_probabilities(impl, 3, X * scales, y)
+    np.testing.assert_allclose(rescaled, original, atol=1e-4, err_msg="rescaling the features changed the predictions")
+    # It must also have learnt what the reference learns (a constant or an untrained model is scale-blind too).
+    learnt, expected = roc_auc_score(y, original), roc_auc_score(y, reference_pipeline(3).fit(X, y).predict_proba(X)[:, 1])
+    assert abs(learnt - expected) < 0.02, (
+        f"your fitted classifier ranks its own training data with AUC {learnt:.3f}; the pipeline asked for: "
+        f"{expected:.3f}")
 
 
 @pytest.mark.points(2)
@@ -88,8 +131,8 @@ def test_make_classifier_ignores_feature_scale(impl):
                   "class_weight, no extra penalty)")
 def test_make_classifier_matches_solution(impl, reference):
     X, y = classification_data()
-    got = impl.classify.make_classifier(4, random_state=0).fit(X, y).predict_proba(X)[:, 1]
-    np.testing.assert_allclose(got, reference("classify.make_classifier.proba"), atol=1e-3)
+    np.testing.assert_allclose(fitted_probabilities(impl, 4, X, y), reference("classify.make_classifier.proba"),
+                               atol=1e-3)
 
 
 # ------------------------------------------------------------------ cross-validation
@@ -101,12 +144,9 @@ def test_make_classifier_matches_solution(impl, reference):
 @given(n_components=st.integers(1, 5), n_splits=st.integers(2, 6), random_state=st.integers(0, 1000))
 def test_cross_validated_auc_matches_sklearn(impl, n_components, n_splits, random_state):
     X, y = classification_data()
-    model = impl.classify.make_classifier(n_components, random_state=random_state)
-    expected = impl.probe("cross_val_auc", model, X, y, n_splits, random_state)
-    got = impl.classify.cross_validated_auc(X, y, n_components, n_splits=n_splits, random_state=random_state)
-    assert np.ndim(got) == 0, "cross_validated_auc must return one number, the mean AUC over the folds"
-    assert abs(float(got) - expected) < 1e-6, (
-        f"your AUC {float(got):.4f}, sklearn's cross_val_score gives {expected:.4f}")
+    expected = reference_auc(X, y, n_components, n_splits, random_state)
+    got = student_auc(impl, X, y, n_components, n_splits=n_splits, random_state=random_state)
+    assert abs(got - expected) < 1e-6, f"your AUC {got:.4f}, sklearn's cross_val_score gives {expected:.4f}"
 
 
 @pytest.mark.points(4)
@@ -119,9 +159,16 @@ def test_cross_validated_auc_has_no_leakage(impl):
     for seed in range(6):  # one run's AUC spreads by about 0.11 around 0.5; six runs by about 0.05
         X = rng.standard_normal((40, 30))
         y = np.repeat([0, 1], 20)
-        scores.append(impl.classify.cross_validated_auc(X, y, 20, n_splits=4, random_state=seed))
+        scores.append(student_auc(impl, X, y, 20, n_splits=4, random_state=seed))
     assert abs(np.mean(scores) - 0.5) < 0.2, (
         f"AUC {np.mean(scores):.2f} on random labels: the test folds leaked into training")
+    # ... and labels that can be learnt must score what leak-free cross-validation scores (not a constant 0.5).
+    X, y = classification_data()
+    for n_components, random_state in ((2, 1), (4, 2)):
+        got = student_auc(impl, X, y, n_components, n_splits=4, random_state=random_state)
+        expected = reference_auc(X, y, n_components, 4, random_state)
+        assert abs(got - expected) < 0.02, (
+            f"AUC {got:.3f} on learnable labels, leak-free cross-validation gives {expected:.3f}")
 
 
 @pytest.mark.points(2)
@@ -129,11 +176,9 @@ def test_cross_validated_auc_has_no_leakage(impl):
                   "predicted labels: ROC AUC ranks scores, and 0/1 labels throw the ranking away")
 def test_cross_validated_auc_uses_probabilities(impl):
     X, y = classification_data()
-    model = impl.classify.make_classifier(4, random_state=0)
-    expected = impl.probe("cross_val_auc", model, X, y, 5, 0)
-    labels_auc = impl.probe("labels_auc", model, X, y, 5, 0)
-    got = float(impl.classify.cross_validated_auc(X, y, 4))
-    diagnosis = " (that is the AUC of hard predicted labels)" if abs(got - labels_auc) < 1e-9 else ""
+    expected, from_labels = reference_auc(X, y, 4), labels_auc(X, y, 4)
+    got = student_auc(impl, X, y, 4)
+    diagnosis = " (that is the AUC of hard predicted labels)" if abs(got - from_labels) < 1e-9 else ""
     assert abs(got - expected) < 1e-6, f"your AUC {got:.4f}{diagnosis}, expected {expected:.4f} from probabilities"
 
 
@@ -143,7 +188,7 @@ def test_cross_validated_auc_uses_probabilities(impl):
 @pytest.mark.parametrize("case, kwargs", [("default", dict(n_components=4)),
                                           ("custom", dict(n_components=2, n_splits=3, random_state=11))])
 def test_cross_validated_auc_matches_solution(impl, reference, case, kwargs):
-    got = float(impl.classify.cross_validated_auc(*classification_data(), **kwargs))
+    got = student_auc(impl, *classification_data(), **kwargs)
     assert abs(got - float(reference(f"classify.cross_validated_auc.{case}"))) < 1e-3
 
 
@@ -155,6 +200,5 @@ def test_cross_validated_auc_is_stratified(impl):
     rng = np.random.default_rng(5)
     y = np.r_[np.ones(6, dtype=int), np.zeros(54, dtype=int)]   # 10 % positives, sorted
     X = rng.standard_normal((60, 5)) + 1.5 * y[:, None]
-    auc = float(impl.classify.cross_validated_auc(X, y, 2, n_splits=6, random_state=3))
-    expected = impl.probe("cross_val_auc", impl.classify.make_classifier(2, random_state=3), X, y, 6, 3)
-    assert abs(auc - expected) < 1e-6
+    got = student_auc(impl, X, y, 2, n_splits=6, random_state=3)
+    assert abs(got - reference_auc(X, y, 2, 6, 3)) < 1e-6

@@ -2,7 +2,11 @@
 
 Models are compared with torchvggish's own ``VGG`` carrying the same seeded
 random weights (``vggish_state``), and the postprocessor with torchvggish's
-``Postprocessor`` given the same PCA parameters.
+``Postprocessor`` given the same PCA parameters. How ``embed`` treats the
+network (batches, autograd, eval mode) is read from what it returns: the
+checks hand it a stand-in network (``warblr.grading.probes``) whose output
+carries the batch size of each forward pass and whether autograd or training
+mode was on, and compare every row with the grader's own copy of that network.
 """
 
 import numpy as np
@@ -10,10 +14,13 @@ import pytest
 import torch
 from torchvggish.torchvggish import VGG, Postprocessor, make_layers
 
+from warblr.grading import credit, probes
+
 from .reference import pca_inputs, to_numpy
 
 ARCHITECTURE = ("conv 64-M-128-M-256-256-M-512-512-M (3x3, padding 1, ReLU; 2x2 max-pool) named 'features', "
                 "then 'embeddings' = Linear 12288->4096, ReLU, 4096->4096, ReLU, 4096->128, ReLU")
+STAND_IN_SEED = 17
 
 
 def student_model(impl, state):
@@ -22,12 +29,37 @@ def student_model(impl, state):
     return model
 
 
-def probe_network(impl, dropout=0.0):
-    """A cheap network ``[N, 1, 96, 64] -> [N, 128]`` next to your code.
+def stand_in(impl):
+    """The stand-in network next to your code (``impl.probe``) and the grader's own copy of it."""
+    return impl.probe("stand_in_network", seed=STAND_IN_SEED), probes.stand_in_network(seed=STAND_IN_SEED)
 
-    ``.calls`` lists the input shape of each forward pass, ``.graphs`` whether each built an autograd graph.
+
+def read_marks(returned, examples, own_copy):
+    """What the stand-in network's output says about the forward passes that made ``returned``.
+
+    Returns a dict: ``batch_size``, ``autograd``, ``training`` (one float per
+    row) and ``error`` (per row, the largest difference from the network's
+    output once those marks are taken out: large when a row is not the
+    network's output for its example).
     """
-    return impl.probe("flat", dropout=dropout)
+    got = to_numpy(returned).astype(np.float64)
+    examples = to_numpy(examples).reshape(len(examples), 1, 96, 64)
+    assert got.shape == (len(examples), 128), (
+        f"embed returned shape {got.shape} for {len(examples)} examples; expected {(len(examples), 128)}")
+    assert np.all(np.isfinite(got)), "embed returned NaN or Inf"
+    with torch.no_grad():
+        plain = own_copy.linear(torch.as_tensor(examples, dtype=torch.float32).flatten(1)).double().numpy()
+    marks = own_copy.marks.double().numpy()                       # [3, 128]
+    flags, *_ = np.linalg.lstsq(marks.T, (got - plain).T, rcond=None)   # [3, rows]
+    error = np.abs(got - plain - flags.T @ marks).max(axis=1)
+    return dict(zip(probes.STAND_IN_MARKS, flags), error=error)
+
+
+def assert_rows_are_the_networks_output(marks):
+    bad = np.flatnonzero(marks["error"] > 1e-3)
+    assert not bad.size, (f"{bad.size} of {len(marks['error'])} rows are not the network's output for their example "
+                          f"(largest difference {marks['error'].max():.3g}): embed must run every example through "
+                          "the model it is given")
 
 
 def torchvggish_postprocess(embeddings, eigen_vectors, means):
@@ -37,13 +69,21 @@ def torchvggish_postprocess(embeddings, eigen_vectors, means):
     return post.postprocess(torch.as_tensor(embeddings)).numpy().astype(np.int64)
 
 
+def code_difference(got, expected):
+    """``got - expected`` as int64 after checking ``got`` is uint8 of the expected shape."""
+    got = to_numpy(got)
+    assert got.shape == np.shape(expected) and got.dtype == np.uint8, (
+        f"got {got.dtype} {got.shape}, expected uint8 {np.shape(expected)}")
+    return got.astype(np.int64) - np.asarray(expected).astype(np.int64)
+
+
 def assert_codes_match(got, expected, whose):
     """8-bit codes equal up to rare off-by-one roundings.
 
     float32 and float64 arithmetic may round a value sitting on a .5 boundary differently: allow 1 % of the
     codes to be off by one, no more.
     """
-    difference = np.abs(to_numpy(got).astype(np.int64) - np.asarray(expected).astype(np.int64))
+    difference = np.abs(code_difference(got, expected))
     assert difference.max() <= 1 and np.mean(difference > 0) < 0.01, (
         f"{np.mean(difference > 0):.1%} of the values differ from {whose}, by up to {difference.max()}")
 
@@ -53,14 +93,23 @@ def assert_codes_match(got, expected, whose):
 
 @pytest.mark.points(4)
 @pytest.mark.hint("build_vggish: the state_dict keys and shapes must equal torchvggish's VGG so the released weights "
-                  "load: " + ARCHITECTURE)
-def test_build_vggish_state_dict_matches_torchvggish(impl):
-    got = {key: tuple(shape) for key, shape in impl.probe("state_shapes", impl.embedding.build_vggish()).items()}
-    expected = {key: tuple(value.shape) for key, value in VGG(make_layers(), postprocess=False).state_dict().items()}
-    assert sorted(got) == sorted(expected), (
-        f"missing {sorted(set(expected) - set(got))}, unexpected {sorted(set(got) - set(expected))}")
-    wrong = {key: (got[key], expected[key]) for key in expected if got[key] != expected[key]}
-    assert not wrong, f"wrong shapes (yours, expected): {wrong}"
+                  "load, and its 'features' and 'embeddings' parts must compute what torchvggish's do: "
+                  + ARCHITECTURE)
+def test_build_vggish_state_dict_matches_torchvggish(impl, vggish_state, torchvggish_model, log_mel_examples):
+    model = impl.embedding.build_vggish()
+    incompatible = model.load_state_dict(vggish_state)  # strict: names and shapes must match (torch says which not)
+    assert not any(incompatible), f"load_state_dict reported {incompatible}"
+    examples = torch.from_numpy(log_mel_examples[:2])[:, None]
+    maps = torch.randn(2, 512 * 6 * 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = {"features": torchvggish_model.features(examples).numpy(),
+                    "embeddings": torchvggish_model.embeddings(maps).numpy()}
+    got = {"features": to_numpy(model.features(examples)), "embeddings": to_numpy(model.embeddings(maps))}
+    for part in ("features", "embeddings"):
+        assert got[part].shape == expected[part].shape, (
+            f"model.{part} gave shape {got[part].shape}, torchvggish's {expected[part].shape}")
+        np.testing.assert_allclose(got[part], expected[part], rtol=1e-4, atol=1e-4 * np.abs(expected[part]).max(),
+                                   err_msg=f"model.{part} with torchvggish's weights differs from torchvggish's")
 
 
 @pytest.mark.points(6)
@@ -81,7 +130,7 @@ def test_embeddings_match_torchvggish(impl, vggish_state, torchvggish_model, log
                   "row per example (keep the last, partial batch); with torchvggish's own VGG the result must equal "
                   "its forward pass")
 def test_embed_with_torchvggish_model(impl, vggish_state, torchvggish_model, log_mel_examples):
-    got = impl.embedding.embed(impl.probe("torchvggish_vgg", vggish_state), log_mel_examples[:3])
+    got = impl.embedding.embed(impl.probe("vggish_network", vggish_state), log_mel_examples[:3])
     with torch.no_grad():
         expected = torchvggish_model(torch.from_numpy(log_mel_examples[:3])[:, None]).numpy()
     assert to_numpy(got).dtype == np.float32, f"embed returned {to_numpy(got).dtype}, expected float32"
@@ -93,47 +142,51 @@ def test_embed_with_torchvggish_model(impl, vggish_state, torchvggish_model, log
                   "requires_grad=True, as torchvggish's waveform_to_examples returns); no autograd: wrap inference in "
                   "torch.no_grad() (or inference_mode) so the result carries no graph")
 def test_embed_accepts_shapes_and_grad_tensors(impl):
-    model = probe_network(impl)
+    model, own_copy = stand_in(impl)
     examples = np.random.default_rng(5).standard_normal((5, 96, 64)).astype(np.float32)
-    plain = to_numpy(impl.embedding.embed(model, examples))
+    plain = impl.embedding.embed(model, examples)
     with_channel = impl.embedding.embed(model, torch.tensor(examples[:, None], requires_grad=True))
     assert not getattr(with_channel, "requires_grad", False), "embed returned a tensor that tracks gradients"
-    assert not any(model.graphs), (
-        f"{sum(model.graphs)} of {len(model.graphs)} forward passes built an autograd graph (torch.no_grad() missing; "
-        ".detach() afterwards does not save the time and memory)")
-    assert plain.shape == (5, 128)
-    np.testing.assert_allclose(to_numpy(with_channel), plain, rtol=1e-6, atol=1e-6)
+    for returned in (plain, with_channel):
+        marks = read_marks(returned, examples, own_copy)
+        assert_rows_are_the_networks_output(marks)
+        graphs = int(np.sum(marks["autograd"] > 0.5))
+        assert not graphs, (f"{graphs} of {len(examples)} examples went through forward passes that built an autograd "
+                            "graph (torch.no_grad() missing; .detach() afterwards does not save the time and memory)")
 
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: put the model in eval mode (model.eval()) before inference: in training mode dropout "
                   "(and batch norm) make embeddings random")
 def test_embed_uses_eval_mode(impl):
-    model = probe_network(impl, dropout=0.5).train()
+    model, own_copy = stand_in(impl)  # freshly built: in training mode
     examples = np.random.default_rng(6).standard_normal((8, 96, 64)).astype(np.float32)
-    first = to_numpy(impl.embedding.embed(model, examples))
-    second = to_numpy(impl.embedding.embed(model, examples))
-    expected = to_numpy(model.eval()(torch.from_numpy(examples)[:, None]))
-    np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-5)
+    marks = read_marks(impl.embedding.embed(model, examples), examples, own_copy)
+    assert_rows_are_the_networks_output(marks)
+    training = int(np.sum(marks["training"] > 0.5))
+    assert not training, f"{training} of {len(examples)} examples were embedded with the model in training mode"
 
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: batch the examples (at least 8 per forward pass), not one forward pass per example in a "
                   "Python loop; every example is embedded, including the last, partial batch")
 def test_embed_is_batched(impl):
-    model = probe_network(impl)
-    examples = np.zeros((250, 96, 64), dtype=np.float32)  # not a multiple of any usual batch size
-    out = to_numpy(impl.embedding.embed(model, examples))
-    assert out.shape == (250, 128), f"{out.shape[0]} embeddings for 250 examples (the last, partial batch dropped?)"
-    assert len(model.calls) <= 32, (
-        f"{len(model.calls)} forward passes for 250 examples (batch sizes {sorted(set(model.calls))})")
+    model, own_copy = stand_in(impl)
+    examples = np.random.default_rng(7).standard_normal((250, 96, 64)).astype(np.float32)  # no usual batch multiple
+    marks = read_marks(impl.embedding.embed(model, examples), examples, own_copy)
+    assert_rows_are_the_networks_output(marks)
+    sizes = marks["batch_size"]
+    assert np.allclose(sizes, np.round(sizes), atol=0.05) and sizes.min() >= 0.95, (
+        f"the network's output says batch sizes {sorted(set(np.round(sizes, 2)))}")
+    passes = float(np.sum(1.0 / np.round(sizes)))  # a batch of B examples contributes B rows of 1 / B
+    assert passes <= 32.5, (
+        f"{passes:.0f} forward passes for 250 examples (batch sizes {sorted(set(np.round(sizes).astype(int)))})")
 
 
 # ------------------------------------------------------------------ postprocessor
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(4, partial=True)
 @pytest.mark.hint("postprocess: centre first (subtract pca_means), then project onto the eigenvectors (rows of "
                   "pca_eigen_vectors: (x - mean) @ E.T), then quantise round((x + 2) * 255 / 4) to uint8. "
                   "torchvggish rounds and so do these checks; TensorFlow's vggish_postprocess (which made "
@@ -141,9 +194,13 @@ def test_embed_is_batched(impl):
                   "the codes down by one: a different convention, not a bug, but here the codes must be rounded")
 def test_postprocess_matches_torchvggish(impl):
     inside, _, eigen_vectors, means = pca_inputs()
-    got = to_numpy(impl.embedding.postprocess(inside, eigen_vectors, means))
+    got = impl.embedding.postprocess(inside, eigen_vectors, means)
     expected = torchvggish_postprocess(inside, eigen_vectors, means)
-    assert got.shape == (24, 128) and got.dtype == np.uint8, f"got {got.dtype} {got.shape}, expected uint8 (24, 128)"
+    difference = code_difference(got, expected)
+    projected = (inside.astype(np.float64) - means) @ eigen_vectors.astype(np.float64).T
+    truncated = np.floor((np.clip(projected, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).astype(np.int64)
+    if np.mean(np.abs(code_difference(got, truncated)) > 0) < 0.01 and np.mean(difference != 0) >= 0.01:
+        credit.award(0.5, "your codes are TensorFlow's (truncated, astype(np.uint8)); this lab rounds as torchvggish")
     assert_codes_match(got, expected, "torchvggish's")
 
 
@@ -152,7 +209,7 @@ def test_postprocess_matches_torchvggish(impl):
                   "in uint8): clip, then round((x + 2) * 255 / 4)")
 def test_postprocess_clips_before_quantising(impl):
     _, beyond, eigen_vectors, means = pca_inputs()
-    got = to_numpy(impl.embedding.postprocess(beyond, eigen_vectors, means)).astype(np.int64)
+    got = impl.embedding.postprocess(beyond, eigen_vectors, means)
     expected = torchvggish_postprocess(beyond, eigen_vectors, means)
     assert np.mean(expected == 0) > 0.1 and np.mean(expected == 255) > 0.1  # the input really needs clipping
     assert_codes_match(got, expected, "torchvggish's")
@@ -164,9 +221,8 @@ def test_postprocess_clips_before_quantising(impl):
 @pytest.mark.visibility("hidden")
 def test_postprocess_accepts_column_means(impl):
     inside, _, eigen_vectors, means = pca_inputs()
-    got = to_numpy(impl.embedding.postprocess(inside, eigen_vectors, means.reshape(-1, 1)))
-    flat = to_numpy(impl.embedding.postprocess(inside, eigen_vectors, means))
-    np.testing.assert_array_equal(got, flat)
+    got = impl.embedding.postprocess(inside, eigen_vectors, means.reshape(-1, 1))
+    assert_codes_match(got, torchvggish_postprocess(inside, eigen_vectors, means), "torchvggish's")
 
 
 @pytest.mark.points(1)
@@ -174,5 +230,5 @@ def test_postprocess_accepts_column_means(impl):
                   "with E.T, clip to [-2, 2], round((x + 2) * 255 / 4)")
 def test_postprocess_matches_solution(impl, reference):
     inside, _, eigen_vectors, means = pca_inputs()
-    got = to_numpy(impl.embedding.postprocess(inside, eigen_vectors, means)).astype(np.int64)
+    got = impl.embedding.postprocess(inside, eigen_vectors, means)
     assert_codes_match(got, reference("embedding.postprocess.inside"), "the solution's")

@@ -165,6 +165,12 @@ def test_log_mel_of_silence(impl, num_samples):
     got = to_numpy(impl.logmel.log_mel_spectrogram(np.zeros(num_samples), 16000))
     assert got.shape == (1 + (num_samples - 400) // 160, 64)
     np.testing.assert_allclose(got, np.log(0.01), atol=1e-5)
+    # A quiet 1 kHz tone of the same length must lift its own band above the silence floor, and only that band.
+    quiet = to_numpy(impl.logmel.log_mel_spectrogram(tone(1000.0, 16000, num_samples, amplitude=0.01), 16000))
+    expected = torchvggish_log_mel(tone(1000.0, 16000, num_samples, amplitude=0.01))
+    assert quiet.shape == expected.shape
+    np.testing.assert_allclose(quiet, expected, rtol=1e-4, atol=1e-4,
+                               err_msg="a quiet 1 kHz tone: natural log of mel + 0.01, the offset inside the log")
 
 
 @pytest.mark.points(2)
@@ -266,10 +272,18 @@ def test_waveform_to_examples_44k_stereo(impl, reference):
 @pytest.mark.hint("waveform_to_examples: a 12 kHz tone at 44.1 kHz is above the 8 kHz Nyquist of 16 kHz audio and "
                   "must vanish; energy in the mel bands means the resampler has no anti-aliasing filter")
 def test_waveform_to_examples_removes_content_above_8k(impl):
-    got = to_numpy(impl.logmel.waveform_to_examples(tone(12000, 44100, 44100, amplitude=0.5), 44100))
-    assert got.shape == (1, 96, 64)
-    assert got.max() < 0.0, (
-        f"largest log-mel {got.max():.2f}; an alias of the 12 kHz tone (at 4 kHz) reached the mel bands")
+    # A loud 12 kHz tone over a quiet 1 kHz one: only the 1 kHz tone may reach the examples.
+    signal = tone(12000, 44100, 44100, amplitude=0.5) + tone(1000, 44100, 44100, amplitude=0.05)
+    got = to_numpy(impl.logmel.waveform_to_examples(signal, 44100))
+    expected = vggish_input.waveform_to_examples(tone(1000, 16000, 16000, amplitude=0.05), 16000, return_tensor=False)
+    assert got.shape == expected.shape == (1, 96, 64)
+    # Compare mel energies (log-mel undone), bands below 6.3 kHz, no edge frames: 1.0 is what an alias of
+    # amplitude 0.01 (-34 dB under the 12 kHz tone) adds to a band.
+    energy = lambda log_mel: np.exp(log_mel[:, 2:-2, :56].astype(np.float64)) - 0.01  # noqa: E731
+    difference = np.abs(energy(got) - energy(expected)).max()
+    assert difference < 1.0, (
+        f"the mel energies differ by up to {difference:.2f} from those of the 1 kHz tone alone; an alias of the "
+        "12 kHz tone (at 4 kHz) reached the mel bands")
 
 
 @pytest.mark.points(1)

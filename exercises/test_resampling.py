@@ -34,10 +34,14 @@ def test_to_mono_is_the_channel_mean(impl, samples, channels, seed):
 
 
 @pytest.mark.points(1)
-@pytest.mark.hint("to_mono: a 1-D [samples] waveform is already mono; return it unchanged")
+@pytest.mark.hint("to_mono: a 1-D [samples] waveform is already mono; return it unchanged (and [samples, 1] "
+                  "becomes [samples])")
 def test_to_mono_keeps_mono(impl):
     waveform = np.random.default_rng(0).uniform(-1, 1, 1000)
     np.testing.assert_allclose(to_numpy(impl.resampling.to_mono(waveform)), waveform, rtol=1e-6, atol=1e-7)
+    column = to_numpy(impl.resampling.to_mono(waveform[:, None]))
+    assert column.shape == waveform.shape, f"to_mono of [1000, 1] gave shape {column.shape}, expected (1000,)"
+    np.testing.assert_allclose(column, waveform, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.points(3)
@@ -48,17 +52,26 @@ def test_to_mono_keeps_mono(impl):
 def test_resample_length(impl, pair, seconds):
     orig_sr, target_sr = pair
     num_samples = int(seconds * orig_sr)
-    out = to_numpy(impl.resampling.resample(np.zeros(num_samples), orig_sr, target_sr))
+    frequency = 0.1 * min(orig_sr, target_sr) / 2   # low in the passband: the output is the same slow tone
+    out = to_numpy(impl.resampling.resample(tone(frequency, orig_sr, num_samples, amplitude=0.5), orig_sr, target_sr))
     expected = num_samples * target_sr / orig_sr
     assert out.ndim == 1 and abs(out.shape[0] - expected) <= 1.0, (
         f"{num_samples} samples at {orig_sr} Hz -> {out.shape} at {target_sr} Hz; expected about {expected:.1f}")
+    amplitude, _ = fit_tone(out, frequency, target_sr, max_stretch=1.0 / max(len(out), 1))
+    assert abs(amplitude - 0.5) < 0.05, (
+        f"a {frequency:.0f} Hz tone of amplitude 0.5 came out with amplitude {amplitude:.3f}: the samples are not "
+        "the resampled waveform")
 
 
 @pytest.mark.points(1)
-@pytest.mark.hint("resample: when orig_sr == target_sr return the waveform unchanged")
+@pytest.mark.hint("resample: when orig_sr == target_sr return the waveform unchanged (and only then: another rate "
+                  "changes the length)")
 def test_resample_same_rate_is_identity(impl):
     waveform = np.random.default_rng(1).uniform(-1, 1, 4000)
     np.testing.assert_allclose(to_numpy(impl.resampling.resample(waveform, 16000, 16000)), waveform, atol=1e-6)
+    halved = to_numpy(impl.resampling.resample(waveform, 16000, 8000))
+    assert halved.ndim == 1 and abs(len(halved) - 2000) <= 1, (
+        f"4000 samples at 16 kHz -> {halved.shape} at 8 kHz; expected about 2000")
 
 
 @pytest.mark.points(4)
@@ -89,9 +102,13 @@ def test_resample_keeps_passband_tones(impl, pair, fraction, phase):
 @given(pair=rate_pairs, level=st.floats(-0.9, 0.9))
 def test_resample_keeps_dc(impl, pair, level):
     orig_sr, target_sr = pair
-    out = to_numpy(impl.resampling.resample(np.full(orig_sr // 4, level), orig_sr, target_sr))
+    frequency = 0.1 * min(orig_sr, target_sr) / 2   # a slow tone on top, so a constant output cannot pass
+    waveform = level + tone(frequency, orig_sr, orig_sr // 4, amplitude=0.05)
+    out = to_numpy(impl.resampling.resample(waveform, orig_sr, target_sr))
+    assert out.ndim == 1 and abs(len(out) - len(waveform) * target_sr / orig_sr) <= 1.0, f"output shape {out.shape}"
     cut = len(out) // 5
-    np.testing.assert_allclose(out[cut:len(out) - cut], level, atol=0.005)
+    expected = level + tone(frequency, target_sr, len(out), amplitude=0.05)
+    np.testing.assert_allclose(out[cut:len(out) - cut], expected[cut:len(out) - cut], atol=0.005)
 
 
 @pytest.mark.points(5)
@@ -103,9 +120,14 @@ def test_resample_keeps_dc(impl, pair, level):
 def test_resample_rejects_content_above_new_nyquist(impl, pair, fraction):
     orig_sr, target_sr = pair
     frequency = min(fraction * target_sr / 2, 0.9 * orig_sr / 2)
-    waveform = tone(frequency, orig_sr, orig_sr // 2)
-    out = to_numpy(impl.resampling.resample(waveform, orig_sr, target_sr))
-    ratio = middle_rms(out) / middle_rms(waveform)
+    kept = 0.25 * target_sr / 2  # a passband tone that must survive, so silence is no answer
+    high = tone(frequency, orig_sr, orig_sr // 2)
+    out = to_numpy(impl.resampling.resample(high + tone(kept, orig_sr, orig_sr // 2, amplitude=0.5), orig_sr,
+                                            target_sr))
+    amplitude, residual = fit_tone(out, kept, target_sr, max_stretch=1.0 / max(len(out), 1))
+    assert abs(amplitude - 0.5) < 0.025, (
+        f"a {kept:.0f} Hz tone (amplitude 0.5, in the passband) came out with amplitude {amplitude:.3f}")
+    ratio = residual / middle_rms(high)
     assert ratio < 0.02, (f"a {frequency:.0f} Hz tone resampled {orig_sr} -> {target_sr} Hz kept {ratio:.1%} of its "
                           f"level; it is above the new Nyquist ({target_sr / 2:.0f} Hz) and must be removed")
 

@@ -1,166 +1,132 @@
-"""Trusted helpers the graded checks run *next to* the student's code.
+"""Trusted objects the graded checks hand to the student's code: constructors only, no verdicts.
 
-Some checks need an object or a measurement on the side where the student's
-code runs: a probe network whose forward passes are counted, torchvggish's
-``VGG`` to hand to ``embed``, sklearn's ``cross_val_score`` on the student's
-own estimator, or a speed comparison in which the student's function and the
-reference are timed in the same process under the same load. The checks ask
-for them by name through ``impl.probe(name, *args)``: in-process the call
-runs here directly, under isolation it runs in the worker (this module is
-part of the installed grader, never of the submission) and live results stay
-there behind handles.
+Some checks give the student's function an object to work with: a network
+for ``embed`` (a cheap stand-in, or VGGish with given weights). They ask for
+it by name through ``impl.probe(name, ...)``: in-process the constructor runs
+here, under isolation it runs in the check's worker (this module is part of
+the installed grader, never of the submission) and the object stays there
+behind a handle.
 
-Nothing here knows a reference answer.
+Nothing here measures, compares or knows an answer: every pass/fail is
+decided in the grader from the plain data the student's code returns. The
+stand-in network therefore writes what the checks need to know into its
+*output* (how many examples each forward pass got, whether autograd or
+training mode was on), where the grader reads it back and checks it against
+its own copy of the same network. This module imports only torch (no
+warblr engine, torchvggish, resampy or librosa: those are forbidden in the
+worker).
 """
 
 from __future__ import annotations
 
-import time
-
 #: Probe names the checks may call (``impl.probe(name, ...)``).
-PROBES = ("flat", "torchvggish_vgg", "state_shapes", "cross_val_auc", "labels_auc", "class_name", "time_ratio")
+PROBES = ("stand_in_network", "vggish_network")
+
+#: VGGish's convolution channels ("M": 2x2 max-pool), as torchvggish's ``make_layers``.
+VGGISH_CHANNELS = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
+
+#: Order of the marks the stand-in network adds to its output (see :func:`stand_in_network`).
+STAND_IN_MARKS = ("batch_size", "autograd", "training")
 
 
-def flat(dropout=0.0):
-    """A cheap network ``[N, 1, 96, 64] -> [N, 128]`` that records its forward passes.
+def stand_in_network(seed=0):
+    """A cheap network ``[B, 1, 96, 64] -> [B, 128]`` whose output tells how it was called.
 
-    ``calls`` lists the input shape of every forward pass, ``graphs`` whether
-    each built an autograd graph.
+    The output of a forward pass over ``B`` examples is, row by row::
+
+        linear(flatten(x)) + B * marks[0] + autograd * marks[1] + training * marks[2]
+
+    where ``autograd`` is 1 when the pass builds an autograd graph and
+    ``training`` is 1 in training mode. ``marks`` is a buffer, so the grader's
+    own copy (same ``seed``) computes ``linear(flatten(x))`` and reads the
+    three numbers back from each returned row (:func:`read_marks` in the
+    checks). Every call with the same ``seed`` builds the same weights, in
+    any process.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the weights and marks.
+
+    Returns
+    -------
+    torch.nn.Module
+        In training mode (as every freshly built torch module).
     """
+    import torch
     from torch import nn
 
-    class Flat(nn.Module):
+    class StandIn(nn.Module):
         def __init__(self):
             super().__init__()
-            self.layers = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(96 * 64, 128))
-            self.calls = []
-            self.graphs = []
-            self.register_forward_pre_hook(lambda module, args: self.calls.append(tuple(args[0].shape)))
-            self.register_forward_hook(lambda module, args, output: self.graphs.append(output.requires_grad))
+            generator = torch.Generator().manual_seed(int(seed))
+            self.linear = nn.Linear(96 * 64, 128)
+            with torch.no_grad():
+                self.linear.weight.copy_(torch.randn(128, 96 * 64, generator=generator) / 96.0)
+                self.linear.bias.copy_(0.1 * torch.randn(128, generator=generator))
+            self.register_buffer("marks", torch.randn(len(STAND_IN_MARKS), 128, generator=generator))
 
         def forward(self, x):
             shape = tuple(x.shape)
-            assert x.dim() == 4 and shape[1:] == (1, 96, 64), f"the network got input of shape {shape}"
-            return self.layers(x)
+            if x.dim() != 4 or shape[1:] != (1, 96, 64):
+                raise ValueError(f"the network expects [batch, 1, 96, 64], got input of shape {shape}")
+            autograd = torch.is_grad_enabled() and (x.requires_grad or self.linear.weight.requires_grad)
+            flags = torch.tensor([float(shape[0]), float(autograd), float(self.training)])
+            return self.linear(x.flatten(1)) + flags @ self.marks
 
-    import torch
-
-    torch.manual_seed(0)
-    return Flat()
+    return StandIn()
 
 
-def torchvggish_vgg(state):
-    """torchvggish's own ``VGG`` (no postprocessing) with the weights ``state``, in eval mode."""
-    from torchvggish.torchvggish import VGG, make_layers
+def vggish_network(state):
+    """VGGish (torchvggish's ``VGG`` without postprocessing) built from ``torch.nn``, weights ``state``, eval mode.
 
-    model = VGG(make_layers(), postprocess=False)
+    The module names equal torchvggish's (``features.0.weight`` ...
+    ``embeddings.4.bias``) and the forward pass is the same: the ``[N, 512,
+    6, 4]`` feature maps are flattened in NHWC order. The checks compare what
+    the student's code does with it against torchvggish itself, in the grader.
+
+    Parameters
+    ----------
+    state : dict of str to tensor
+        A torchvggish ``VGG`` state_dict.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    from torch import nn
+
+    class VGG(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, channels = [], 1
+            for item in VGGISH_CHANNELS:
+                if item == "M":
+                    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                else:
+                    layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                    channels = item
+            self.features = nn.Sequential(*layers)
+            self.embeddings = nn.Sequential(nn.Linear(512 * 4 * 6, 4096), nn.ReLU(True), nn.Linear(4096, 4096),
+                                            nn.ReLU(True), nn.Linear(4096, 128), nn.ReLU(True))
+
+        def forward(self, x):
+            maps = self.features(x).permute(0, 2, 3, 1).contiguous()
+            return self.embeddings(maps.reshape(maps.shape[0], -1))
+
+    model = VGG()
     model.load_state_dict(state)
     return model.eval()
 
 
-def state_shapes(model):
-    """``{key: shape}`` of ``model.state_dict()`` (the shapes without moving the weights)."""
-    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
-
-
-def cross_val_auc(model, X, y, n_splits, random_state):
-    """sklearn's ``cross_val_score`` (ROC AUC) of a clone of ``model`` on stratified shuffled folds."""
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return float(cross_val_score(clone(model), X, y, cv=folds, scoring="roc_auc").mean())
-
-
-def labels_auc(model, X, y, n_splits, random_state):
-    """Mean ROC AUC of the hard predicted labels of clones of ``model`` (the classic mistake)."""
-    import numpy as np
-    from sklearn.base import clone
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return float(np.mean([roc_auc_score(y[test], clone(model).fit(X[train], y[train]).predict(X[test]))
-                          for train, test in folds.split(X, y)]))
-
-
 def class_name(value):
-    """Qualified class name of ``value`` (``"sklearn.pipeline.Pipeline"``)."""
+    """Qualified class name of ``value``: how the worker labels a handle in messages (not a probe, no verdict)."""
     cls = type(value)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def torchvggish_log_mel(signal, sample_rate=16000):
-    """torchvggish's numpy log-mel with VGGish's parameters."""
-    from torchvggish import mel_features
-
-    return mel_features.log_mel_spectrogram(
-        signal, audio_sample_rate=sample_rate, log_offset=0.01, window_length_secs=0.025, hop_length_secs=0.010,
-        num_mel_bins=64, lower_edge_hertz=125.0, upper_edge_hertz=7500.0)
-
-
-def batched_forward(model, examples):
-    """One batched, gradient-free forward pass of ``model`` over ``[N, 96, 64]`` examples."""
-    import torch
-
-    batch = torch.as_tensor(examples)[:, None]
-    with torch.no_grad():
-        return model(batch)
-
-
-#: References :func:`time_ratio` may time against.
-TIMING_REFERENCES = {"torchvggish_log_mel": torchvggish_log_mel, "batched_forward": batched_forward}
-
-
-def time_ratio(student, student_args, reference, reference_args, repeats, threads=None, warmup_args=None):
-    """Best time of ``student(*student_args)`` over best time of a reference, called alternately.
-
-    Alternating keeps a burst of other work on the machine from landing on one
-    side only; the fastest call of each is the least disturbed. Both are timed
-    in this process, after one warm-up call each.
-
-    Parameters
-    ----------
-    student : callable
-        The student's function.
-    student_args : tuple
-    reference : str
-        A key of :data:`TIMING_REFERENCES`.
-    reference_args : tuple
-    repeats : int
-    threads : int, optional
-        torch intra-op threads during the timing (restored afterwards).
-    warmup_args : tuple of (tuple, tuple), optional
-        Smaller arguments for the warm-up calls of the student's function and
-        the reference (default: the timed arguments).
-
-    Returns
-    -------
-    float
-    """
-    import torch
-
-    reference_fn = TIMING_REFERENCES[reference]
-    calls = {"student": lambda: student(*student_args), "reference": lambda: reference_fn(*reference_args)}
-    warm_student, warm_reference = warmup_args or (student_args, reference_args)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        student(*warm_student), reference_fn(*warm_reference)  # warm up (imports, caches)
-        best = dict.fromkeys(calls, float("inf"))
-        for _ in range(int(repeats)):
-            for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                best[name] = min(best[name], time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    return best["student"] / best["reference"]
-
-
 def run(name, *args, **kwargs):
-    """Call the probe ``name`` (one of :data:`PROBES`)."""
+    """Call the constructor ``name`` (one of :data:`PROBES`)."""
     if name not in PROBES:
         raise KeyError(f"no probe {name!r}; probes: {', '.join(PROBES)}")
     return globals()[name](*args, **kwargs)
