@@ -66,14 +66,13 @@ CASES = [
     *[(command, option, [Signature(ENGINE, "make_engine", option)]) for command in LAB
       for option in ("workers", "device", "dtype")],
     *[(command, "group_size", [Signature("warblr.lab.extract", "extract", "group_size"),
-                               Signature("warblr.lab.analyse", "analyse", "group_size")])
-      for command in ("demo", "extract", "analyse")],
-    *[(command, "hop", [Signature("warblr.lab.extract", "extract", "hop")]) for command in ("extract", "analyse",
-                                                                                          "embed")],
-    *[(command, "weights", [Signature("warblr.model", "load_with_provenance", "weights")])
-      for command in ("demo", "extract", "analyse")],
-    *[(command, "weights_seed", [Signature("warblr.model", "load_with_provenance", "seed")])
-      for command in ("demo", "extract", "analyse")],
+                               Signature("warblr.lab.analyse", "analyse", "group_size"),
+                               Signature("warblr.lab.embed_audio", "embed_audio", "group_size")]) for command in LAB],
+    ("embed", "format", [Signature("warblr.lab.embed_audio", "embed_audio", "table_format")]),
+    *[(command, "hop", [Signature("warblr.lab.extract", "extract", "hop"),
+                        Signature("warblr.lab.embed_audio", "embed_audio", "hop")]) for command in LAB],
+    *[(command, "weights", [Signature("warblr.model", "load_with_provenance", "weights")]) for command in LAB],
+    *[(command, "weights_seed", [Signature("warblr.model", "load_with_provenance", "seed")]) for command in LAB],
     ("extract", "seed", [Signature("warblr.lab.dataset", "read_dataset", "seed")]),
     *[(command, "seed", [Signature("warblr.lab.analyse", "analyse", "seed"),
                          Signature("warblr.lab.dataset", "read_dataset", "seed")]) for command in ("demo", "analyse")],
@@ -85,10 +84,10 @@ CASES = [
       for command in ("demo", "analyse")],
     ("demo", "size", [Signature("warblr.lab.corpus", "make_corpus", "n_clips")]),
     *[(command, "ray_batch", [Signature("warblr.lab.distributed", "RaySettings", "batch")])
-      for command in ("extract", "analyse")],
-    ("fetch", "retries", [Signature("warblr.lab.fetch", "fetch", "retries")]),
-    ("fetch", "timeout", [Signature("warblr.lab.fetch", "fetch", "timeout")]),
-    ("fetch", "retry_wait", [Signature("warblr.lab.fetch", "fetch", "retry_wait")]),
+      for command in ("extract", "analyse", "embed")],
+    *[("fetch", option, [Signature("warblr.lab.fetch", "fetch", option),
+                         Signature("warblr.lab.download", "download", option)])
+      for option in ("retries", "timeout", "retry_wait")],
     ("export", "rows_per_file", [Signature("warblr.lab.export", "export_parquet", "rows_per_file")]),
     ("export", "row_group_size", [Signature("warblr.lab.export", "export_parquet", "row_group_rows")]),
     ("bench", "batch_size", [Signature("warblr.bench", "run_bench", "batch_size"),

@@ -24,8 +24,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "error_message", "main"]
 
 #: Modules that contribute sub-commands, in --help order.
 COMMAND_MODULES = (
-    "warblr.lab.commands",        # demo, extract, analyse
-    "warblr.lab.embed_command",   # embed (issue 19; skipped until it exists)
+    "warblr.lab.commands",        # demo, extract, analyse, embed
     "warblr.lab.fetch.command",   # fetch
     "warblr.lab.export",          # export
     "warblr.bench",               # bench

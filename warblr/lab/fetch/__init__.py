@@ -62,13 +62,11 @@ formats, and the real hosts were not contacted.
 from .archive import AUDIO_DIR, extract_wavs, unsafe_member
 from .hosts import ArchiveOrgItem, FigshareFile, Host, ZenodoRecord
 from .manifest import MANIFEST_NAME, dest_is_complete, read_manifest, verify_fetched
-from .orchestrate import (LOCK_SUFFIX, MIN_TIMEOUT_S, RETRIES, RETRY_WAIT_S, STAGING_SUFFIX, TIMEOUT_S, FetchResult,
-                          fetch, lock_file, staging_folder)
+from .orchestrate import LOCK_SUFFIX, STAGING_SUFFIX, FetchResult, fetch, lock_file, staging_folder
 from .sets import SETS, BirdSet, describe_sets
 
 __all__ = [
     "Host", "ArchiveOrgItem", "ZenodoRecord", "FigshareFile", "BirdSet", "SETS", "describe_sets", "AUDIO_DIR",
     "extract_wavs", "unsafe_member", "MANIFEST_NAME", "read_manifest", "dest_is_complete", "verify_fetched",
-    "STAGING_SUFFIX", "LOCK_SUFFIX", "TIMEOUT_S", "MIN_TIMEOUT_S", "RETRIES", "RETRY_WAIT_S", "FetchResult", "fetch",
-    "staging_folder", "lock_file",
+    "STAGING_SUFFIX", "LOCK_SUFFIX", "FetchResult", "fetch", "staging_folder", "lock_file",
 ]

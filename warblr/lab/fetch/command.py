@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ...errors import InvalidArgumentError
 from ...validation import argparse_type
+from ..download import MIN_TIMEOUT_S, RETRIES, RETRY_WAIT_S, TIMEOUT_S
 from .manifest import MANIFEST_NAME
-from .orchestrate import MIN_TIMEOUT_S, RETRIES, RETRY_WAIT_S, TIMEOUT_S, fetch
+from .orchestrate import fetch
 from .sets import SETS, describe_sets, human_bytes
 
 __all__ = ["register"]

@@ -23,28 +23,18 @@ from pathlib import Path
 
 from ...errors import DatasetError, FetchError, InvalidArgumentError, OutputError
 from ...fileio import atomic_write_json, file_digest
-from ...validation import check_scalar
 from ..dataset import read_dataset
-from ..download import download, partial_path
+from ..download import RETRIES, RETRY_WAIT_S, TIMEOUT_S, check_transfer_options, download, partial_path
 from .archive import AUDIO_DIR, check_space, extract_wavs
 from .manifest import MANIFEST_NAME, build_manifest, dest_is_complete, verify_fetched
 from .sets import SETS
 
-__all__ = ["STAGING_SUFFIX", "LOCK_SUFFIX", "TIMEOUT_S", "MIN_TIMEOUT_S", "RETRIES", "RETRY_WAIT_S", "FetchResult",
-           "fetch", "staging_folder", "lock_file"]
+__all__ = ["STAGING_SUFFIX", "LOCK_SUFFIX", "FetchResult", "fetch", "staging_folder", "lock_file"]
 
 #: Suffix of the hidden sibling folder where a fetch downloads and extracts.
 STAGING_SUFFIX = ".warblr-fetch"
 #: Suffix (after the staging folder's name) of the lock file that lets one fetch into a DEST run at a time.
 LOCK_SUFFIX = ".lock"
-#: Seconds without data before a connection counts as dropped.
-TIMEOUT_S = 60.0
-#: The least ``timeout`` accepted, by :func:`fetch` and by ``warblr fetch --timeout`` alike.
-MIN_TIMEOUT_S = 1.0
-#: Reconnections (resuming with HTTP Range) after a dropped connection.
-RETRIES = 3
-#: Seconds before the first reconnection (then twice that, and so on).
-RETRY_WAIT_S = 2.0
 
 
 @dataclass
@@ -97,7 +87,8 @@ def fetch(name, dest, *, mirror=None, quick=False, progress=True, timeout=TIMEOU
     progress : bool, keyword-only
         tqdm bars on stderr, and a line when waiting for another fetch into ``dest``.
     timeout : float, keyword-only
-        Seconds without data before a connection counts as dropped (at least :data:`MIN_TIMEOUT_S`).
+        Seconds without data before a connection counts as dropped (at least
+        :data:`warblr.lab.download.MIN_TIMEOUT_S`: the one rule of the API and the command line).
     retries : int, keyword-only
         Reconnections after a dropped connection, each resuming with HTTP Range.
     retry_wait : float, keyword-only
@@ -133,9 +124,8 @@ def fetch(name, dest, *, mirror=None, quick=False, progress=True, timeout=TIMEOU
     bird_set = _bird_set(name)
     dest = Path(os.path.abspath(os.fspath(dest)))  # "." and "data/" need a real name for the staging sibling
     base = _mirror_base(mirror)
-    options = {"progress": progress, "retries": check_scalar(retries, "retries", int, min_val=0),
-               "timeout": check_scalar(timeout, "timeout", float, min_val=MIN_TIMEOUT_S),
-               "retry_wait": check_scalar(retry_wait, "retry_wait", float, min_val=0)}
+    options = {"progress": progress,
+               **check_transfer_options(timeout=timeout, retries=retries, retry_wait=retry_wait)}
     if dest_is_complete(bird_set, dest):
         return FetchResult(dest, bird_set.name, False, verify_fetched(dest, quick=quick, progress=progress))
     _make_folder(dest.parent)
