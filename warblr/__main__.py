@@ -1,4 +1,4 @@
-"""``python -m warblr`` runs the command line."""
+"""``python -m warblr``: runs the ``warblr`` command line (:func:`warblr.cli.main`) and exits with its status."""
 
 import sys
 

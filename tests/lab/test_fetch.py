@@ -17,9 +17,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -408,6 +410,34 @@ def test_labels_that_do_not_belong_to_the_audio_are_refused(site, tmp_path):
     with pytest.raises(DatasetError, match="only 0 of its 3 rows have a WAV"):
         fetch("warblrb10k", tmp_path / "d", mirror=site.url, **FAST)
     assert not (tmp_path / "d").exists()
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder another user can reach (pytest's own tmp folders are private), under umask 022."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root to run a command as the user nobody")
+    folder = tempfile.mkdtemp(prefix="warblr-shared-")
+    os.chmod(folder, 0o755)
+    mask = os.umask(0o022)
+    try:
+        yield Path(folder)
+    finally:
+        os.umask(mask)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_another_user_can_read_a_fetch_into_a_shared_folder(site, shared_folder):
+    """Issue 19: every file was created 0600 whatever the umask; the user nobody must read the whole set."""
+    publish(site)
+    dest = shared_folder / "warblrb10k"
+    manifest = fetch("warblrb10k", dest, mirror=site.url, **FAST).manifest
+    files = sorted(manifest["files"]) + [MANIFEST_NAME]
+    run = subprocess.run(["sha256sum", *files], cwd=dest, user="nobody", capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    sums = dict(reversed(line.split("  ", 1)) for line in run.stdout.splitlines())
+    assert {name: sums[name] for name in manifest["files"]} == {n: e[1] for n, e in manifest["files"].items()}
+    assert hashlib.sha256((dest / MANIFEST_NAME).read_bytes()).hexdigest() == sums[MANIFEST_NAME]
 
 
 def test_upper_case_wav_members_are_installed_where_the_reader_finds_them(site, tmp_path):
