@@ -27,6 +27,8 @@ __all__ = [
     "waveform_to_examples",
     "wavfile_to_examples",
     "num_examples",
+    "hop_frames",
+    "window_start_samples",
 ]
 
 
@@ -184,8 +186,8 @@ def log_mel_spectrogram(signal):
     return np.log(mel + spec.LOG_OFFSET)
 
 
-def frame_examples(log_mel, *, frames_per_example=spec.NUM_FRAMES):
-    """Cut a log-mel spectrogram into non-overlapping examples.
+def frame_examples(log_mel, *, frames_per_example=spec.NUM_FRAMES, hop_frames=None):
+    """Cut a log-mel spectrogram into examples.
 
     Parameters
     ----------
@@ -193,32 +195,86 @@ def frame_examples(log_mel, *, frames_per_example=spec.NUM_FRAMES):
         ``[frames, bands]``.
     frames_per_example : int, keyword-only
         96 (0.96 s). The incomplete tail is dropped.
+    hop_frames : int, optional, keyword-only
+        Frames between the starts of consecutive examples (see
+        :func:`hop_frames`); default ``frames_per_example``: non-overlapping,
+        the VGGish spec.
 
     Returns
     -------
     np.ndarray
-        ``[frames // frames_per_example, frames_per_example, bands]``.
+        ``[1 + (frames - frames_per_example) // hop_frames, frames_per_example, bands]`` (a view).
 
     Examples
     --------
     >>> frame_examples(np.zeros((200, 64))).shape
     (2, 96, 64)
+    >>> frame_examples(np.zeros((200, 64)), hop_frames=48).shape
+    (3, 96, 64)
     """
-    return frame(np.asarray(log_mel), window_length=frames_per_example, hop_length=frames_per_example)
+    hop = frames_per_example if hop_frames is None else hop_frames
+    return frame(np.asarray(log_mel), window_length=frames_per_example, hop_length=hop)
 
 
-def num_examples(num_samples_16k):
-    """How many whole examples ``num_samples_16k`` samples at 16 kHz make.
+def hop_frames(hop):
+    """STFT frames between example starts for a hop of ``hop`` seconds (a positive multiple of 10 ms).
+
+    Parameters
+    ----------
+    hop : float
+        Seconds; :data:`warblr.spec.EXAMPLE_HOP_SECONDS` (0.96) is the VGGish
+        spec, 0.48 gives half-overlapping examples. Examples start on STFT
+        frames, so the hop must be a whole number of 10 ms frames.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not a positive finite number, or not a multiple of 0.01 s (``parameter="hop"``).
 
     Examples
     --------
-    >>> num_examples(15600), num_examples(15599)
-    (1, 0)
+    >>> hop_frames(0.96), hop_frames(0.48), hop_frames(0.01)
+    (96, 48, 1)
+    """
+    from .validation import check_scalar
+
+    seconds = check_scalar(hop, "hop", float, min_val=spec.STFT_HOP_LENGTH_SECONDS)
+    frames = round(seconds / spec.STFT_HOP_LENGTH_SECONDS)
+    if abs(frames * spec.STFT_HOP_LENGTH_SECONDS - seconds) > 1e-9:
+        reason = f"expected a multiple of {spec.STFT_HOP_LENGTH_SECONDS} s (one STFT frame), got {hop!r}"
+        raise InvalidArgumentError(f"hop: {reason}", parameter="hop", reason=reason)
+    return int(frames)
+
+
+def num_examples(num_samples_16k, *, hop_frames=spec.NUM_FRAMES):
+    """How many whole examples ``num_samples_16k`` samples at 16 kHz make, one every ``hop_frames`` frames.
+
+    Examples
+    --------
+    >>> num_examples(15600), num_examples(15599), num_examples(32000), num_examples(32000, hop_frames=48)
+    (1, 0, 2, 3)
     """
     if num_samples_16k < spec.STFT_WINDOW_LENGTH:
         return 0
     frames = 1 + (num_samples_16k - spec.STFT_WINDOW_LENGTH) // spec.STFT_HOP_LENGTH
-    return frames // spec.NUM_FRAMES
+    if frames < spec.NUM_FRAMES:
+        return 0
+    return 1 + (frames - spec.NUM_FRAMES) // hop_frames
+
+
+def window_start_samples(count, *, hop_frames=spec.NUM_FRAMES):
+    """16 kHz sample index where each of ``count`` examples starts: ``k * hop_frames * 160``.
+
+    Examples
+    --------
+    >>> window_start_samples(3, hop_frames=48).tolist()
+    [0, 7680, 15360]
+    """
+    return np.arange(int(count), dtype=np.int64) * (int(hop_frames) * spec.STFT_HOP_LENGTH)
 
 
 def prepare_waveform(waveform, sample_rate, *, name="waveform", resampler="kaiser_best"):

@@ -4,7 +4,11 @@ Everything warblr writes that someone might read half-way (items, reports,
 the corpus, bench and grading JSON) goes through :func:`atomic_write`: a
 temporary file in the same folder, fsync, rename. A reader sees the old
 file or the new one, never a torn one, and a killed writer leaves only a
-temporary file that :func:`remove_temporaries` clears.
+temporary file that :func:`remove_temporaries` clears. The file gets the
+permissions any new file gets under the user's umask (a shared folder stays
+readable by the group or by everyone, as the user chose). An output folder
+belongs to one command at a time: :func:`exclusive` holds its lock for the
+whole command, re-entrantly within the thread that holds it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["TMP_PREFIX", "atomic_write", "atomic_write_json", "file_digest", "remove_temporaries", "exclusive"]
+__all__ = ["TMP_PREFIX", "atomic_write", "atomic_write_json", "file_digest", "remove_temporaries", "exclusive",
+           "current_umask", "new_file_mode"]
 
 #: Prefix of the temporary files of :func:`atomic_write`.
 TMP_PREFIX = ".tmp-"
@@ -65,8 +71,43 @@ def _fsync_dir(folder):
             os.close(handle)
 
 
+def current_umask():
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux).
+
+    ``os.umask`` can only be read by setting it, which would briefly give every
+    other thread's new files the wrong permissions; it is the fallback only.
+
+    Examples
+    --------
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode():
+    """The mode ``open()`` gives a new file: ``0o666`` less the umask.
+
+    Examples
+    --------
+    >>> new_file_mode() == 0o666 & ~current_umask()
+    True
+    """
+    return 0o666 & ~current_umask()
+
+
 def atomic_write(path, write, *, mode="wb"):
     """Write ``path`` all or nothing: ``write(handle)`` into a temporary file in the same folder, fsync, rename.
+
+    The file ends with the mode a plain ``open(path, "w")`` would give it
+    (``0o666`` less the umask), not the temporary file's private ``0o600``.
 
     Parameters
     ----------
@@ -96,6 +137,7 @@ def atomic_write(path, write, *, mode="wb"):
         with handle:
             write(handle)
             handle.flush()
+            os.fchmod(handle.fileno(), new_file_mode())
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:
@@ -126,9 +168,18 @@ def remove_temporaries(folder):
             stale.unlink()
 
 
+_HELD = {}  # (real folder, thread id) -> depth: the locks this process holds
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def exclusive(folder, *, what="warblr run"):
     """Hold ``FOLDER/.lock`` so two runs never write the same folder.
+
+    A command takes the lock once for its whole run (read, compute, write
+    the items, the report and the plots); the functions it calls take it
+    again, which within the same thread is a no-op, so nothing can slip in
+    between their steps. Another thread or process is refused.
 
     Parameters
     ----------
@@ -141,11 +192,29 @@ def exclusive(folder, *, what="warblr run"):
     ------
     OutputError
         The lock file cannot be created, or another run holds it.
+
+    Examples
+    --------
+    >>> folder = tempfile.mkdtemp()
+    >>> with exclusive(folder), exclusive(folder):  # re-entrant in one thread
+    ...     pass
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
+        return
+    key = (os.path.realpath(folder), threading.get_ident())
+    with _HELD_GUARD:
+        depth = _HELD.get(key, 0)
+        if depth:
+            _HELD[key] = depth + 1
+    if depth:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[key] -= 1
         return
     lock = Path(folder) / ".lock"
     try:
@@ -158,4 +227,10 @@ def exclusive(folder, *, what="warblr run"):
         except OSError as exc:
             raise OutputError(f"{folder}: another {what} is writing this folder; wait for it or choose another "
                               "output folder", path=folder) from exc
-        yield
+        with _HELD_GUARD:
+            _HELD[key] = 1
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                del _HELD[key]

@@ -3,13 +3,18 @@
 The module layout and ``state_dict`` keys equal torchvggish's
 ``VGG(make_layers(), postprocess=False)``, so its released weights load
 unchanged. Weight files are never downloaded by tests; see
-:func:`resolve_weights` for where they are looked for.
+:func:`resolve_weights` for where they are looked for. A weights file counts
+as the released ("pretrained") VGGish only when its SHA-256 starts with the
+hash prefix torchvggish publishes in the file's name (``vggish-10086976.pth``),
+the check ``torch.hub`` makes with ``check_hash=True``; any other file that
+loads is used, and said to be something else.
 """
 
 from __future__ import annotations
 
 import operator
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +36,43 @@ __all__ = [
     "hub_checkpoint_dir",
     "WeightsProvenance",
     "load_with_provenance",
+    "published_sha256_prefix",
+    "is_released_weights",
 ]
+
+#: torch.hub's rule for the hash in a released file's name (``HASH_REGEX`` in ``torch/hub.py``).
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
+
+
+def published_sha256_prefix(filename):
+    """The hex digits a released file's name publishes as the start of its SHA-256, or None.
+
+    Examples
+    --------
+    >>> published_sha256_prefix("vggish-10086976.pth"), published_sha256_prefix("mine.pth")
+    ('10086976', None)
+    """
+    match = _HASH_IN_NAME.search(Path(os.fspath(filename)).name)
+    return match.group(1) if match and match.group(1) else None
+
+
+def is_released_weights(sha256, *, release=spec.VGGISH_WEIGHTS_FILENAME):
+    """Whether a file with digest ``sha256`` is the released file ``release``: its published prefix matches.
+
+    Parameters
+    ----------
+    sha256 : str
+        The file's SHA-256, hex.
+    release : str, keyword-only
+        The released file's name, holding the prefix (torchvggish's ``vggish-10086976.pth``).
+
+    Examples
+    --------
+    >>> is_released_weights("10086976" + "0" * 56), is_released_weights("ab" * 32)
+    (True, False)
+    """
+    prefix = published_sha256_prefix(release)
+    return bool(prefix) and str(sha256).lower().startswith(prefix)
 
 
 def _make_features():
@@ -211,7 +252,15 @@ def _resolve(argument, *, filename, env_var, url, what, download):
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(url, str(cached), progress=True)
-            return cached
+            from .fileio import file_digest
+
+            digest = file_digest(cached)
+            if not is_released_weights(digest, release=filename):
+                cached.unlink(missing_ok=True)
+                looked.append(f"{url} (downloaded, but its SHA-256 {digest} does not start with "
+                              f"{published_sha256_prefix(filename)}, the hash published in {filename}; deleted)")
+            else:
+                return cached
         except Exception as exc:  # offline, proxy, disk: all end in the same advice
             cached.unlink(missing_ok=True)
             looked.append(f"{url} (download failed: {exc})")
@@ -300,7 +349,9 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
     Returns
     -------
     VGGish
-        In eval mode, with ``weights_source`` and ``pretrained`` set.
+        In eval mode, with ``weights_source``, ``weights_sha256`` (files
+        only) and ``pretrained`` set: True only for the released file, by
+        its SHA-256 (:func:`is_released_weights`).
 
     Raises
     ------
@@ -325,9 +376,12 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
         _assign_state_dict(model, random_state_dict(seed=seed), "random weights")
         model.weights_source, model.pretrained = f"random (seed {int(seed)})", False
     else:
+        from .fileio import file_digest
+
         path = resolve_weights(weights, download=download)
         _assign_state_dict(model, _read_state_dict(path), path)
-        model.weights_source, model.pretrained = str(path), True
+        model.weights_sha256 = file_digest(path)
+        model.weights_source, model.pretrained = str(path), is_released_weights(model.weights_sha256)
     try:
         model = model.to(device)
     except (RuntimeError, AssertionError) as exc:  # e.g. CUDA asked for on a machine without it
@@ -350,7 +404,9 @@ class WeightsProvenance:
     final_relu : bool
         See :class:`VGGish`.
     sha256 : str or None
-        Digest of the weights file (pretrained only): a replaced file makes older results stale.
+        SHA-256 of the weights file (any file): a replaced file makes older results stale.
+    published_sha256_prefix : str or None
+        The prefix a file had to match to count as pretrained (files only).
     seed : int or None
         Seed of random weights (random only).
     note : str or None
@@ -364,6 +420,7 @@ class WeightsProvenance:
     pretrained: bool
     final_relu: bool = True
     sha256: str | None = None
+    published_sha256_prefix: str | None = None
     seed: int | None = None
     note: str | None = None
     searched: tuple = ()
@@ -396,7 +453,7 @@ class WeightsProvenance:
         'VGGish weights: RANDOM (seed 0), NOT pretrained'
         """
         if self.pretrained:
-            return f"VGGish weights: pretrained ({Path(self.source).name})"
+            return f"VGGish weights: pretrained ({Path(self.source).name}, SHA-256 {self.sha256[:8]}...)"
         if self.seed is not None:
             return f"VGGish weights: RANDOM (seed {self.seed}), NOT pretrained"
         return f"VGGish weights: {self.source}, NOT pretrained"
@@ -431,8 +488,6 @@ def load_with_provenance(weights="auto", *, seed=0, final_relu=True, download=Fa
     >>> provenance.source, provenance.pretrained
     ('random (seed 3)', False)
     """
-    from .fileio import file_digest
-
     requested = str(weights)
     note, searched = None, ()
     try:
@@ -446,14 +501,18 @@ def load_with_provenance(weights="auto", *, seed=0, final_relu=True, download=Fa
                 "weights are used: VGGish-embedding results are NOT those of pretrained VGGish. For the real ones: "
                 f"put {spec.VGGISH_WEIGHTS_FILENAME} in {hub_checkpoint_dir()}, or set ${spec.WEIGHTS_ENV_VAR}, "
                 "or pass --weights PATH, or --download when online.")
-    else:
-        if not model.pretrained:
-            note = "seeded RANDOM weights, as requested (--weights random): NOT pretrained VGGish"
+    digest = getattr(model, "weights_sha256", None)  # None: random weights
+    prefix = published_sha256_prefix(spec.VGGISH_WEIGHTS_FILENAME) if digest else None
+    if digest and not model.pretrained:
+        note = (f"{model.weights_source} (SHA-256 {digest}) is not the released VGGish file: its SHA-256 does not "
+                f"start with {prefix}, the hash torchvggish publishes in {spec.VGGISH_WEIGHTS_FILENAME}. It is "
+                "used as given; results are NOT those of pretrained VGGish.")
+    elif not digest and note is None:
+        note = "seeded RANDOM weights, as requested (--weights random): NOT pretrained VGGish"
     return model, WeightsProvenance(
         requested=requested, source=model.weights_source, pretrained=bool(model.pretrained),
-        final_relu=bool(model.final_relu),
-        sha256=file_digest(model.weights_source) if model.pretrained else None,
-        seed=None if model.pretrained else int(seed), note=note, searched=searched)
+        final_relu=bool(model.final_relu), sha256=digest, published_sha256_prefix=prefix,
+        seed=None if digest else int(seed), note=note, searched=searched)
 
 
 def random_pca_params(*, seed=0):

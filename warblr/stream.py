@@ -3,8 +3,12 @@
 :func:`iter_file_examples` reads the file block by block with soundfile,
 down-mixes, resamples each chunk with enough context on both sides that the
 result equals resampling the whole file, and frames 0.96 s examples across
-chunk boundaries. Memory depends on ``chunk_seconds``, not on the file's
-length, so a one-hour recording needs no more than a one-minute one.
+chunk boundaries, one every ``hop`` seconds. Memory depends on
+``chunk_seconds``, not on the file's length, so a one-hour recording needs
+no more than a one-minute one. The log-mel function is a parameter: the
+float64 numpy reference by default, the engine's float32 torch log-mel for
+``warblr embed`` (whose streamed examples then equal, bit for bit, those of
+the same file decoded whole).
 """
 
 from __future__ import annotations
@@ -17,14 +21,12 @@ from . import spec
 from .audio import audio_read_errors, check_audio_path, check_finite_samples
 from .resample import resample, resampled_length, validate_resampler
 from .errors import AudioFileError, AudioTooShortError, InvalidArgumentError
-from .features import frame_examples, log_mel_spectrogram, num_examples, too_short_message
+from .features import frame_examples, hop_frames, log_mel_spectrogram, num_examples, too_short_message
 
 __all__ = ["iter_file_examples", "chunk_plan", "EXAMPLE_HOP_SAMPLES"]
 
 #: 16 kHz samples between the starts of consecutive examples (96 hops of 160).
 EXAMPLE_HOP_SAMPLES = spec.NUM_FRAMES * spec.STFT_HOP_LENGTH  # 15360
-#: Extra samples an example needs beyond its hop (15600 - 15360).
-_EXAMPLE_OVERHANG = spec.EXAMPLE_SAMPLES - EXAMPLE_HOP_SAMPLES
 #: A safe bound on the filter's half-width in zero crossings (resampy 0.4's
 #: kaiser_best has 50: :data:`warblr.resample.KAISER_BEST`).
 _FILTER_ZERO_CROSSINGS = 64
@@ -83,7 +85,8 @@ def _check_chunk_seconds(chunk_seconds):
     return float(chunk_seconds)
 
 
-def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best"):
+def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=spec.EXAMPLE_HOP_SECONDS,
+                       log_mel=None):
     """Yield the VGGish examples of an audio file chunk by chunk, in bounded memory.
 
     The concatenation of everything yielded equals
@@ -104,11 +107,20 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best"):
         44.1 kHz); the file's length does not matter.
     resampler : str, keyword-only
         See :func:`warblr.resample.resample`.
+    hop : float, keyword-only
+        Seconds between example starts (see :func:`warblr.features.hop_frames`);
+        0.96, the VGGish spec, by default.
+    log_mel : callable, optional, keyword-only
+        ``log_mel(signal_16k) -> [frames, 64]`` array; default
+        :func:`warblr.features.log_mel_spectrogram`. Each call gets whole
+        examples' samples only, so a per-frame function gives the same
+        frames as on the whole signal.
 
     Returns
     -------
     iterator of np.ndarray
-        float32 ``[n, 96, 64]`` blocks with ``n >= 1``, in file order.
+        float32 ``[n, 96, 64]`` blocks with ``n >= 1``, in file order; example
+        ``k`` of the file starts at 16 kHz sample ``k * hop * 16000``.
 
     Raises
     ------
@@ -136,13 +148,14 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best"):
 
     chunk_seconds = _check_chunk_seconds(chunk_seconds)
     validate_resampler(resampler, name="resampler")
+    hop = hop_frames(hop)
     path = check_audio_path(path)
     with audio_read_errors(path):
         sound = sf.SoundFile(str(path))
-    return _stream(sound, path, chunk_seconds, resampler)
+    return _stream(sound, path, chunk_seconds, resampler, hop, log_mel or log_mel_spectrogram)
 
 
-def _stream(sound, path, chunk_seconds, resampler):
+def _stream(sound, path, chunk_seconds, resampler, hop, log_mel):
     """The generator behind :func:`iter_file_examples`; closes ``sound`` when done."""
     with sound:
         orig_sr, target_sr = int(sound.samplerate), spec.SAMPLE_RATE
@@ -169,11 +182,11 @@ def _stream(sound, path, chunk_seconds, resampler):
             stop = None if last else first + step // period * out_per_period
             carry = np.concatenate([carry, resampled[first:stop]])
             del resampled
-            count = num_examples(carry.shape[0])
+            count = num_examples(carry.shape[0], hop_frames=hop)
             if count:
-                yield _examples(carry, count)
+                yield _examples(carry, count, hop, log_mel)
                 total += count
-                carry = carry[count * EXAMPLE_HOP_SAMPLES:].copy()
+                carry = carry[count * hop * spec.STFT_HOP_LENGTH:].copy()
             if last:
                 break
             start += step
@@ -209,11 +222,12 @@ def _fill(sound, path, buffer, buffer_start, want_end, eof):
     return grown[:filled], eof
 
 
-def _examples(signal, count):
-    """float32 ``[count, 96, 64]`` examples of a 16 kHz ``signal`` that starts at an example boundary."""
+def _examples(signal, count, hop, log_mel):
+    """float32 ``[count, 96, 64]`` examples, one every ``hop`` frames, of a 16 kHz ``signal`` starting at one."""
+    step = hop * spec.STFT_HOP_LENGTH
     blocks = []
     for first in range(0, count, _EXAMPLES_PER_BATCH):
         last = min(count, first + _EXAMPLES_PER_BATCH)
-        segment = signal[first * EXAMPLE_HOP_SAMPLES:last * EXAMPLE_HOP_SAMPLES + _EXAMPLE_OVERHANG]
-        blocks.append(frame_examples(log_mel_spectrogram(segment)).astype(np.float32))
+        segment = signal[first * step:(last - 1) * step + spec.EXAMPLE_SAMPLES]
+        blocks.append(np.asarray(frame_examples(log_mel(segment), hop_frames=hop), dtype=np.float32))
     return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]

@@ -5,7 +5,9 @@ unset and the torch hub dir pointed at an empty temporary folder, so a real
 cache on the machine can neither help nor hurt.
 """
 
+import hashlib
 import os
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ import torch
 
 from warblr import spec
 from warblr.errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
-from warblr.model import (hub_checkpoint_dir, load_pca_params, load_vggish, random_pca_params,
-                          random_state_dict, resolve_weights)
+from warblr.model import (hub_checkpoint_dir, is_released_weights, load_pca_params, load_vggish,
+                          load_with_provenance, published_sha256_prefix, random_pca_params, random_state_dict,
+                          resolve_weights)
 
 
 @pytest.fixture
@@ -47,11 +50,17 @@ def place(saved_file, destination):
     return destination
 
 
+def sha256_of(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
 def assert_loaded(model, state):
+    """Loaded value for value; a file that is not the released one is never called pretrained."""
     loaded = model.state_dict()
     assert loaded.keys() == state.keys()
     assert all(torch.equal(loaded[k], state[k]) for k in state)
-    assert model.pretrained
+    assert model.weights_sha256 == sha256_of(model.weights_source)
+    assert model.pretrained is False  # random weights: their SHA-256 does not start with 10086976
 
 
 def test_explicit_path(isolated_hub, tmp_path, saved_state, saved_file):
@@ -128,14 +137,38 @@ def test_offline_error_when_download_fails(isolated_hub, monkeypatch):
     assert not (isolated_hub / "checkpoints" / spec.VGGISH_WEIGHTS_FILENAME).exists()
 
 
-def test_successful_download_lands_in_the_hub_cache(isolated_hub, saved_state, saved_file, monkeypatch):
-    def fake_download(url, dst, *args, **kwargs):
+def test_a_download_whose_hash_is_not_the_published_one_is_deleted(isolated_hub, saved_file, monkeypatch):
+    def wrong_file_download(url, dst, *args, **kwargs):  # a host serving another file under the released name
         assert url == spec.VGGISH_WEIGHTS_URL
         os.link(saved_file, dst)
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    assert_loaded(load_vggish("auto", download=True), saved_state)
-    assert (isolated_hub / "checkpoints" / spec.VGGISH_WEIGHTS_FILENAME).is_file()
+    monkeypatch.setattr(torch.hub, "download_url_to_file", wrong_file_download)
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_vggish("auto", download=True)
+    assert sha256_of(saved_file) in str(info.value) and "10086976" in str(info.value)
+    assert not (isolated_hub / "checkpoints" / spec.VGGISH_WEIGHTS_FILENAME).exists()
+
+
+def test_the_published_prefix_is_torch_hubs_and_decides_pretrained():
+    # torch.hub's own rule (HASH_REGEX, check_hash) read from the released names, independently of warblr's copy.
+    for name in (spec.VGGISH_WEIGHTS_FILENAME, spec.PCA_PARAMS_FILENAME):
+        assert published_sha256_prefix(name) == re.search(torch.hub.HASH_REGEX, name).group(1)
+    assert published_sha256_prefix(spec.VGGISH_WEIGHTS_FILENAME) == "10086976"
+    digest = hashlib.sha256(b"any bytes").hexdigest()
+    assert is_released_weights(digest, release=f"vggish-{digest[:8]}.pth")
+    assert not is_released_weights(digest, release=f"vggish-{digest[1:9]}.pth")
+    assert not is_released_weights(digest, release="vggish.pth")  # no published hash: never "released"
+    assert not is_released_weights(digest)  # this digest does not start with 10086976
+
+
+def test_a_file_that_is_not_the_release_is_used_and_said_to_be_something_else(isolated_hub, tmp_path, saved_file):
+    # Named like the release, in the hub cache: still not pretrained, because its bytes are not the release's.
+    cached = place(saved_file, hub_checkpoint_dir() / spec.VGGISH_WEIGHTS_FILENAME)
+    model, provenance = load_with_provenance("auto")
+    assert provenance.pretrained is False and provenance.source == str(cached)
+    assert provenance.sha256 == sha256_of(saved_file) and provenance.published_sha256_prefix == "10086976"
+    assert sha256_of(saved_file) in provenance.note and "10086976" in provenance.note
+    assert "NOT pretrained" in provenance.label and provenance.as_dict()["sha256"] == sha256_of(saved_file)
 
 
 def test_missing_explicit_path_and_env_file_are_named(isolated_hub, tmp_path, monkeypatch):

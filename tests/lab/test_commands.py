@@ -1,7 +1,7 @@
 """`warblr extract | analyse | demo` end to end on small generated trees, with seeded random weights."""
 
+import hashlib
 import json
-import types
 
 import numpy as np
 import pytest
@@ -132,23 +132,23 @@ def test_demo_generates_then_reuses_its_corpus(tmp_path, capsys):
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["counts"]["reused"] == 8
 
 
-def test_weights_provenance(tmp_path, monkeypatch, random_provenance):
-    import hashlib
-
+def test_weights_provenance(tmp_path, random_provenance):
     import warblr.model
     from warblr.errors import WeightsNotFoundError
 
     with pytest.raises(WeightsNotFoundError, match="nope.pth"):
         load_with_provenance(tmp_path / "nope.pth")  # an explicit path never falls back
-    fake = tmp_path / "vggish.pth"
-    fake.write_bytes(b"pretend weights")
-    pretend = types.SimpleNamespace(weights_source=str(fake), pretrained=True, final_relu=True)
-    monkeypatch.setattr(warblr.model, "load_vggish", lambda weights, **kwargs: pretend)
-    _, provenance = load_with_provenance(fake)
-    assert provenance.pretrained is True and provenance.note is None
-    assert provenance.sha256 == hashlib.sha256(b"pretend weights").hexdigest()
-    assert weights_label(provenance.as_dict()) == "VGGish weights: pretrained (vggish.pth)"
-    monkeypatch.undo()
+    # A file that loads but is not the released one (its SHA-256 does not start with 10086976).
+    path = tmp_path / "vggish.pth"
+    torch.save(warblr.model.random_state_dict(seed=4), path)
+    _, provenance = load_with_provenance(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert provenance.pretrained is False and provenance.sha256 == digest and provenance.seed is None
+    assert digest in provenance.note and "10086976" in provenance.note
+    assert weights_label(provenance.as_dict()) == f"VGGish weights: {path}, NOT pretrained"
+    # A pretrained label names the file and the start of its hash (built from a report, as report.md does).
+    released = {**provenance.as_dict(), "pretrained": True, "note": None}
+    assert weights_label(released) == f"VGGish weights: pretrained (vggish.pth, SHA-256 {digest[:8]}...)"
     _, provenance = load_with_provenance("random", seed=3)
     assert provenance.pretrained is False and provenance.seed == 3 and "NOT pretrained" in provenance.note
     # The shared test fixture states what load_with_provenance states.

@@ -45,7 +45,7 @@ def test_rows_equal_the_item_store(extracted, tmp_path):
     # The dataset's bad audio never became items: reported by id, like extract reports them.
     assert {p.item_id for p in result.problems} == {"empty", "notaudio", "tooshort"}
     table = pq.read_table(tmp_path / "features.parquet")
-    assert table.column_names == ["item_id", "label", "example", "start_s", "embedding", "log_mel"]
+    assert table.column_names == ["item_id", "path", "label", "example", "start_s", "end_s", "embedding", "log_mel"]
     assert table.schema.field("embedding").type == pa.list_(pa.float32(), 128)
     assert table.schema.field("log_mel").type == pa.list_(pa.list_(pa.float32(), 64), 96)
     assert json.loads(table.schema.metadata[b"warblr"])["precision"] == "float32"
@@ -55,7 +55,10 @@ def test_rows_equal_the_item_store(extracted, tmp_path):
     for item_id, (examples, embeddings) in items.items():
         rows = frame[frame["item_id"] == item_id]
         assert rows["example"].tolist() == list(range(len(embeddings)))
-        np.testing.assert_allclose(rows["start_s"], np.arange(len(embeddings)) * 0.96)
+        starts = np.arange(len(embeddings)) * 15360  # 16 kHz samples: 0.96 s apart
+        np.testing.assert_array_equal(rows["start_s"], starts / 16000)
+        np.testing.assert_array_equal(rows["end_s"], (starts + 15600) / 16000)
+        assert set(rows["path"]) == {str(tree / "wav" / f"{item_id}.wav")}
         assert set(rows["label"]) == {labels[item_id]}
         np.testing.assert_array_equal(np.stack(rows["embedding"]), embeddings)
         np.testing.assert_array_equal(np.stack([np.stack(m) for m in rows["log_mel"]]), examples)
@@ -68,7 +71,7 @@ def test_read_back_with_pandas_polars_and_datasets(extracted, tmp_path):
     export_parquet(out, path)
     expected = np.concatenate([e for _, e in stored_items(out).values()])
     frame = pd.read_parquet(path)
-    assert list(frame.columns) == ["item_id", "example", "start_s", "embedding"]  # no --data: no labels
+    assert list(frame.columns) == ["item_id", "example", "start_s", "end_s", "embedding"]  # no --data: no labels
     np.testing.assert_array_equal(np.stack(frame["embedding"]), expected)
     import datasets  # Hugging Face
     import polars
@@ -109,7 +112,8 @@ def fake_store(out, n_items, n_examples):
     rng = np.random.default_rng(0)
     (out / "items").mkdir(parents=True)
     fingerprint = {"format": store.FORMAT_VERSION, "weights": "random (seed 0)", "weights_sha256": None,
-                   "final_relu": True, "precision": "float32", "source_sha256": "0" * 64}
+                   "final_relu": True, "precision": "float32", "source_sha256": "0" * 64, "hop": 0.96,
+                   "log_mel_device": "cpu"}
     for k in range(n_items):
         store.write_item(out / "items" / f"clip-{k:04d}.npz",
                          rng.standard_normal((n_examples, spec.NUM_FRAMES, spec.NUM_BANDS), dtype=np.float32),

@@ -19,19 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, spec
 from ..errors import InvalidArgumentError, WarblrError
+from ..fileio import exclusive, remove_temporaries
 from ..validation import check_scalar
 from . import store
 from .dataset import Problem
 from .distributed import run_extract
 from .extract import DEFAULT_GROUP_SIZE
 from .feature_sets import FEATURE_SETS, STATS_NOTE, pool_clip
-from .plots import PLOTS_DIR, plot_report
-from .report import REPORT_JSON, versions, write_report
+from .plots import plot_report
+from .report import REPORT_JSON, publish_report, remove_stale_staging, versions
 
 __all__ = [
     "PCA_SIZES",
+    "DEFAULT_FOLDS",
     "make_classifier",
     "effective_folds",
     "pca_sizes",
@@ -44,6 +46,8 @@ __all__ = [
 
 #: PCA sizes tried by default (capped by the number of features and training samples).
 PCA_SIZES = (2, 4, 8, 16, 32, 64)
+#: Stratified cross-validation folds by default (fewer when a class is smaller).
+DEFAULT_FOLDS = 5
 
 
 def make_classifier(n_components, *, random_state=0):
@@ -272,9 +276,11 @@ def _public(result):
     return {k: v for k, v in result.items() if k != "scores"}
 
 
-def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets, ray):
+def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets, ray, hop):
+    # Only a non-default hop is passed: the Ray runner takes it once distributed.run_extract has ``hop``.
+    options = {} if hop == spec.EXAMPLE_HOP_SECONDS else {"hop": hop}
     result = run_extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                         progress=progress, ray=ray)
+                         progress=progress, ray=ray, **options)
     t0 = time.perf_counter()
     ids, labels, features, n_examples, late = load_features(dataset, out, result.done, feature_sets=feature_sets)
     load_seconds = time.perf_counter() - t0
@@ -282,8 +288,9 @@ def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, pr
     return result, load_seconds, ids, labels, features, n_examples, skipped
 
 
-def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None, group_size=DEFAULT_GROUP_SIZE,
-            engine=None, progress=True, command="analyse", test_dataset=None, feature_sets=FEATURE_SETS, ray=None):
+def analyse(dataset, out, *, model, provenance, folds=DEFAULT_FOLDS, seed=0, pca_sizes=None,
+            group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True, command="analyse", test_dataset=None,
+            feature_sets=FEATURE_SETS, ray=None, hop=spec.EXAMPLE_HOP_SECONDS):
     """Extract (or reuse), pool per clip, cross-validate each feature set, write the report and plots.
 
     Parameters
@@ -311,11 +318,20 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
         and scored on this one (items stored under ``OUT/test/``).
     feature_sets : sequence of FeatureSet, keyword-only
         Default: the registry.
+    hop : float, keyword-only
+        Seconds between example starts (see :func:`warblr.lab.extract.extract`); in the report.
 
     Returns
     -------
     dict
         The report (also written to ``out/report.json`` and ``out/report.md``).
+
+    Notes
+    -----
+    The output folder's lock is held from the first item read to the last
+    plot written, and the report and plots are published as one set
+    (:func:`warblr.lab.report.publish_report`), so a concurrent ``extract``
+    or ``analyse`` on the same folder is refused rather than mixed in.
 
     Raises
     ------
@@ -324,14 +340,34 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
     OutputError
         The output folder cannot be written; finished items are kept.
     """
-    from ..embed import make_engine, runtime_settings
+    from ..embed import make_engine
+    from ..features import hop_frames
 
     started = time.perf_counter()
     out = Path(os.fspath(out))
     folds = check_scalar(folds, "folds", min_val=2)
+    hop_frames(hop)  # a bad hop fails before any work
     engine = make_engine() if engine is None else engine
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise store.output_error(out, exc, 0) from exc
+    with exclusive(out, what=f"warblr {command}"):
+        remove_temporaries(out)
+        remove_stale_staging(out)
+        return _analyse_locked(dataset, out, model=model, provenance=provenance, folds=folds, seed=seed,
+                               pca_sizes=pca_sizes, group_size=group_size, engine=engine, progress=progress,
+                               command=command, test_dataset=test_dataset, feature_sets=feature_sets, ray=ray,
+                               hop=hop, started=started)
+
+
+def _analyse_locked(dataset, out, *, model, provenance, folds, seed, pca_sizes, group_size, engine, progress,
+                    command, test_dataset, feature_sets, ray, hop, started):
+    """:func:`analyse`'s work, with the output folder's lock held."""
+    from ..embed import runtime_settings
+
     common = dict(model=model, provenance=provenance, group_size=group_size, engine=engine, progress=progress,
-                  feature_sets=feature_sets, ray=ray)
+                  feature_sets=feature_sets, ray=ray, hop=hop)
     result, load_seconds, ids, labels, features, n_examples, skipped = _extract_and_load(dataset, out, **common)
     try:
         folds_used = effective_folds(labels, folds)
@@ -363,13 +399,6 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
             test["results"][entry.key] = {"pca": best["pca"], "scores": scores, "auc": _auc(t_labels, scores)}
     t_cv = time.perf_counter() - t0
     t0 = time.perf_counter()
-    try:
-        plots = plot_report(out, ids=ids, labels=labels, features=features, results=results, provenance=provenance,
-                            feature_sets=feature_sets, random_state=seed, test=test,
-                            read_examples=lambda item_id: store.read_item(store.item_path(out, item_id))[0])
-    except OSError as exc:
-        raise store.output_error(out / PLOTS_DIR, exc, len(result.done)) from exc
-    t_plots = time.perf_counter() - t0
 
     auc = {}
     for entry in feature_sets:
@@ -392,11 +421,10 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
                        "so slightly optimistic)"},
         "auc": auc,
         "skipped": [p.as_dict() for p in skipped],
-        "plots": plots,
+        "plots": [],  # filled in by publish_report
         "timings": {"extract_s": round(result.seconds, 3), "load_s": round(load_seconds, 3),
-                    "cv_s": round(t_cv, 3), "plots_s": round(t_plots, 3),
-                    "total_s": round(time.perf_counter() - started, 3)},
-        "engine": {**engine.as_dict(), "group_size": group_size, **runtime_settings(),
+                    "cv_s": round(t_cv, 3)},
+        "engine": {**engine.as_dict(), "group_size": group_size, "hop": hop, **runtime_settings(),
                    **({"ray_actors": result.runtime} if result.runtime else {})},
         "versions": versions(),
     }
@@ -406,8 +434,17 @@ def analyse(dataset, out, *, model, provenance, folds=5, seed=0, pca_sizes=None,
                                     "by cross-validation on --data only; test labels are used only to score",
                           "skipped": [p.as_dict() for p in test["skipped"]]}
         report["timings"]["test_extract_s"] = round(test["seconds"], 3)
+
+    def make_plots(folder):
+        plots = plot_report(folder, ids=ids, labels=labels, features=features, results=results,
+                            provenance=provenance, feature_sets=feature_sets, random_state=seed, test=test,
+                            read_examples=lambda item_id: store.read_item(store.item_path(out, item_id))[0])
+        report["timings"]["plots_s"] = round(time.perf_counter() - t0, 3)
+        report["timings"]["total_s"] = round(time.perf_counter() - started, 3)
+        return plots
+
     try:
-        write_report(out, report)
+        publish_report(out, report, make_plots=make_plots)
     except OSError as exc:
         raise store.output_error(out / REPORT_JSON, exc, len(result.done)) from exc
     return report

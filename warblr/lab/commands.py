@@ -1,9 +1,11 @@
-"""The lab's sub-commands: ``warblr demo``, ``warblr extract`` and ``warblr analyse``.
+"""The lab's sub-commands: ``warblr demo``, ``extract``, ``analyse`` and ``embed``.
 
 Wiring only: options are parsed here and handed to
-:func:`warblr.lab.extract.extract` and :func:`warblr.lab.analyse.analyse`.
-Library errors name parameters (``group_size``); :func:`warblr.cli.error_message`
-turns them into this command's flags (``--group-size``).
+:func:`warblr.lab.extract.extract`, :func:`warblr.lab.analyse.analyse` and
+:func:`warblr.lab.embed_audio.embed_audio`. Every default is read from the
+library constant it mirrors, never written twice. Library errors name
+parameters (``group_size``); :func:`warblr.cli.error_message` turns them
+into this command's flags (``--group-size``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 from .. import __version__, spec
 from ..validation import argparse_type
+from .analyse import DEFAULT_FOLDS, PCA_SIZES
+from .extract import DEFAULT_GROUP_SIZE
 
 __all__ = ["register"]
 
@@ -22,6 +26,8 @@ _positive_int = argparse_type(int, min_val=1)
 _count = argparse_type(int, min_val=0)
 #: Library parameters whose flag is not simply ``--name-with-dashes``.
 _PARAMETER_FLAGS = {"root": "--data", "test_root": "--test-data"}
+#: embed's parameters spelt differently on its command line.
+_EMBED_FLAGS = {"paths": "PATH", "table_format": "--format"}
 
 
 def _say(args, *lines):
@@ -58,6 +64,14 @@ def _engine(args):
     return make_engine(device=args.device, dtype=args.dtype, batch_size=args.batch_size, workers=args.workers)
 
 
+def _load_model(args, what):
+    from ..model import load_with_provenance
+
+    model, provenance = load_with_provenance(args.weights, seed=args.weights_seed, download=args.download)
+    _banner(args, provenance, what)
+    return model, provenance
+
+
 def _read(args, root, labels, what, *, prefix=""):
     """Read a dataset; ``prefix="test_"`` makes its errors name --test-data / --test-labels."""
     from ..errors import DatasetError
@@ -75,10 +89,7 @@ def _read(args, root, labels, what, *, prefix=""):
 
 
 def _prepare(args, what):
-    from ..model import load_with_provenance
-
-    model, provenance = load_with_provenance(args.weights, seed=args.weights_seed, download=args.download)
-    _banner(args, provenance, what)
+    model, provenance = _load_model(args, what)
     return _read(args, args.data, args.labels, "data"), model, provenance
 
 
@@ -96,8 +107,10 @@ def _run_extract(args):
 
     engine = _engine(args)  # bad options fail before any work
     dataset, model, provenance = _prepare(args, f"extract {args.data} -> {args.out}")
+    # Only a non-default hop is passed: the Ray runner takes it once distributed.run_extract has ``hop``.
+    options = {} if args.hop == spec.EXAMPLE_HOP_SECONDS else {"hop": args.hop}
     result = run_extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
-                         engine=engine, progress=not args.quiet, ray=_ray(args))
+                         engine=engine, progress=not args.quiet, ray=_ray(args), **options)
     _list_problems(list(dataset.problems) + result.failed, "skipped items")
     from .store import ITEMS_DIR
 
@@ -118,7 +131,7 @@ def _run_analyse(args, engine=None):
     test = _read(args, args.test_data, args.test_labels, "test data", prefix="test_") if getattr(args, "test_data", None) else None
     report = analyse(dataset, args.out, model=model, provenance=provenance, folds=args.folds, seed=args.seed,
                      pca_sizes=args.pca_sizes, group_size=args.group_size, engine=engine,
-                     progress=not args.quiet, command=args.command, test_dataset=test, ray=_ray(args))
+                     progress=not args.quiet, command=args.command, test_dataset=test, ray=_ray(args), hop=args.hop)
     _list_problems([Problem(p["item_id"], p["reason"], p["line"]) for p in report["skipped"]], "skipped items")
     if test is not None:
         _list_problems([Problem(p["item_id"], p["reason"], p["line"]) for p in report["test"]["skipped"]],
@@ -127,6 +140,25 @@ def _run_analyse(args, engine=None):
     print(summary_table(report))
     print(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}; plots in "
           f"{Path(args.out) / PLOTS_DIR} ({report['timings']['total_s']:.0f} s)")
+    return 0
+
+
+def _run_embed(args):
+    from .embed_audio import embed_audio
+
+    engine = _engine(args)  # bad options fail before any work
+    model, provenance = _load_model(args, f"embed -> {args.out}")
+    result = embed_audio(args.paths, args.out, model=model, provenance=provenance, recursive=args.recursive,
+                         paths_from=args.paths_from, table_format=args.format, log_mel=args.log_mel, hop=args.hop,
+                         group_size=args.group_size, engine=engine, progress=not args.quiet, ray=_ray(args))
+    if result.problems:
+        print(f"files not embedded ({len(result.problems)}):", file=sys.stderr)
+        for problem in result.problems[:_MAX_LISTED]:
+            print(f"  {problem.reason}", file=sys.stderr)
+        if len(result.problems) > _MAX_LISTED:
+            print(f"  ... and {len(result.problems) - _MAX_LISTED} more", file=sys.stderr)
+    print(f"embed: {result.rows} windows of {result.items} files ({result.computed} computed, {result.reused} "
+          f"reused) -> {result.table[0]} in {result.seconds:.1f} s; {len(result.problems)} not embedded")
     return 0
 
 
@@ -166,27 +198,53 @@ def _data_options(parser):
                         help="use a stratified, seeded subset of N items")
 
 
-def _common(parser):
+def _hop_seconds(text):
+    """``--hop``: seconds, the library's rule (:func:`warblr.features.hop_frames`)."""
+    import argparse
+
+    from ..errors import InvalidArgumentError
+    from ..features import hop_frames
+    from ..validation import parse_scalar
+
+    try:
+        seconds = parse_scalar(text, "hop", float)
+        hop_frames(seconds)
+        return seconds
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+
+
+def _batch_size_default():
+    from ..embed import DEFAULT_BATCH_SIZE  # moves to warblr.spec (torch-free) once H7's request lands
+
+    return DEFAULT_BATCH_SIZE
+
+
+def _common(parser, *, seeded=True):
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="output folder (created; reruns resume). Items go to OUT/items/<itemid>.npz")
+    parser.add_argument("--hop", type=_hop_seconds, default=spec.EXAMPLE_HOP_SECONDS, metavar="SECONDS",
+                        help="seconds between example starts: 0.96 is the VGGish spec (non-overlapping), 0.48 "
+                             "half-overlapping; a multiple of 0.01 s. Part of each item's fingerprint")
     parser.add_argument("--weights", default="auto", metavar="auto|random|PATH",
                         help="VGGish weights: auto finds the released weights (path in $WARBLR_VGGISH_WEIGHTS or "
                              "the torch hub cache) and falls back to seeded random weights, loudly")
     parser.add_argument("--weights-seed", type=int, default=0, help="seed of random weights")
     parser.add_argument("--download", action="store_true",
                         help="let --weights auto download the released weights when online")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --limit, the CV folds and the estimators")
-    parser.add_argument("--group-size", type=_positive_int, default=16,
+    if seeded:
+        parser.add_argument("--seed", type=int, default=0, help="seed of --limit, the CV folds and the estimators")
+    parser.add_argument("--group-size", type=_positive_int, default=DEFAULT_GROUP_SIZE,
                         help="clips per group: the unit of batching and of resumption (progress is saved after "
                              "each clip)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                         help="where features and the network run: auto is cuda when available, else cpu")
-    parser.add_argument("--batch-size", type=_positive_int, default=64,
+    parser.add_argument("--batch-size", type=_positive_int, default=_batch_size_default(),
                         help="0.96 s examples per network call (batches cross clip boundaries within a group)")
     parser.add_argument("--workers", type=_count, default=None,
                         help="threads decoding a group's audio files in parallel (0: decode in the main thread; "
                              "default: one per core, at most 4). Results do not depend on it")
-    parser.add_argument("--dtype", choices=spec.NETWORK_DTYPES, default="float32",
+    parser.add_argument("--dtype", choices=spec.NETWORK_DTYPES, default=spec.NETWORK_DTYPES[0],
                         help="network precision. bfloat16 and float16 are opt-in: faster on recent GPUs and CPUs, "
                              "but embeddings differ beyond float32 rounding; items made in another precision are "
                              "redone")
@@ -194,9 +252,9 @@ def _common(parser):
 
 
 def _analysis_options(parser):
-    parser.add_argument("--folds", type=argparse_type(int, min_val=2), default=5,
+    parser.add_argument("--folds", type=argparse_type(int, min_val=2), default=DEFAULT_FOLDS,
                         help="stratified cross-validation folds")
-    parser.add_argument("--pca-sizes", type=_sizes, default="2,4,8,16,32,64", metavar="K,K,...",
+    parser.add_argument("--pca-sizes", type=_sizes, default=",".join(map(str, PCA_SIZES)), metavar="K,K,...",
                         help="PCA sizes to sweep, capped by the features and the training samples")
 
 
@@ -246,3 +304,23 @@ def register(subparsers):
     _analysis_options(ana)
     add_ray_options(ana)
     ana.set_defaults(func=_run_analyse, parameter_flags=_PARAMETER_FLAGS)
+
+    emb = subparsers.add_parser(
+        "embed", formatter_class=fmt, help="VGGish embeddings of any audio files, one row per window, resumable",
+        description="Embed every audio file named: files, folders (--recursive for sub-folders) and @LIST text "
+                    "files of paths; any format libsndfile reads (WAV, FLAC, OGG, MP3 where it has it), any sample "
+                    "rate and channel count, no labels. Long recordings are streamed in bounded memory. Items go "
+                    "to OUT/items (a killed run resumes; reruns are bit-identical) and the table to "
+                    "OUT/embeddings.<format>: path, item_id, example, start_s, end_s (exact sample positions), "
+                    "embedding [128] (and log_mel with --log-mel), with the run's settings in its metadata. Bad "
+                    "files are listed by path with the reason; the others are embedded.")
+    emb.add_argument("paths", nargs="*", metavar="PATH", help="audio files, folders, or @LIST (a text file of paths)")
+    emb.add_argument("--paths-from", metavar="LIST", default=None,
+                     help="a text file of paths, one per line (relative to its folder; # comments)")
+    emb.add_argument("--recursive", action="store_true", help="also the audio files in the folders' sub-folders")
+    emb.add_argument("--format", choices=("parquet", "csv", "npz"), default="parquet",
+                     help="the table's format (CSV: its metadata in OUT/embeddings.csv.json)")
+    emb.add_argument("--log-mel", action="store_true", help="add each window's 96 x 64 log-mel (parquet, npz)")
+    _common(emb, seeded=False)
+    add_ray_options(emb)
+    emb.set_defaults(func=_run_embed, parameter_flags=_EMBED_FLAGS)

@@ -32,11 +32,21 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ChecksumError, FetchError, OutputError
+from ..validation import check_scalar
 
-__all__ = ["PART_SUFFIX", "download", "partial_path"]
+__all__ = ["PART_SUFFIX", "TIMEOUT_S", "MIN_TIMEOUT_S", "RETRIES", "RETRY_WAIT_S", "check_transfer_options",
+           "download", "partial_path"]
 
 #: Suffix of a download in progress; its bytes are kept for the next run to resume.
 PART_SUFFIX = ".part"
+#: Seconds without data before a connection counts as dropped.
+TIMEOUT_S = 60.0
+#: The least ``timeout`` accepted, by :func:`download`, ``fetch`` and ``warblr fetch --timeout`` alike.
+MIN_TIMEOUT_S = 1.0
+#: Reconnections (resuming with HTTP Range) after a dropped connection.
+RETRIES = 3
+#: Seconds before the first reconnection (then twice that, and so on).
+RETRY_WAIT_S = 2.0
 
 _CHUNK = 1 << 20
 _USER_AGENT = f"warblr/{__version__} (dataset fetch; Python urllib)"
@@ -55,8 +65,36 @@ def partial_path(path):
     return path.with_name(path.name + PART_SUFFIX)
 
 
-def download(url, path, *, size=None, digest=None, source=None, progress=True, timeout=60.0, retries=3,
-             retry_wait=2.0):
+def check_transfer_options(*, timeout, retries, retry_wait):
+    """The one rule for ``timeout``, ``retries`` and ``retry_wait``, for the API and the command line.
+
+    Returns
+    -------
+    dict
+        ``timeout`` (float >= :data:`MIN_TIMEOUT_S`), ``retries`` (int >= 0),
+        ``retry_wait`` (float >= 0).
+
+    Raises
+    ------
+    InvalidArgumentError
+        With ``parameter`` naming the option.
+
+    Examples
+    --------
+    >>> check_transfer_options(timeout=30, retries=2, retry_wait=0)
+    {'timeout': 30.0, 'retries': 2, 'retry_wait': 0.0}
+    >>> check_transfer_options(timeout=30, retries=2, retry_wait=-1)
+    Traceback (most recent call last):
+    ...
+    warblr.errors.InvalidArgumentError: retry_wait: expected a number >= 0, got -1
+    """
+    return {"timeout": check_scalar(timeout, "timeout", float, min_val=MIN_TIMEOUT_S),
+            "retries": check_scalar(retries, "retries", int, min_val=0),
+            "retry_wait": check_scalar(retry_wait, "retry_wait", float, min_val=0)}
+
+
+def download(url, path, *, size=None, digest=None, source=None, progress=True, timeout=TIMEOUT_S, retries=RETRIES,
+             retry_wait=RETRY_WAIT_S):
     """Download ``url`` to ``path``, resuming a kept partial download, and verify it.
 
     Parameters
@@ -79,6 +117,8 @@ def download(url, path, *, size=None, digest=None, source=None, progress=True, t
         Reconnections (each resuming with ``Range``) after a dropped or failed
         connection, waiting ``retry_wait * attempt`` seconds before each.
     retry_wait : float, keyword-only
+        Checked with ``timeout`` and ``retries`` by :func:`check_transfer_options`
+        before anything is opened.
 
     Returns
     -------
@@ -87,6 +127,8 @@ def download(url, path, *, size=None, digest=None, source=None, progress=True, t
 
     Raises
     ------
+    InvalidArgumentError
+        A bad ``timeout``, ``retries`` or ``retry_wait`` (``parameter`` names it).
     FetchError
         No network, an HTTP error status, or the connection kept dropping;
         the bytes received are kept in ``path + ".part"`` for the next run.
@@ -106,6 +148,8 @@ def download(url, path, *, size=None, digest=None, source=None, progress=True, t
     """
     from tqdm.auto import tqdm
 
+    options = check_transfer_options(timeout=timeout, retries=retries, retry_wait=retry_wait)
+    timeout, retries, retry_wait = options["timeout"], options["retries"], options["retry_wait"]
     path = Path(path)
     part = partial_path(path)
     algorithm, expected = digest if digest is not None else ("md5", None)

@@ -1,4 +1,4 @@
-"""``warblr export OUT --parquet PATH``: the item store as Parquet, one row per 0.96 s example.
+"""``warblr export OUT --parquet PATH``: the item store as a table, one row per example (Parquet, CSV or NPZ).
 
 Columns:
 
@@ -6,13 +6,20 @@ Columns:
 column      Arrow type                                  what
 ==========  ==========================================  =============================================
 item_id     string                                      the item (file name without ``.wav``)
-label       int8 (only with ``--data``)                 ``hasbird`` 0/1 from the dataset's CSV
+path        string (only with a dataset)                the item's audio file
+label       int8 (only with labels)                     ``hasbird`` 0/1 from the dataset's CSV
 example     int32                                       index of the example within its item
-start_s     float64                                     ``example * 0.96``: where it starts in the clip
+start_s     float64                                     ``example * hop``: where it starts in the audio
+end_s       float64                                     ``start_s + 0.975``: the end of the last sample it reads
 embedding   fixed_size_list<float32>[128]               the VGGish embedding
 log_mel     fixed_size_list<fixed_size_list<float32>    the example (with ``--log-mel``)
             [64]>[96]
 ==========  ==========================================  =============================================
+
+Timestamps are exact sample positions: example ``k`` reads the 16 kHz
+samples ``[k * hop * 16000, k * hop * 16000 + 15600)``, and ``start_s`` and
+``end_s`` are those integers divided by 16000 (correctly rounded). The hop
+is each item's own (``--hop`` of extract, analyse and embed; in its fingerprint).
 
 Labels are not in the item store (an item is audio + numbers), so export
 learns them from the dataset: with ``--data DIR`` the dataset's items are
@@ -34,7 +41,13 @@ ending in ``.parquet`` is one file; any other ``PATH`` is a dataset folder of
 pandas, polars, pyarrow and Hugging Face ``datasets`` read as one table).
 Every file is written atomically (:func:`warblr.fileio.atomic_write`) and
 a folder is assembled under a temporary name and renamed at the end, so a
-killed export leaves no partial output.
+killed export leaves no partial output. The same rows can be written as
+CSV (one ``e000``..``e127`` column per embedding value, ``%.9g``, which
+round-trips float32; the fingerprint in ``PATH.json`` beside it) or as one
+NPZ (arrays named as the columns, the fingerprint in ``meta``; held in
+memory, so for embeddings rather than large log-mel tables). Export holds
+the output folder's lock, so it never reads items a running extract is
+still writing.
 """
 
 from __future__ import annotations
@@ -50,12 +63,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import spec
-from ..errors import InvalidArgumentError, OutputError, WarblrError
-from ..fileio import TMP_PREFIX, atomic_write, file_digest
+from ..errors import BadItemError, InvalidArgumentError, OutputError, WarblrError
+from ..fileio import TMP_PREFIX, atomic_write, atomic_write_json, exclusive, file_digest
 from ..validation import argparse_type, check_scalar
 from .dataset import Problem
 
-__all__ = ["ExportResult", "export_parquet", "register", "DEFAULT_ROW_GROUP_ROWS", "DEFAULT_ROWS_PER_FILE"]
+__all__ = ["ExportResult", "export_parquet", "export_table", "register", "TABLE_FORMATS", "DEFAULT_ROW_GROUP_ROWS",
+           "DEFAULT_ROWS_PER_FILE", "window_times"]
 
 #: Rows (examples) per Parquet row group: ~2 MB of embeddings; with log-mel see :func:`_row_group_rows`.
 DEFAULT_ROW_GROUP_ROWS = 4096
@@ -63,10 +77,10 @@ DEFAULT_ROW_GROUP_ROWS = 4096
 DEFAULT_ROWS_PER_FILE = 1_000_000
 #: Log-mel rows per row group by default (~25 MB per row group).
 _LOG_MEL_ROW_GROUP_ROWS = 1024
-#: Seconds between the starts of consecutive examples.
-EXAMPLE_SECONDS = spec.EXAMPLE_HOP_SECONDS
-#: Fingerprint fields every exported row must share (the model and the numbers' format).
-_SHARED_FIELDS = ("format", "weights", "weights_sha256", "final_relu", "precision")
+#: Fingerprint fields every exported row must share (the model, the numbers' format, the windows).
+_SHARED_FIELDS = ("format", "weights", "weights_sha256", "final_relu", "precision", "hop", "log_mel_device")
+#: What :func:`export_table` writes: Parquet (streamed), CSV (streamed) or one NPZ (in memory).
+TABLE_FORMATS = ("parquet", "csv", "npz")
 
 #: Dictionary-encode the ids only: float columns never repeat, and their dictionaries would grow to
 #: the page limit and be thrown away (3x the peak memory, measured).
@@ -103,18 +117,44 @@ class ExportResult:
     problems: list = field(default_factory=list)
 
 
-def _schema(*, labels, log_mel, fingerprint):
+def window_times(count, hop):
+    """``start_s`` and ``end_s`` of ``count`` examples one every ``hop`` seconds: exact sample positions / 16 kHz.
+
+    Examples
+    --------
+    >>> start, end = window_times(3, 0.48)
+    >>> start.tolist(), end.tolist()
+    ([0.0, 0.48, 0.96], [0.975, 1.455, 1.935])
+    """
+    from ..features import hop_frames, window_start_samples
+
+    starts = window_start_samples(count, hop_frames=hop_frames(hop))
+    return starts / spec.SAMPLE_RATE, (starts + spec.EXAMPLE_SAMPLES) / spec.SAMPLE_RATE
+
+
+def _schema(*, paths, labels, log_mel, fingerprint, settings):
     import pyarrow as pa
 
     fields = [pa.field("item_id", pa.string(), nullable=False)]
+    if paths:
+        fields.append(pa.field("path", pa.string(), nullable=False))
     if labels:
         fields.append(pa.field("label", pa.int8(), nullable=False))
     fields += [pa.field("example", pa.int32(), nullable=False), pa.field("start_s", pa.float64(), nullable=False),
+               pa.field("end_s", pa.float64(), nullable=False),
                pa.field("embedding", pa.list_(pa.float32(), spec.EMBEDDING_SIZE), nullable=False)]
     if log_mel:
         fields.append(pa.field("log_mel", pa.list_(pa.list_(pa.float32(), spec.NUM_BANDS), spec.NUM_FRAMES),
                                nullable=False))
-    return pa.schema(fields, metadata={"warblr": json.dumps(fingerprint)})
+    return pa.schema(fields, metadata=_metadata(fingerprint, settings))
+
+
+def _metadata(fingerprint, settings):
+    """The table's metadata: the fingerprint every row shares, and the run's settings when known."""
+    metadata = {"warblr": json.dumps(fingerprint, sort_keys=True)}
+    if settings:
+        metadata["warblr_run"] = json.dumps(settings, sort_keys=True)
+    return metadata
 
 
 def _fixed_list(array, shape_tail):
@@ -195,20 +235,36 @@ class _FolderSink:
             self.writer = None
 
 
-def _item_columns(item_id, label, examples, embeddings, *, log_mel):
-    n = embeddings.shape[0]
-    columns = {"item_id": [item_id] * n}
-    if label is not None:
-        columns["label"] = np.full(n, label, dtype=np.int8)
-    columns.update(example=np.arange(n, dtype=np.int32), start_s=np.arange(n) * EXAMPLE_SECONDS,
-                   embedding=_fixed_list(embeddings, (spec.EMBEDDING_SIZE,)))
-    if log_mel:
-        columns["log_mel"] = _fixed_list(examples, (spec.NUM_FRAMES, spec.NUM_BANDS))
-    return columns
+@dataclass(frozen=True)
+class _Exported:
+    """One item's rows: what every writer gets."""
+
+    item_id: str
+    label: object
+    audio_path: object
+    examples: np.ndarray
+    embeddings: np.ndarray
+    meta: dict
+
+    def columns(self, *, paths, labels, log_mel, arrow=True):
+        """The item's rows as columns (Arrow fixed-size lists for Parquet, numpy arrays otherwise)."""
+        n = self.embeddings.shape[0]
+        columns = {"item_id": [self.item_id] * n}
+        if paths:
+            columns["path"] = [os.fspath(self.audio_path)] * n
+        if labels:
+            columns["label"] = np.full(n, self.label, dtype=np.int8)
+        start, end = window_times(n, self.meta["hop"])
+        columns.update(example=np.arange(n, dtype=np.int32), start_s=start, end_s=end)
+        columns["embedding"] = _fixed_list(self.embeddings, (spec.EMBEDDING_SIZE,)) if arrow else self.embeddings
+        if log_mel:
+            columns["log_mel"] = (_fixed_list(self.examples, (spec.NUM_FRAMES, spec.NUM_BANDS)) if arrow
+                                  else self.examples)
+        return columns
 
 
 def _stored(out, dataset):
-    """``(item_id, label or None, audio path or None)`` for every item to export, in id order."""
+    """``(item_id, label or None, audio path or None)`` for every item to export, in the dataset's order."""
     from . import store
 
     if dataset is not None:
@@ -222,7 +278,11 @@ def _read(out, item_id, audio_path):
     """``(examples, embeddings, meta, None)`` or ``(None, None, None, reason)``."""
     from . import store
 
-    path = store.item_path(out, item_id)
+    try:
+        path = store.item_path(out, item_id)
+    except BadItemError:  # a stray file in items/ (backup.old.npz): never an item warblr wrote
+        return None, None, None, (f"{Path(os.fspath(out)) / store.ITEMS_DIR / (item_id + '.npz')}: not an item "
+                                  "file (its name is not an item id); left out")
     if not path.exists():
         return None, None, None, f"not extracted (no {path})"
     arrays = store.read_item(path)
@@ -240,8 +300,115 @@ def _read(out, item_id, audio_path):
     return arrays[0], arrays[1], meta, None
 
 
+def _exportable(out, dataset, result):
+    """Yield each exportable item as :class:`_Exported`, one in memory at a time; report the others.
+
+    The first readable item fixes the fingerprint every later item must share.
+    """
+    shared = None
+    for item_id, label, audio_path in _stored(out, dataset):
+        examples, embeddings, meta, reason = _read(out, item_id, audio_path)
+        if reason is None:
+            fingerprint = {k: meta.get(k) for k in _SHARED_FIELDS}
+            shared = fingerprint if shared is None else shared
+            if fingerprint != shared:
+                reason = (f"stale: made with {meta.get('weights')} ({meta.get('precision')}, hop {meta.get('hop')}, "
+                          f"log-mel on {meta.get('log_mel_device')}), the exported rows with {shared['weights']} "
+                          f"({shared['precision']}, hop {shared['hop']}, log-mel on {shared['log_mel_device']}); "
+                          "rerun extract")
+        if reason is not None:
+            result.problems.append(Problem(item_id, reason))
+            continue
+        yield _Exported(item_id, label, audio_path, examples, embeddings, meta)
+
+
+def _check_options(out, path, fmt, log_mel):
+    from . import store
+
+    items_dir = Path(os.fspath(out)) / store.ITEMS_DIR
+    if not items_dir.is_dir():
+        reason = f"{items_dir} does not exist: run `warblr extract` first"
+        raise InvalidArgumentError(f"out: {reason}", parameter="out", reason=reason)
+    path = Path(os.fspath(path))
+    fmt = fmt or {".csv": "csv", ".npz": "npz"}.get(path.suffix.lower(), "parquet")
+    if fmt not in TABLE_FORMATS:
+        reason = f"expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}"
+        raise InvalidArgumentError(f"format: {reason}", parameter="format", reason=reason)
+    if fmt == "csv" and log_mel:
+        reason = "a log-mel column (6144 values per row) needs parquet or npz, not csv"
+        raise InvalidArgumentError(f"log_mel: {reason}", parameter="log_mel", reason=reason)
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401  (the writer; an optional dependency)
+        except ImportError as exc:
+            raise WarblrError("Parquet export needs pyarrow: pip install 'warblr[parquet]'") from exc
+    return path, fmt
+
+
+def export_table(out, path, *, format=None, dataset=None, log_mel=False, settings=None, row_group_rows=None,
+                 rows_per_file=DEFAULT_ROWS_PER_FILE):
+    """Write the item store ``out/items`` as a table, one row per example.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The output folder of ``warblr extract``, ``analyse`` or ``embed``.
+    path : str or os.PathLike
+        Parquet: a ``*.parquet`` file (replaced atomically) or a new folder
+        of ``part-NNNNN.parquet`` files. CSV and NPZ: one file.
+    format : {"parquet", "csv", "npz"}, optional, keyword-only
+        Default: from ``path``'s suffix (``.csv``, ``.npz``), else Parquet.
+    dataset : warblr.lab.dataset.Dataset, optional, keyword-only
+        Gives the items to export (in its order), the ``path`` column, the
+        ``label`` column when its items have labels, and the audio against
+        which stale items are found. None: every readable item, by id.
+    log_mel : bool, keyword-only
+        Add the ``log_mel`` column (96 x 64 float32 per row: 48x the size);
+        Parquet and NPZ only.
+    settings : dict, optional, keyword-only
+        The run's settings (JSON-ready), stored in the table's metadata.
+    row_group_rows, rows_per_file : int, keyword-only
+        Parquet only; see :func:`export_parquet`.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    InvalidArgumentError
+        A bad option (``parameter`` names it), or ``out`` has no item store.
+    OutputError
+        ``path`` cannot be written, an existing folder, or another run holds ``out``.
+    WarblrError
+        Parquet asked for without pyarrow.
+    """
+    path, fmt = _check_options(out, path, format, log_mel)
+    default_rows = _LOG_MEL_ROW_GROUP_ROWS if log_mel else DEFAULT_ROW_GROUP_ROWS
+    row_group_rows = default_rows if row_group_rows is None else check_scalar(row_group_rows, "row_group_rows",
+                                                                                min_val=1)
+    rows_per_file = check_scalar(rows_per_file, "rows_per_file", min_val=1)
+    result = ExportResult()
+    shape = {"paths": dataset is not None,
+             "labels": dataset is not None and all(item.label is not None for item in dataset.items),
+             "log_mel": log_mel}
+    with exclusive(out, what="warblr export"):
+        items = _exportable(out, dataset, result)
+        try:
+            if fmt == "parquet":
+                _write_parquet(path, items, result, shape=shape, settings=settings, row_group_rows=row_group_rows,
+                               rows_per_file=rows_per_file)
+            elif fmt == "csv":
+                _write_csv(path, items, result, shape=shape, settings=settings)
+            else:
+                _write_npz(path, items, result, shape=shape, settings=settings)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=path) from exc
+    return result
+
+
 def export_parquet(out, path, *, dataset=None, log_mel=False, row_group_rows=None,
-                   rows_per_file=DEFAULT_ROWS_PER_FILE):
+                   rows_per_file=DEFAULT_ROWS_PER_FILE, settings=None):
     """Write the item store ``out/items`` as Parquet, one row per example, in bounded memory.
 
     Parameters
@@ -252,14 +419,15 @@ def export_parquet(out, path, *, dataset=None, log_mel=False, row_group_rows=Non
         ``*.parquet``: one file (replaced atomically). Anything else: a new
         folder of ``part-NNNNN.parquet`` files.
     dataset : warblr.lab.dataset.Dataset, optional, keyword-only
-        Gives the items to export, their ``label`` column and the audio
-        against which stale items are found. None: every readable item, no labels.
+        See :func:`export_table`.
     log_mel : bool, keyword-only
         Add the ``log_mel`` column (96 x 64 float32 per row: 48x the size).
     row_group_rows : int, optional, keyword-only
         Rows per row group (default 4096, 1024 with ``log_mel``): the memory bound.
     rows_per_file : int, keyword-only
         Rows per file when ``path`` is a folder.
+    settings : dict, optional, keyword-only
+        The run's settings, in the schema metadata under ``warblr_run``.
 
     Returns
     -------
@@ -278,76 +446,92 @@ def export_parquet(out, path, *, dataset=None, log_mel=False, row_group_rows=Non
     --------
     >>> result = export_parquet("out", "out/features.parquet")                   # doctest: +SKIP
     >>> import pandas as pd; list(pd.read_parquet("out/features.parquet"))      # doctest: +SKIP
-    ['item_id', 'example', 'start_s', 'embedding']
+    ['item_id', 'example', 'start_s', 'end_s', 'embedding']
     """
-    from . import store
+    return export_table(out, path, format="parquet", dataset=dataset, log_mel=log_mel, settings=settings,
+                        row_group_rows=row_group_rows, rows_per_file=rows_per_file)
 
-    try:
-        import pyarrow  # noqa: F401  (the writer; an optional dependency)
-    except ImportError as exc:
-        raise WarblrError("warblr export needs pyarrow: pip install 'warblr[parquet]'") from exc
-    default_rows = _LOG_MEL_ROW_GROUP_ROWS if log_mel else DEFAULT_ROW_GROUP_ROWS
-    row_group_rows = default_rows if row_group_rows is None else check_scalar(row_group_rows, "row_group_rows",
-                                                                                min_val=1)
-    rows_per_file = check_scalar(rows_per_file, "rows_per_file", min_val=1)
-    items_dir = Path(os.fspath(out)) / store.ITEMS_DIR
-    if not items_dir.is_dir():
-        reason = f"{items_dir} does not exist: run `warblr extract` first"
-        raise InvalidArgumentError(f"out: {reason}", parameter="out", reason=reason)
-    path = Path(os.fspath(path))
-    result = ExportResult()
-    # The first readable item fixes the fingerprint, hence the schema: read it before opening any output.
-    todo = iter(_stored(out, dataset))
-    first = _first_exportable(out, todo, result)
-    fingerprint = {k: first[4].get(k) for k in _SHARED_FIELDS} if first else {}
-    schema = _schema(labels=dataset is not None, log_mel=log_mel, fingerprint=fingerprint)
+
+def _write_parquet(path, items, result, *, shape, settings, row_group_rows, rows_per_file):
+    # The first item fixes the fingerprint, hence the schema: read it before opening any output.
+    first = next(items, None)
+    fingerprint = {k: first.meta.get(k) for k in _SHARED_FIELDS} if first else {}
+    schema = _schema(fingerprint=fingerprint, settings=settings, **shape)
 
     def write_rows(sink):
         groups = _RowGroups(schema=schema, row_group_rows=row_group_rows, sink=sink)
-
-        def add(item_id, label, examples, embeddings):
-            groups.add(_item_columns(item_id, label, examples, embeddings, log_mel=log_mel), len(embeddings))
+        for item in _chain(first, items):  # one item in memory at a time
+            groups.add(item.columns(**shape), len(item.embeddings))
             result.items += 1
-            result.rows += len(embeddings)
-
-        if first:
-            add(*first[:4])
-        for item_id, label, audio_path in todo:  # one item in memory at a time
-            examples, embeddings, meta, reason = _read(out, item_id, audio_path)
-            if reason is None and {k: meta.get(k) for k in _SHARED_FIELDS} != fingerprint:
-                reason = (f"stale: made with {meta.get('weights')} ({meta.get('precision')}), the exported rows "
-                          f"with {fingerprint['weights']} ({fingerprint['precision']}); rerun extract")
-            if reason is not None:
-                result.problems.append(Problem(item_id, reason))
-                continue
-            add(item_id, label, examples, embeddings)
+            result.rows += len(item.embeddings)
         groups.close()
         result.row_groups = groups.row_groups
 
-    try:
-        if path.suffix == ".parquet":
-            def write_file(handle):
-                sink = _FileSink(handle, schema)
-                write_rows(sink)
-                sink.close()
+    if path.suffix == ".parquet":
+        def write_file(handle):
+            sink = _FileSink(handle, schema)
+            write_rows(sink)
+            sink.close()
 
-            atomic_write(path, write_file)
-            result.files = [path]
-        else:
-            _write_folder(path, schema, rows_per_file, write_rows, result)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=path) from exc
-    return result
+        atomic_write(path, write_file)
+        result.files = [path]
+    else:
+        _write_folder(path, schema, rows_per_file, write_rows, result)
 
 
-def _first_exportable(out, todo, result):
-    """The first item that can be exported, as ``(item_id, label, examples, embeddings, meta, None)``."""
-    for item_id, label, audio_path in todo:
-        examples, embeddings, meta, reason = _read(out, item_id, audio_path)
-        if reason is None:
-            return item_id, label, examples, embeddings, meta, None
-        result.problems.append(Problem(item_id, reason))
-    return None
+def _chain(first, rest):
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def _write_csv(path, items, result, *, shape, settings):
+    """One CSV (streamed, ``%.9g`` floats) and its fingerprint and settings in ``PATH.json``."""
+    import csv
+
+    fingerprint = {}
+
+    def write(handle):
+        writer = csv.writer(handle, lineterminator="\n")
+        header = ["item_id"] + ["path"] * shape["paths"] + ["label"] * shape["labels"]
+        writer.writerow(header + ["example", "start_s", "end_s"]
+                        + [f"e{k:03d}" for k in range(spec.EMBEDDING_SIZE)])
+        for item in items:
+            fingerprint.update({k: item.meta.get(k) for k in _SHARED_FIELDS})
+            columns = item.columns(arrow=False, **shape)
+            for row in range(len(item.embeddings)):
+                writer.writerow([columns[name][row] for name in header]
+                                + [int(columns["example"][row]), repr(float(columns["start_s"][row])),
+                                   repr(float(columns["end_s"][row]))]
+                                + ["%.9g" % value for value in item.embeddings[row]])
+            result.items += 1
+            result.rows += len(item.embeddings)
+
+    atomic_write(path, write, mode="w")
+    sidecar = path.with_name(path.name + ".json")
+    atomic_write_json(sidecar, {"warblr": fingerprint, "warblr_run": settings or {}})
+    result.files = [path, sidecar]
+
+
+def _write_npz(path, items, result, *, shape, settings):
+    """One NPZ: arrays named as the columns, ``meta`` the fingerprint and settings (all rows in memory)."""
+    columns, fingerprint = {}, {}
+    for item in items:
+        fingerprint = fingerprint or {k: item.meta.get(k) for k in _SHARED_FIELDS}
+        for name, values in item.columns(arrow=False, **shape).items():
+            columns.setdefault(name, []).append(np.asarray(values))
+        result.items += 1
+        result.rows += len(item.embeddings)
+    empty = {"item_id": np.zeros(0, dtype=str), "path": np.zeros(0, dtype=str), "label": np.zeros(0, np.int8),
+             "example": np.zeros(0, np.int32), "start_s": np.zeros(0), "end_s": np.zeros(0),
+             "embedding": np.zeros((0, spec.EMBEDDING_SIZE), np.float32),
+             "log_mel": np.zeros((0, spec.NUM_FRAMES, spec.NUM_BANDS), np.float32)}
+    names = ["item_id"] + ["path"] * shape["paths"] + ["label"] * shape["labels"] + [
+        "example", "start_s", "end_s", "embedding"] + ["log_mel"] * shape["log_mel"]
+    arrays = {name: np.concatenate(columns[name]) if name in columns else empty[name] for name in names}
+    arrays["meta"] = np.array(json.dumps({"warblr": fingerprint, "warblr_run": settings or {}}, sort_keys=True))
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    result.files = [path]
 
 
 def _write_folder(path, schema, rows_per_file, write_rows, result):
@@ -401,8 +585,8 @@ def register(subparsers):
 
     parser = subparsers.add_parser(
         "export", formatter_class=Formatter, help="the item store as Parquet (pandas, polars, HF datasets)",
-        description="Write OUT/items as Parquet, one row per 0.96 s example: item_id, label (with --data), "
-                    "example,\nstart_s, embedding (128 float32) and, with --log-mel, log_mel (96 x 64 float32). "
+        description="Write OUT/items as Parquet, one row per example: item_id, path and label (with --data), "
+                    "example,\nstart_s, end_s (exact sample positions), embedding (128 float32) and, with --log-mel, log_mel (96 x 64 float32). "
                     "Streamed one row\ngroup at a time (bounded memory); written atomically. Stale, unreadable "
                     "and missing items are\nreported by id and never exported. Read it with pandas:\n\n"
                     + _PANDAS_EXAMPLE)

@@ -11,7 +11,10 @@ here so that every runner shares them:
 1. :func:`plan_groups`: fingerprint each item's audio and skip the ones
    already stored (before any work is scheduled);
 2. :func:`group_examples`: decode the group's files and compute its log-mel
-   examples (CPU work); bad files become :class:`~warblr.lab.dataset.Problem`\\ s;
+   examples (CPU work), one every ``hop`` seconds; files longer than
+   :data:`STREAM_SECONDS` are streamed in bounded memory
+   (:mod:`warblr.stream`) to the same numbers; bad files become
+   :class:`~warblr.lab.dataset.Problem`\\ s;
 3. :func:`group_embeddings`: run the group's examples through VGGish in
    batches that cross clip boundaries; then :func:`store_group` writes the
    items that were missing.
@@ -28,17 +31,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import spec
 from ..errors import WarblrError
 from ..fileio import exclusive, remove_temporaries
 from ..validation import check_scalar
 from . import store
 from .dataset import Problem
 
-__all__ = ["DEFAULT_GROUP_SIZE", "ExtractResult", "Group", "plan_groups", "group_examples", "group_embeddings",
-           "store_group", "open_store", "extract"]
+__all__ = ["DEFAULT_GROUP_SIZE", "STREAM_SECONDS", "ExtractResult", "Group", "plan_groups", "group_examples",
+           "group_embeddings", "store_group", "open_store", "extract"]
 
 #: Clips per group: the unit of batching, progress and resumption.
 DEFAULT_GROUP_SIZE = 16
+#: Files longer than this (seconds) are decoded chunk by chunk, never whole (a one-hour
+#: 48 kHz stereo file would be 1.4 GB as float64); shorter ones are decoded whole and batched.
+STREAM_SECONDS = 600.0
+#: Seconds of audio read and resampled per step of a streamed file.
+STREAM_CHUNK_SECONDS = 60.0
 
 
 @dataclass
@@ -68,23 +77,29 @@ class Group:
         ``item_id -> fingerprint`` of each item in ``items``.
     missing : frozenset of str
         Ids still to be written.
+    hop_frames : int
+        STFT frames between example starts (96: the VGGish spec).
     """
 
     index: int
     items: tuple
     fingerprints: dict
     missing: frozenset
+    hop_frames: int = spec.NUM_FRAMES
 
 
-def _fingerprint(item, provenance, precision):
+def _fingerprint(item, provenance, settings):
     """``(item, fingerprint, None)``, or ``(item, None, Problem)`` when the file cannot be read."""
+    if settings["log_mel_device"] != "cpu" and _is_long(item.path):
+        settings = {**settings, "log_mel_device": "cpu"}  # long files are streamed on CPU
     try:
-        return item, store.item_fingerprint(item.path, provenance, precision=precision), None
+        return item, store.item_fingerprint(item.path, provenance, **settings), None
     except OSError as exc:
         return item, None, Problem(item.item_id, f"{item.path}: cannot read ({exc.strerror or exc})")
 
 
-def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP_SIZE, workers=0, on_group=None):
+def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP_SIZE, workers=0, on_group=None,
+                hop=spec.EXAMPLE_HOP_SECONDS, log_mel_device="cpu"):
     """Fingerprint every item and find the groups that still have work.
 
     Parameters
@@ -100,6 +115,11 @@ def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP
         Threads hashing files (0: this thread).
     on_group : callable, optional, keyword-only
         Called with the number of items of each group that is already finished.
+    hop : float, keyword-only
+        Seconds between example starts (part of each fingerprint).
+    log_mel_device : str or torch.device, keyword-only
+        Where the log-mel will run (part of each fingerprint): a Ray run
+        computes it on CPU, a local run on its ``--device``.
 
     Returns
     -------
@@ -112,12 +132,16 @@ def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP
     """
     from ..embed import prefetch_map
 
+    from ..features import hop_frames
+
     group_size = check_scalar(group_size, "group_size", min_val=1)
+    frames = hop_frames(hop)
+    settings = {"precision": precision, "hop": hop, "log_mel_device": store.device_type(log_mel_device)}
     groups, finished, problems = [], [], []
     for first in range(0, len(dataset.items), group_size):
         chunk = dataset.items[first:first + group_size]
         readable, fingerprints, missing = [], {}, set()
-        for item, fingerprint, problem in prefetch_map(lambda i: _fingerprint(i, provenance, precision), chunk,
+        for item, fingerprint, problem in prefetch_map(lambda i: _fingerprint(i, provenance, settings), chunk,
                                                        workers):
             if problem:
                 problems.append(problem)
@@ -129,24 +153,66 @@ def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP
             else:
                 finished.append(item.item_id)
         if missing:
-            groups.append(Group(first // group_size, tuple(readable), fingerprints, frozenset(missing)))
+            groups.append(Group(first // group_size, tuple(readable), fingerprints, frozenset(missing), frames))
         elif on_group is not None:
             on_group(len(chunk))
     return groups, finished, problems
 
 
+def _is_long(path):
+    """Whether ``path`` holds more than :data:`STREAM_SECONDS` of audio (False when it cannot say: decoded whole)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, TypeError, ValueError, OSError):  # the decoder names the problem later
+        return False
+    return info.samplerate > 0 and info.frames / info.samplerate > STREAM_SECONDS
+
+
 def _decode(item):
-    """``(item, (waveform, rate), None)``, or ``(item, None, Problem)`` for bad audio."""
+    """``(item, (waveform, rate), None)``, ``(item, None, None)`` for a long file (streamed later),
+    or ``(item, None, Problem)`` for bad audio."""
     from ..audio import load_audio
 
+    if _is_long(item.path):
+        return item, None, None
     try:
         return item, load_audio(item.path), None
     except WarblrError as exc:
         return item, None, Problem(item.item_id, str(exc))
 
 
+def _torch_log_mel(signal):
+    """The engine's float32 log-mel of a 16 kHz numpy signal on CPU (what the batched path computes)."""
+    import torch
+
+    from ..fast import log_mel_torch
+
+    with torch.inference_mode():
+        return log_mel_torch(torch.from_numpy(signal).to(torch.float32)).numpy()
+
+
+def _streamed_examples(item, hop_frames):
+    """``(examples, None)`` of a long file decoded chunk by chunk, or ``(None, Problem)``.
+
+    The chunks are resampled with context (:mod:`warblr.stream`) and turned
+    into log-mel by the batched path's own float32 function, so the examples
+    equal those of the file decoded whole.
+    """
+    from ..stream import iter_file_examples
+
+    try:
+        blocks = list(iter_file_examples(item.path, chunk_seconds=STREAM_CHUNK_SECONDS,
+                                         hop=hop_frames * spec.STFT_HOP_LENGTH / spec.SAMPLE_RATE,
+                                         log_mel=_torch_log_mel))
+    except WarblrError as exc:
+        return None, Problem(item.item_id, str(exc))
+    return (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]), None
+
+
 def group_examples(group, *, device="cpu", workers=0):
-    """Decode a group's files and compute their log-mel examples.
+    """Decode a group's files and compute their log-mel examples, one every ``group.hop_frames`` frames.
 
     Parameters
     ----------
@@ -168,22 +234,33 @@ def group_examples(group, *, device="cpu", workers=0):
     decoded = list(embed.prefetch_map(_decode, group.items, workers))
     good = [(item, clip) for item, clip, _ in decoded if clip is not None]
     problems = [problem for _, _, problem in decoded if problem is not None]
-    if not good:
-        return [], problems
-    names = [str(item.path) for item, _ in good]
-    try:
-        per_clip = embed.batch_examples([clip for _, clip in good], device=device, workers=0, names=names)
-    except WarblrError:
-        # Find the culprit(s) one clip at a time; the others keep their place in the batch.
-        per_clip, kept = [], []
-        for item, clip in good:
-            try:
-                per_clip.append(embed.batch_examples([clip], device=device, workers=0, names=[str(item.path)])[0])
-                kept.append((item, clip))
-            except WarblrError as exc:
-                problems.append(Problem(item.item_id, str(exc)))
-        good = kept
-    return [(item, examples) for (item, _), examples in zip(good, per_clip)], problems
+    # Only a non-default hop asks the batched path for it (warblr.embed gains hop_frames with --hop).
+    options = {} if group.hop_frames == spec.NUM_FRAMES else {"hop_frames": group.hop_frames}
+    per_item = {}
+    if good:
+        names = [str(item.path) for item, _ in good]
+        try:
+            per_clip = embed.batch_examples([clip for _, clip in good], device=device, workers=0, names=names,
+                                            **options)
+        except WarblrError:
+            # Find the culprit(s) one clip at a time; the others keep their place in the batch.
+            per_clip, kept = [], []
+            for item, clip in good:
+                try:
+                    per_clip.append(embed.batch_examples([clip], device=device, workers=0, names=[str(item.path)],
+                                                         **options)[0])
+                    kept.append((item, clip))
+                except WarblrError as exc:
+                    problems.append(Problem(item.item_id, str(exc)))
+            good = kept
+        per_item = {item.item_id: examples for (item, _), examples in zip(good, per_clip)}
+    for item, clip, problem in decoded:
+        if clip is None and problem is None:  # a long file: streamed, on CPU (bounded memory)
+            per_item[item.item_id], problem = _streamed_examples(item, group.hop_frames)
+            if problem is not None:
+                del per_item[item.item_id]
+                problems.append(problem)
+    return [(item, per_item[item.item_id]) for item in group.items if item.item_id in per_item], problems
 
 
 def group_embeddings(examples, model, engine):
@@ -265,7 +342,8 @@ def open_store(out):
         yield items_dir
 
 
-def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True):
+def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, engine=None, progress=True,
+            hop=spec.EXAMPLE_HOP_SECONDS):
     """Compute and store examples and embeddings for every item of ``dataset`` not finished yet.
 
     Parameters
@@ -285,6 +363,10 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
         dtype is part of each item's fingerprint.
     progress : bool, keyword-only
         Show a tqdm bar on stderr.
+    hop : float, keyword-only
+        Seconds between example starts: 0.96 (the VGGish spec,
+        non-overlapping) by default, 0.48 for half-overlapping examples; a
+        multiple of 0.01 s. Part of each item's fingerprint.
 
     Returns
     -------
@@ -312,7 +394,7 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
                                file=sys.stderr) as bar:
         groups, result.done, result.failed = plan_groups(
             dataset, out, provenance, precision=engine.precision, group_size=group_size, workers=engine.workers,
-            on_group=bar.update)
+            on_group=bar.update, hop=hop, log_mel_device=engine.device)
         result.reused = len(result.done)
         for group in groups:
             examples, problems = group_examples(group, device=engine.device, workers=engine.workers)

@@ -9,15 +9,19 @@ and every feature set in ``report["auc"]`` gets a row, whatever the registry hol
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
+import tempfile
 from pathlib import Path
 
 from .. import __version__
-from ..fileio import atomic_write
+from ..fileio import TMP_PREFIX, atomic_write, current_umask
 from .dataset import display_id
+from .plots import PLOTS_DIR
 
 __all__ = ["REPORT_JSON", "REPORT_MD", "weights_label", "versions", "summary_table", "render_markdown",
-           "write_report"]
+           "write_report", "publish_report", "remove_stale_staging"]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -112,8 +116,9 @@ def _engine_line(engine):
         return []
     threads = (f"; torch {engine['torch_threads']} intra-op / {engine['torch_interop_threads']} inter-op threads"
                if "torch_threads" in engine else "")
+    hop = f", an example every {engine['hop']} s" if "hop" in engine else ""
     return [f"- engine: {engine['device']}, network in {engine['dtype']}, {engine['batch_size']} examples per "
-            f"batch, {engine['group_size']} clips per group, {engine['workers']} decoding thread(s){threads}"]
+            f"batch, {engine['group_size']} clips per group, {engine['workers']} decoding thread(s){threads}{hop}"]
 
 
 def render_markdown(report):
@@ -213,3 +218,61 @@ def write_report(out, report):
     atomic_write(out / REPORT_JSON, lambda handle: handle.write(text), mode="w")
     atomic_write(out / REPORT_MD, lambda handle: handle.write(render_markdown(report)), mode="w")
     return [out / REPORT_JSON, out / REPORT_MD]
+
+
+def publish_report(out, report, *, make_plots):
+    """Write the report and its plots as one set: built aside, then moved into ``out`` together.
+
+    The plots are drawn into a private staging folder inside ``out``, the
+    report (which lists them) is written beside them, then the plots folder
+    is swapped in and ``report.md`` and ``report.json`` are renamed over the
+    old ones, report.json last. The caller holds the folder's lock
+    (:func:`warblr.fileio.exclusive`), so no other run writes in between,
+    and a killed run leaves the previous set in place (or, killed during the
+    swap, a staging folder that :func:`remove_stale_staging` clears).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The output folder (it exists).
+    report : dict
+        Everything but ``plots``, which is filled in here.
+    make_plots : callable
+        ``make_plots(folder) -> list of str``: draws every plot into
+        ``folder/plots`` and returns the files relative to ``folder``.
+
+    Returns
+    -------
+    list of Path
+        ``report.json`` and ``report.md``.
+
+    Raises
+    ------
+    OSError
+        Something cannot be written; the previous report and plots are kept.
+    """
+    out = Path(out)
+    staging = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}report-", dir=out))
+    try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would lock others out of plots/
+        report["plots"] = make_plots(staging)
+        write_report(staging, report)
+        old = out / f"{TMP_PREFIX}{PLOTS_DIR}-old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (out / PLOTS_DIR).exists():
+            os.replace(out / PLOTS_DIR, old)
+        if (staging / PLOTS_DIR).exists():
+            os.replace(staging / PLOTS_DIR, out / PLOTS_DIR)
+        os.replace(staging / REPORT_MD, out / REPORT_MD)
+        os.replace(staging / REPORT_JSON, out / REPORT_JSON)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / REPORT_JSON, out / REPORT_MD]
+
+
+def remove_stale_staging(out):
+    """Delete the staging folders a killed :func:`publish_report` left in ``out`` (best effort)."""
+    for stale in Path(out).glob(f"{TMP_PREFIX}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)

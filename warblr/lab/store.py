@@ -1,8 +1,9 @@
 """The per-item result store of ``warblr extract``: ``OUT/items/<itemid>.npz``.
 
 Each item holds ``examples`` float32 ``[N, 96, 64]``, ``embeddings`` float32
-``[N, 128]`` and ``meta``, the JSON fingerprint of what it was made from (the
-source audio's SHA-256, the weights, the network precision). Files are
+``[N, 128]`` and ``meta``, the JSON fingerprint of everything that can change
+its bytes: the source audio's SHA-256, the weights, the network precision,
+the hop between examples and where the log-mel ran (``cpu`` or ``cuda``). Files are
 written atomically (:func:`warblr.fileio.atomic_write`) and checked in full
 when read, so a half-written, corrupt or stale file is never taken as
 finished. Every write failure becomes an :class:`~warblr.errors.OutputError`
@@ -29,13 +30,14 @@ __all__ = [
     "ITEMS_DIR",
     "item_path",
     "item_fingerprint",
+    "device_type",
     "read_item",
     "write_item",
     "output_error",
 ]
 
 #: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ITEMS_DIR = "items"
 _ITEM_KEYS = ["embeddings", "examples", "meta"]
 
@@ -70,8 +72,9 @@ def item_path(out, item_id):
     return path
 
 
-def item_fingerprint(source_path, provenance, *, precision="float32"):
-    """What a finished item must have been made from: the audio's SHA-256, the weights, the precision.
+def item_fingerprint(source_path, provenance, *, precision="float32", hop=spec.EXAMPLE_HOP_SECONDS,
+                     log_mel_device="cpu"):
+    """What a finished item must have been made from: everything that can change its bytes.
 
     Parameters
     ----------
@@ -80,6 +83,11 @@ def item_fingerprint(source_path, provenance, *, precision="float32"):
     provenance : warblr.model.WeightsProvenance
     precision : str, keyword-only
         The network's dtype name; items made in another precision are stale.
+    hop : float, keyword-only
+        Seconds between example starts (validated by :func:`warblr.features.hop_frames`).
+    log_mel_device : str, keyword-only
+        Where resampling and the log-mel ran: a device type (``"cpu"``,
+        ``"cuda"``); a GPU's float32 FFT rounds differently from the CPU's.
 
     Returns
     -------
@@ -90,9 +98,18 @@ def item_fingerprint(source_path, provenance, *, precision="float32"):
     OSError
         The audio file cannot be read.
     """
+    from ..features import hop_frames
+
+    frames = hop_frames(hop)
     return {"format": FORMAT_VERSION, "source_sha256": file_digest(source_path),
             "weights": provenance.source, "weights_sha256": provenance.sha256,
-            "final_relu": provenance.final_relu, "precision": str(precision)}
+            "final_relu": provenance.final_relu, "precision": str(precision),
+            "hop": frames * spec.STFT_HOP_LENGTH / spec.SAMPLE_RATE, "log_mel_device": device_type(log_mel_device)}
+
+
+def device_type(device):
+    """``"cuda"`` for ``"cuda:1"`` or ``torch.device("cuda", 1)``: the kind of device decides the rounding."""
+    return str(getattr(device, "type", device)).split(":")[0]
 
 
 def read_item(path, *, fingerprint=None):
