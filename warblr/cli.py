@@ -96,6 +96,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("warblr: interrupted; finished items are kept, rerun to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `warblr fetch --list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 
 if __name__ == "__main__":  # pragma: no cover

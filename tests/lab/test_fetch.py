@@ -707,6 +707,17 @@ def test_cli_errors_exit_non_zero(site, tmp_path, capsys):
     assert "--mirror" in capsys.readouterr().err
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(monkeypatch, capsys):
+    """`warblr fetch --list | head -1`: the pipe's reader is gone before warblr writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w", buffering=1) as stdout:   # line-buffered: the first line meets the closed pipe
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert cli.main(["fetch", "--list"]) == 141
+        stdout.write("the exit flush cannot fail either\n")
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_list_and_help(capsys):
     assert cli.main(["fetch", "--list"]) == 0
     listing = capsys.readouterr().out
