@@ -6,7 +6,7 @@ Edit the cells here, not in Jupyter, then run::
     python tools/build_lab_notebook.py --check    # exit 1 if the committed notebook differs
 
 The cells stay short: the plumbing (settings, the "not attempted yet" guard,
-side-by-side plots) lives in :mod:`warblr.lab.notebook`. Each cell has a
+side-by-side figures) lives in the package :mod:`warblr.lab.notebook`. Each cell has a
 stable id, which the tests use to find its outputs.
 """
 
@@ -77,6 +77,10 @@ CELLS = [
         layout (bird-like sweeps, trills and harmonic stacks over wind, rain, traffic, babble or hiss, with
         insects as a confuser), generated offline the first time (a minute or two). The cell says which
         dataset it uses.
+
+        In most field recordings the bird is a small part of the clip. The bird clip shown from here on is the
+        one where it is clearest: the largest rise of the energy between 1 and 8 kHz (where most birdsong is)
+        over the clip's median level. The figures mark the bird with a dashed box labelled *bird*.
         """),
     ("dataset", "code", """
         with lab.step("dataset"):
@@ -84,7 +88,7 @@ CELLS = [
         """),
     ("listen", "code", """
         with lab.step("bird", "no_bird"):
-            lab.bird, lab.no_bird = lab.example_clips()   # one clip of each label, decoded by warblr
+            lab.bird, lab.no_bird = lab.example_clips()   # the clearest bird clip and a clip without one
             nb.listen(lab.bird)
             nb.listen(lab.no_bird)
         """),
@@ -117,7 +121,10 @@ CELLS = [
         (0.96 s). Every number matters: the network was trained on exactly these features.
 
         The cells of this section start from warblr's 16 kHz audio (`lab.bird.mono_16k`), so they work before
-        section 2 is done, and they compare your result with warblr's on the same input.
+        section 2 is done, and they compare your result with warblr's on the same input. Each figure draws
+        yours and warblr's on **one colour scale** (the colour bar gives the values and their unit; an arrow at
+        its end means some values lie beyond it). When yours differs, a third panel shows *yours − reference*:
+        white where they agree, red where yours is higher, blue where it is lower.
         """),
     ("hann", "code", """
         with lab.step():
@@ -126,7 +133,8 @@ CELLS = [
     ("stft", "code", """
         with lab.step():
             signal = lab.bird.mono_16k
-            nb.show_stft(impl.logmel.stft_magnitude(signal, 512, 160, 400), reference.stft_magnitude(signal))
+            nb.show_stft(impl.logmel.stft_magnitude(signal, 512, 160, 400), reference.stft_magnitude(signal),
+                         clip=lab.bird)   # clip: the bird is marked
         """),
     ("mel-intro", "markdown", """
         The mel matrix maps the 257 FFT bins to 64 bands (`mel = stft @ W`): one triangle per band, its edges
@@ -140,18 +148,18 @@ CELLS = [
     ("log-mel", "code", """
         with lab.step("log_mel"):
             lab.log_mel = impl.logmel.log_mel_spectrogram(lab.bird.mono_16k)
-            nb.show_log_mel(lab.log_mel, reference.log_mel_spectrogram(lab.bird.mono_16k))
+            nb.show_log_mel(lab.log_mel, reference.log_mel_spectrogram(lab.bird.mono_16k), clip=lab.bird)
         """),
     ("frame-examples", "code", """
         with lab.step():
             log_mel = reference.log_mel_spectrogram(lab.bird.mono_16k)   # the same input for yours and warblr's
-            nb.show_examples(impl.logmel.frame_examples(log_mel), reference.frame_examples(log_mel))
+            nb.show_examples(impl.logmel.frame_examples(log_mel), reference.frame_examples(log_mel), clip=lab.bird)
         """),
     ("waveform-to-examples", "code", """
         with lab.step():
             signal = lab.bird.mono_16k
             nb.show_examples(impl.logmel.waveform_to_examples(signal, 16000),
-                             reference.waveform_to_examples(signal, 16000), name="waveform_to_examples")
+                             reference.waveform_to_examples(signal, 16000), name="waveform_to_examples", clip=lab.bird)
         """),
     ("librosa-intro", "markdown", """
         ### VGGish's log-mel is not librosa's
@@ -162,10 +170,15 @@ CELLS = [
         peak-1 triangles); and it **centres** its frames (padding the signal, and placing the 400-sample window in
         the middle of a 512-sample frame), so its frames are shifted. Matched on all three, one difference is
         left: librosa's triangles are **linear in Hz** between their edges, VGGish's are **linear in mel**.
+
+        The figure: your log-mel; librosa's defaults on a log scale of their own (their values are so small
+        that VGGish's `+ 0.01` would turn them into one flat colour); the mean level of each band for both
+        (power doubles the range, area-normalised filters pull the high bands down); librosa matched to VGGish
+        minus yours (blue and red: tiny, from the triangles); and one triangle drawn both ways.
         """),
     ("librosa", "code", """
         with lab.step():
-            nb.compare_with_librosa(lab.bird.mono_16k, lab.log_mel)
+            nb.compare_with_librosa(lab.bird.mono_16k, lab.log_mel, clip=lab.bird)
         """),
     ("embedding-intro", "markdown", """
         ## 4. Embeddings
@@ -185,14 +198,15 @@ CELLS = [
         with lab.step():
             examples = lab.bird.examples   # warblr's examples of the bird clip: [N, 96, 64]
             nb.show_embeddings(impl.embedding.embed(lab.model, examples),
-                               warblr.embed_examples(lab.reference_model, examples), pretrained=lab.weights.pretrained)
+                               warblr.embed_examples(lab.reference_model, examples), pretrained=lab.weights.pretrained,
+                               clip=lab.bird)
         """),
     ("postprocess", "code", """
         with lab.step():
             embeddings = warblr.embed_examples(lab.reference_model, lab.bird.examples)
             pca = lab.pca_params()
             nb.show_postprocessed(impl.embedding.postprocess(embeddings, pca["pca_eigen_vectors"], pca["pca_means"]),
-                                  warblr.Postprocessor(pca["pca_eigen_vectors"], pca["pca_means"])(embeddings))
+                                  warblr.Postprocessor(pca["pca_eigen_vectors"], pca["pca_means"])(embeddings), clip=lab.bird)
         """),
     ("classify-intro", "markdown", """
         ## 5. Bird or no bird?
@@ -201,8 +215,9 @@ CELLS = [
         so `pool` averages them. Each clip then becomes a point: below, the first two principal components of
         each feature set, coloured by label. Finally your `cross_validated_auc` fits your `make_classifier`
         (standardise, PCA, logistic regression) on each training part of a stratified cross-validation and
-        scores the held-out part with the ROC AUC (0.5: chance, 1: perfect). The table shows scikit-learn's
-        own cross-validation of the same pipeline beside yours.
+        scores the held-out part with the ROC AUC (0.5: chance, 1: perfect). The table sets beside yours the
+        AUC `warblr analyse` gets with the same pipeline, folds and seed, at the PCA size of its grid that works
+        best.
 
         This cell runs your whole front end (`waveform_to_examples`), `embed` and `pool` on every clip of the
         sample; warblr only decodes the files.

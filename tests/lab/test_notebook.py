@@ -1,22 +1,19 @@
-"""The lab notebook: executed in a real kernel, and its plumbing, ``warblr.lab.notebook``.
+"""The lab notebook: executed in a real kernel, and its plumbing, the package ``warblr.lab.notebook``.
 
-The notebook runs top to bottom in a kernel of this very interpreter (a
-kernelspec written to a temporary folder, so no user-level kernelspec is
-involved) on a small generated warblrb10k-layout tree: with the solutions
-(everything shown, an AUC table with both feature sets), with the untouched
-stubs (it finishes and names what to implement) and with a mutant from the
-gallery (the wrong result is visible). Nothing downloads: the torch hub
-folder points into a temporary folder, so the random-weights path runs.
+The notebook runs top to bottom in a kernel of this very interpreter on a
+small generated warblrb10k-layout tree (``notebook_runs.py``: one execution
+per implementation per test session, shared with the figure tests): with the
+solutions (everything shown, an AUC table with both feature sets), with the
+untouched stubs (it finishes and names what to implement) and with a mutant
+from the gallery (the wrong result is visible). Nothing downloads.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import ast
 import json
 import os
 import re
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -25,13 +22,25 @@ import pytest
 
 from warblr.errors import DatasetError, InvalidArgumentError
 from warblr.lab import notebook as nb
+from warblr.lab.notebook import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "exercises" / "lab.ipynb"
-KERNEL_NAME = "warblr-lab-test"
-#: One execution of the notebook must finish within 3 minutes on 2 cores.
-EXECUTION_BUDGET_S = 180
-TREE_CLIPS, TREE_LIMIT = 20, 16
+
+
+def _load_module(name, path):
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:  # registered first: dataclasses look their module up while it executes
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+runs = _load_module("warblr_lab_notebook_runs", Path(__file__).with_name("notebook_runs.py"))
+TREE_CLIPS, TREE_LIMIT = runs.TREE_CLIPS, runs.TREE_LIMIT
 
 #: Code cells that show a figure when the student's function is right.
 FIGURE_CELLS = ("resample", "stft", "mel-matrix", "log-mel", "frame-examples", "waveform-to-examples", "librosa",
@@ -49,66 +58,20 @@ STUB_CELLS = {
 SKIPPED_CELLS = {"librosa": "log_mel", "embed": "model", "scatter": "features", "auc": "features"}
 
 
-def _load_module(name, path):
-    if name not in sys.modules:  # registered first: dataclasses look their module up while it executes
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
 # --------------------------------------------------------------------------- running the notebook
 
 
-@pytest.fixture(scope="module")
-def lab_tree(tmp_path_factory):
-    """A small demo corpus (44.1 kHz, 2 s clips, both labels): the resampling step has work to do."""
-    from warblr.lab.corpus import make_corpus
-
-    root, _ = make_corpus(tmp_path_factory.mktemp("lab-data") / "corpus", n_clips=TREE_CLIPS, duration=2.0)
-    return root
-
-
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory):
-    """A Jupyter data folder holding one kernelspec that runs this interpreter with ipykernel."""
+@pytest.fixture(scope="session")
+def notebook_runs(tmp_path_factory):
+    """The session's executed notebooks (shared with ``test_notebook_figures.py``)."""
     pytest.importorskip("ipykernel")
-    folder = tmp_path_factory.mktemp("jupyter")
-    spec_dir = folder / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "warblr lab tests", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return folder
+    pytest.importorskip("nbclient")
+    return runs.shared(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def run_notebook(lab_tree, kernels, tmp_path_factory):
-    """``run_notebook(impl)`` executes the committed notebook; returns ``(notebook, seconds)``."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    def run(impl=None):
-        scratch = tmp_path_factory.mktemp("kernel-home")
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("WARBLR_") and key != "MPLBACKEND"}
-        env.update(WARBLR_DATA=str(lab_tree), WARBLR_LIMIT=str(TREE_LIMIT),
-                   TORCH_HOME=str(scratch / "torch"),   # no released weights here: nothing found, nothing fetched
-                   PYTHONDONTWRITEBYTECODE="1")         # no __pycache__ left in exercises/ or solutions/
-        if impl is not None:
-            env["WARBLR_IMPL"] = str(impl)
-        notebook = nbformat.read(NOTEBOOK, as_version=4)
-        client = nbclient.NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=EXECUTION_BUDGET_S,
-                                         startup_timeout=120, resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("JUPYTER_PATH", str(kernels))
-            assert KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv[0] == sys.executable
-            started = time.perf_counter()
-            client.execute(env=env)
-        return notebook, time.perf_counter() - started
-
-    return run
+@pytest.fixture(scope="session")
+def lab_tree(notebook_runs):
+    return notebook_runs.tree
 
 
 def cell(notebook, cell_id):
@@ -149,9 +112,8 @@ def auc_rows(notebook):
     return rows
 
 
-def test_notebook_with_the_solutions_shows_every_step(run_notebook, lab_tree):
-    notebook, seconds = run_notebook("solutions")
-    assert seconds < EXECUTION_BUDGET_S
+def test_notebook_with_the_solutions_shows_every_step(notebook_runs, lab_tree):
+    notebook = notebook_runs.executed("solutions")
     everything = all_text(notebook)
     for unwanted in ("not attempted", "skipped:", "note:", "✗", "Traceback"):
         assert unwanted not in everything, f"{unwanted!r} in the solutions' run:\n{everything}"
@@ -172,9 +134,8 @@ def test_notebook_with_the_solutions_shows_every_step(run_notebook, lab_tree):
         assert 0.0 <= float(yours) <= 1.0 and float(yours) == pytest.approx(reference, abs=1e-3) and verdict == "✓"
 
 
-def test_notebook_with_the_untouched_stubs_finishes_and_names_what_to_implement(run_notebook):
-    notebook, seconds = run_notebook()   # WARBLR_IMPL unset: exercises/
-    assert seconds < EXECUTION_BUDGET_S
+def test_notebook_with_the_untouched_stubs_finishes_and_names_what_to_implement(notebook_runs):
+    notebook = notebook_runs.executed()   # WARBLR_IMPL unset: exercises/
     assert "Traceback" not in all_text(notebook)
     assert "your functions: exercises/" in text_of(notebook, "setup")
     assert count_output(notebook, "listen", "text/html") == 2  # the dataset needs no student code
@@ -186,25 +147,11 @@ def test_notebook_with_the_untouched_stubs_finishes_and_names_what_to_implement(
     assert "`build_vggish` is not attempted yet" in text_of(notebook, "embed")
 
 
-def _mutant(name, tmp_path):
-    """A copy of ``solutions/`` with the gallery's mistake ``name`` (``tests/grading/mutants.py``) applied."""
-    gallery = _load_module("warblr_lab_test_mutants", ROOT / "tests" / "grading" / "mutants.py")
-    mutant = next(entry for entry in gallery.MUTANTS if entry.name == name)
-    folder = tmp_path / f"impl_{name}"
-    shutil.copytree(ROOT / "solutions", folder, ignore=shutil.ignore_patterns("__pycache__"))
-    path = folder / f"{mutant.module}.py"
-    text = path.read_text()
-    assert text.count(mutant.old) == 1, f"mutant {name} no longer applies to solutions/{mutant.module}.py"
-    path.write_text(text.replace(mutant.old, mutant.new))
-    return folder
-
-
-def test_notebook_shows_a_wrong_mel_matrix_beside_the_reference(run_notebook, tmp_path):
-    notebook, seconds = run_notebook(_mutant("mel_edges_evenly_spaced_in_hz", tmp_path))
-    assert seconds < EXECUTION_BUDGET_S
+def test_notebook_shows_a_wrong_mel_matrix_beside_the_reference(notebook_runs):
+    notebook = notebook_runs.executed("mutant:mel_edges_evenly_spaced_in_hz")
     assert "not attempted" not in all_text(notebook) and "Traceback" not in all_text(notebook)
     assert "✗ `mel_matrix`: differs from the reference" in text_of(notebook, "mel-matrix")
-    assert count_output(notebook, "mel-matrix", "image/png") == 1   # yours and the reference, side by side
+    assert count_output(notebook, "mel-matrix", "image/png") == 1   # yours, the reference and the difference
     assert "✗ `log_mel_spectrogram`: differs" in text_of(notebook, "log-mel")
     assert "✓ `frame_examples`" in text_of(notebook, "frame-examples")   # fed the reference log-mel: still right
     assert len(auc_rows(notebook)) == 2   # the wrong features still go through to the table, not hidden
@@ -219,8 +166,8 @@ def test_notebook_shows_a_wrong_mel_matrix_beside_the_reference(run_notebook, tm
     ("max_pooling", "pool", "✗ `pool`"),
     ("fit_on_all_data", "auc", "✗ differs from the reference"),
 ])
-def test_notebook_shows_other_classic_mistakes(run_notebook, tmp_path, mutant, cell_id, shown):
-    notebook, _ = run_notebook(_mutant(mutant, tmp_path))
+def test_notebook_shows_other_classic_mistakes(notebook_runs, mutant, cell_id, shown):
+    notebook = notebook_runs.executed(f"mutant:{mutant}")
     assert shown in text_of(notebook, cell_id)
     assert "Traceback" not in all_text(notebook)
 
@@ -385,11 +332,20 @@ def offline_weights(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_weights_load_into_the_students_network_and_random_ones_are_said_in_bold(offline_weights, monkeypatch):
-    import torch
+@pytest.fixture
+def shown_markdown(monkeypatch):
+    """What the notebook displays as Markdown, as text (IPython's display, captured)."""
+    import IPython.display
 
     shown = []
-    monkeypatch.setattr(nb, "_markdown", shown.append)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(getattr(obj, "data", obj)))
+    return shown
+
+
+def test_weights_load_into_the_students_network_and_random_ones_are_said_in_bold(offline_weights, shown_markdown):
+    import torch
+
+    shown = shown_markdown
     lab = nb.Lab(impl="solutions", root=ROOT)
     model = lab.load_weights(lab.impl.embedding.build_vggish())
     assert not model.training and not lab.weights.pretrained
@@ -459,17 +415,16 @@ def test_compare_states_the_verdict(yours, verdict, capsys):
     assert capsys.readouterr().out.startswith(verdict)
 
 
-def test_cross_validation_settings_fit_a_small_sample():
-    labels = np.array([1] * 12 + [0] * 4)
-    assert nb._cv_settings(labels, 64) == (4, 11)
-    assert nb._cv_settings(np.array([1] * 300 + [0] * 100), 64) == (5, 16)
-    with pytest.raises(DatasetError, match="at least 2 clips of each label"):
-        nb._cv_settings(np.array([1, 1, 1, 0]), 64)
+def test_cross_validation_folds_fit_a_small_sample():
+    assert checks.cv_folds(np.array([1] * 12 + [0] * 4)) == 4
+    assert checks.cv_folds(np.array([1] * 300 + [0] * 100)) == checks.FOLDS
+    with pytest.raises(DatasetError, match="at least 2 items of each class.*raise WARBLR_LIMIT"):
+        checks.cv_folds(np.array([1, 1, 1, 0]))
 
 
 def test_wrong_shapes_from_student_functions_are_named():
     with pytest.raises(nb.WrongResultError, match=r"returned shape \[3, 64\], expected \[N, 96, 64\]") as caught:
-        nb._checked(np.zeros((3, 64)), "waveform_to_examples", "logmel", (None, 96, 64))
+        checks.checked(np.zeros((3, 64)), "waveform_to_examples", "logmel", (None, 96, 64))
     assert (caught.value.function, caught.value.module) == ("waveform_to_examples", "logmel")
 
 
@@ -483,18 +438,64 @@ def test_a_transposed_mel_matrix_is_named_and_the_reference_still_drawn(capsys):
     assert len(reference.lines) == 64
 
 
-def test_auc_table_sets_yours_beside_scikit_learns(monkeypatch):
+def test_auc_table_sets_yours_beside_warblr_analyse_at_the_best_pca_size_of_its_grid(shown_markdown):
     from types import SimpleNamespace
 
-    shown = []
-    monkeypatch.setattr(nb, "_markdown", shown.append)
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from warblr.lab.analyse import PCA_SIZES
+
     rng = np.random.default_rng(0)
     labels = np.array([0, 1] * 15)
-    features = nb.Features(sets={nb.LOGMEL_FEATURES: rng.standard_normal((30, 8)) + labels[:, None]}, labels=labels,
-                           item_ids=[f"c{k}" for k in range(30)])
+    values = rng.standard_normal((30, 8)) + labels[:, None] * np.linspace(0.2, 1.5, 8)
+    features = nb.Features(sets={nb.LOGMEL_FEATURES: values}, labels=labels, item_ids=[f"c{k}" for k in range(30)])
     honest = nb.Lab(impl="solutions", root=ROOT).impl.classify
     [row] = nb.auc_table(features, honest)
-    assert row["matches"] and row["folds"] == 5 and row["pca"] == 8 and row["yours"] == pytest.approx(row["reference"])
+    # Independently: scikit-learn's own cross-validation of the same pipeline, at every size of analyse's grid
+    # that fits 8 features and 24-clip training folds; the table must have taken the best one.
+    splits = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    independent = {size: float(np.mean(cross_val_score(
+        make_pipeline(StandardScaler(), PCA(n_components=size, random_state=0),
+                      LogisticRegression(max_iter=5000, random_state=0)),
+        values, labels, cv=splits, scoring="roc_auc"))) for size in PCA_SIZES if size <= 8}
+    assert row["folds"] == 5 and row["pca"] == max(independent, key=lambda size: (independent[size], -size))
+    assert row["reference"] == pytest.approx(independent[row["pca"]], abs=1e-9)
+    assert row["matches"] and row["yours"] == pytest.approx(row["reference"])
+    assert "`warblr analyse`" in shown_markdown[-1] and "| ✓ |" in shown_markdown[-1]
     leaky = SimpleNamespace(cross_validated_auc=lambda *args, **kwargs: 0.999)
     [row] = nb.auc_table(features, leaky)
-    assert not row["matches"] and "| 0.999 |" in shown[-1] and "✗ differs from the reference" in shown[-1]
+    assert not row["matches"] and "| 0.999 |" in shown_markdown[-1] and "✗ differs from the reference" in shown_markdown[-1]
+
+
+def _lab_imports(source):
+    """Line numbers where a module inside ``warblr/grading/`` imports ``warblr.lab`` (statements or strings)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            names = [("." * node.level) + (node.module or "")]
+            names += [names[0].rstrip(".") + "." + alias.name if node.module else names[0] + alias.name
+                      for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # importlib.import_module("...")
+            names = [node.value]
+        else:
+            continue
+        if any(name == "warblr.lab" or name.startswith(("warblr.lab.", "..lab")) for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_grading_never_imports_the_lab():
+    """The lab uses the grader's loader (``warblr.grading.impl``); the grader must not depend on the lab."""
+    for source in ("from ..lab import notebook\n", "from .. import lab\n", "import warblr.lab.analyse\n",
+                   "importlib.import_module('warblr.lab.store')\n"):
+        assert _lab_imports(source) == [1], source
+    assert _lab_imports("from ..grading import impl\nfrom . import labels\n") == []
+    offenders = [f"{path.relative_to(ROOT)}:{line}" for path in sorted((ROOT / "warblr" / "grading").rglob("*.py"))
+                 for line in _lab_imports(path.read_text(encoding="utf-8"))]
+    assert not offenders, f"warblr.grading imports warblr.lab: {offenders}"
