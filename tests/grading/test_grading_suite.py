@@ -118,10 +118,23 @@ def test_handout_has_no_solutions_and_no_hidden_checks(handout):
     assert not [name for name in hidden if f"def {name}(" in text or f"class {name}" in text]
 
 
+def test_handout_says_how_many_hidden_checks_and_points_run_only_at_grading(handout, solutions_run):
+    hidden = [test for test in solutions_run[1]["tests"] if test["visibility"] == "hidden"]
+    visible = [test for test in solutions_run[1]["tests"] if test["visibility"] != "hidden"]
+    assert hidden, "the lab has no hidden check"
+    points = sum(test["max_score"] for test in hidden)
+    readme = (handout / "README.md").read_text()
+    total = (f"| **total** | **{len(visible)} ({sum(t['max_score'] for t in visible):g})** | "
+             f"**{len(hidden)} ({points:g})** |")
+    assert total in readme and "hidden checks, run only at grading" in readme
+    assert f"warblr_hidden_checks = {len(hidden)} checks, {points:g} points" in (handout / "pytest.ini").read_text()
+
+
 def test_handout_reference_checks_pass_on_the_solutions(handout, tmp_path):
     # only the checks that compare with the stored reference data, to keep the default run fast
     run, results = grade(handout, ROOT / "solutions", tmp_path / "results.json", "-k", "solution")
     assert run.returncode == 0, run.stdout[-5000:]
+    assert "in hidden checks that run only at grading" in run.stdout
     assert results["tests"] and results["score"] == results["max_score"]
     assert_well_formed(results)
 
