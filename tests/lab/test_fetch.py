@@ -237,6 +237,30 @@ def test_the_default_sources_are_the_publishers():
     assert [s.labels_url[-8:] for s in SETS.values()] == ["10853306", "10853303", "10853300"]
 
 
+def test_every_set_names_hosts_of_the_host_protocol():
+    for bird_set in SETS.values():
+        assert isinstance(bird_set.host, fetch_module.Host) and isinstance(bird_set.labels_host, fetch_module.Host)
+        assert bird_set.host.metadata_url and bird_set.host.metadata_name  # the audio host publishes hashes
+        assert bird_set.labels_host.metadata_url is None  # figshare: no checksum by file id
+        assert bird_set.labels_host.published({"files": []}, bird_set.labels) is None
+
+
+def test_zenodos_legacy_document_is_read_too():
+    host, md5 = SETS["birdvox-dcase-20k"].host, "A" * 32
+    legacy = {"entries": [{"filename": "BirdVox-DCASE-20k.zip", "size": "12", "checksum": f"md5:{md5}"}]}
+    assert host.published(legacy, "BirdVox-DCASE-20k.zip") == (12, ("md5", md5.lower()))
+    assert host.published({"files": [{"key": "BirdVox-DCASE-20k.zip", "size": 12, "checksum": f"sha256:{md5}"}]},
+                          "BirdVox-DCASE-20k.zip") is None  # only an MD5 is taken
+
+
+def test_an_archive_host_that_publishes_no_checksum_is_refused(site, tmp_path, monkeypatch):
+    unverifiable = fetch_module.BirdSet(**{**vars(SETS["warblrb10k"]), "host": fetch_module.FigshareFile("1")})
+    monkeypatch.setitem(SETS, "warblrb10k", unverifiable)
+    with pytest.raises(FetchError, match="publishes no size and MD5"):
+        fetch("warblrb10k", tmp_path / "d", mirror=site.url, **FAST)
+    assert site.log == []
+
+
 # ----------------------------------------------------------------------------- resume
 
 

@@ -221,6 +221,9 @@ def _mirror_base(mirror):
 def _fetch_archive(bird_set, staging, base, options):
     """The verified audio archive in ``staging`` (downloaded or resumed) and its manifest record."""
     host = bird_set.host
+    if host.metadata_url is None:  # an archive nobody publishes a checksum for is never installed
+        raise FetchError(f"{bird_set.name}: {host.publisher} publishes no size and MD5 for {bird_set.archive}; "
+                         "it cannot be verified, so it is not fetched", url=host.download_url(bird_set.archive))
     metadata_url = f"{base}/{host.metadata_name}" if base else host.metadata_url
     metadata = staging / host.metadata_name
     metadata.unlink(missing_ok=True)  # read the published hashes afresh on every run
