@@ -347,3 +347,16 @@ def test_partial_credit_survives_a_resumed_run():
     assert data["score"] == 1 and data["tests"][0]["extra_data"]["fraction"] == 0.25
     undeclared = Record("t::b", "logmel", "b", points=4, outcome="failed", partial=False, fraction=0.25)
     assert undeclared.score == 0
+
+
+def test_leaderboard_figures_go_into_results_json_only_when_asked(tmp_path):
+    checks = {"test_logmel.py": "def test_fast(impl, record_property):\n"
+                                "    record_property('leaderboard', {'name': 'AUC', 'value': impl.logmel.double(0.4),"
+                                " 'order': 'desc'})\n"
+                                "    record_property('other', 1)\n"}
+    make_lab(tmp_path, CORRECT, checks=checks)
+    run_pytest(tmp_path, "exercises", "--grade-json=plain.json")
+    assert "leaderboard" not in json.loads((tmp_path / "plain.json").read_text())
+    run_pytest(tmp_path, "exercises", "--grade-json=board.json", "--grade-leaderboard")
+    assert json.loads((tmp_path / "board.json").read_text())["leaderboard"] == [
+        {"name": "AUC", "value": 0.8, "order": "desc"}]

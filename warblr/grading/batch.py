@@ -69,6 +69,8 @@ class GradingOptions:
         The worker's user when grading as root.
     threads : int
         Math-library threads of each grader (``OMP_NUM_THREADS``...).
+    leaderboard : bool
+        Put the checks' leaderboard figures into each results.json (``--grade-leaderboard``).
     """
 
     lab: str
@@ -76,10 +78,12 @@ class GradingOptions:
     max_memory: str | None = "6G"
     sandbox_user: str = "nobody"
     threads: int = 1
+    leaderboard: bool = False
 
     def fingerprint_fields(self):
-        """The options that can change a score (not where the lab lives, nor the threads)."""
-        return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user}
+        """The options that can change a result (not where the lab lives, nor the threads)."""
+        return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user,
+                "leaderboard": self.leaderboard}
 
 
 def default_jobs():
@@ -174,6 +178,7 @@ def grade_submission(folder, options):
     try:
         outcome = run_checks(root=options.lab, impl=str(folder), grade_json=grade_json, timeout=options.timeout,
                              max_memory=options.max_memory, sandbox_user=options.sandbox_user, env=env,
+                             pytest_args=["--grade-leaderboard"] if options.leaderboard else [],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         Path(grade_json).unlink(missing_ok=True)
@@ -254,20 +259,55 @@ class BatchSummary:
         return 60.0 * self.graded / self.seconds if self.graded and self.seconds > 0 else 0.0
 
 
-def _ray_runner(address, jobs):
-    """``submit(folder, options) -> future`` and ``wait(futures) -> done`` on Ray; also whether we started it."""
-    from ..lab.distributed import RaySettings, connect
+class _ThreadBackend:
+    """``jobs`` graders in threads of this process (each grader is a child pytest: the GIL is not in the way)."""
 
-    started = connect(RaySettings(address=address))
-    import ray
+    def __init__(self, jobs):
+        self.pool = ThreadPoolExecutor(max_workers=jobs)
 
-    remote = ray.remote(num_cpus=1, max_retries=1)(grade_submission)
-    return remote, started
+    def submit(self, folder, options):
+        return self.pool.submit(grade_submission, str(folder), options)
+
+    def finished(self, handles):
+        """``[(handle, result getter)]`` of the handles done, waiting for at least one."""
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        return [(handle, handle.result) for handle in done]
+
+    def close(self, handles):
+        for handle in handles:
+            handle.cancel()
+        self.pool.shutdown(wait=True)
+
+
+class _RayBackend:
+    """Ray tasks (one CPU each) on the cluster at ``address``, started here if need be."""
+
+    def __init__(self, address):
+        from ..lab.distributed import RaySettings, connect
+
+        self.started = connect(RaySettings(address=address))
+        import ray
+
+        self.ray = ray
+        self.task = ray.remote(num_cpus=1, max_retries=1)(grade_submission)
+
+    def submit(self, folder, options):
+        return self.task.remote(str(folder), options)
+
+    def finished(self, handles):
+        done, _ = self.ray.wait(handles, num_returns=1)
+        return [(handle, lambda handle=handle: self.ray.get(handle)) for handle in done]
+
+    def close(self, handles):
+        for handle in handles:
+            self.ray.cancel(handle, force=True)
+        if self.started:
+            self.ray.shutdown()
 
 
 def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,
-                timeout=30.0, max_memory="6G", sandbox_user="nobody", assignment="warblr lab", progress=True,
-                log=print):
+                timeout=30.0, max_memory="6G", sandbox_user="nobody", assignment="warblr lab", leaderboard=False,
+                progress=True, log=print):
     """Grade every submission in ``submissions`` into ``out``; see the module docstring.
 
     Parameters
@@ -294,6 +334,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         The worker's user when grading as root.
     assignment : str
         The assignment column of ``canvas.csv`` (Canvas's ``Name (id)`` form matches an existing one).
+    leaderboard : bool
+        Put the speed and AUC figures the checks record into each results.json's ``leaderboard``.
     progress : bool
         Show a tqdm bar (submissions/s and ETA).
     log : callable
@@ -314,7 +356,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=max(1, cores // jobs) if not ray else 1)
+                             sandbox_user=sandbox_user, threads=max(1, cores // jobs) if not ray else 1,
+                             leaderboard=leaderboard)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
     store = _Store(out)
@@ -378,46 +421,22 @@ def _run_all(todo, rows, store, *, options, jobs, ray, progress):
     """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), unit="submission", disable=not progress, file=sys.stderr,
-               desc="grading", smoothing=0.1)
-    pending = list(todo)
-    if ray:
-        remote, started_ray = _ray_runner(ray, jobs)
-        import ray as ray_module
-
-        submit = lambda folder: remote.remote(str(folder), options)  # noqa: E731
-        running = {}
-        try:
-            while pending or running:
-                while pending and len(running) < jobs:
-                    key, folder, mark = pending.pop(0)
-                    running[submit(folder)] = (key, mark)
-                done, _ = ray_module.wait(list(running), num_returns=1)
-                for ref in done:
-                    key, mark = running.pop(ref)
-                    _finish(key, mark, lambda ref=ref: ray_module.get(ref), rows, store)
-                    bar.update()
-        finally:
-            if started_ray:
-                ray_module.shutdown()
-            bar.close()
-        return
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        running = {}
-        try:
-            while pending or running:
-                while pending and len(running) < jobs:
-                    key, folder, mark = pending.pop(0)
-                    running[pool.submit(grade_submission, str(folder), options)] = (key, mark)
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    key, mark = running.pop(future)
-                    _finish(key, mark, future.result, rows, store)
-                    bar.update()
-        finally:
-            for future in running:
-                future.cancel()
-            bar.close()
+    backend = _RayBackend(ray) if ray else _ThreadBackend(jobs)
+    bar = tqdm(total=len(todo), unit="submission", disable=not progress, file=sys.stderr, desc="grading",
+               smoothing=0.1)
+    pending, running = list(todo), {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                key, folder, mark = pending.pop(0)
+                running[backend.submit(folder, options)] = (key, mark)
+            for handle, result in backend.finished(list(running)):
+                key, mark = running.pop(handle)
+                _finish(key, mark, result, rows, store)
+                bar.update()
+    finally:
+        backend.close(list(running))
+        bar.close()
 
 
 def _finish(key, mark, result, rows, store):

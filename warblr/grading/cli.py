@@ -97,6 +97,9 @@ def register(subparsers):
     run.add_argument("--no-isolation", action="store_true",
                      help="UNSAFE, for debugging: run the graded code inside the grading process, which it "
                           "can then tamper with (answers, checks, results.json)")
+    run.add_argument("--leaderboard", action="store_true",
+                     help="add the speed and AUC figures the checks record to results.json's Gradescope "
+                          "leaderboard")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                      help="more pytest arguments, after --")
     run.set_defaults(func=_run)
@@ -170,6 +173,8 @@ def _register_batch(commands):
                        help="unprivileged user of the workers when grading as root (default: %(default)s)")
     batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
                        help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")
+    batch.add_argument("--leaderboard", action="store_true",
+                       help="add the speed and AUC figures the checks record to each results.json's leaderboard")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=_batch)
 
@@ -220,8 +225,9 @@ def _run(args):
     if args.no_isolation:
         print("warblr grade: --no-isolation: the graded code runs inside the grading process and can tamper "
               "with the answers, the checks and results.json. UNSAFE: use only for debugging.", file=sys.stderr)
+    pytest_args = list(args.pytest_args) + (["--grade-leaderboard"] if args.leaderboard else [])
     outcome = run_checks(root=args.root, impl=args.impl, grade_json=args.grade_json, timeout=args.timeout,
-                         max_memory=max_memory, pytest_args=args.pytest_args, isolate=not args.no_isolation,
+                         max_memory=max_memory, pytest_args=pytest_args, isolate=not args.no_isolation,
                          sandbox_user=args.sandbox_user)
     results = outcome["results"]
     if outcome["crashes"]:
@@ -240,7 +246,7 @@ def _batch(args):
     summary = grade_batch(args.submissions, out=args.out, lab=args.lab, jobs=args.jobs, ray=args.ray,
                           regrade=args.regrade, similarity=args.similarity, timeout=args.timeout,
                           max_memory=max_memory, sandbox_user=args.sandbox_user, assignment=args.assignment,
-                          progress=not args.no_progress)
+                          leaderboard=args.leaderboard, progress=not args.no_progress)
     return 1 if summary.problems else 0
 
 

@@ -106,6 +106,13 @@ offline.
 
 {points_table}
 
+Before you upload, check that the autograder will find everything (file
+names, functions, imports, no links or huge files); it does not run your code:
+
+```bash
+warblr grade check exercises
+```
+
 Rules: keep the function names and signatures; import your other modules
 relatively (`from . import logmel`); do not print megabytes, call
 `sys.exit()` or modify numpy/torch -- such code fails its check.

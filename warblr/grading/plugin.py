@@ -26,6 +26,10 @@ marked ``points``. For those (and only those) the plugin:
   not respond to the timeout (``warblr grade run`` then resumes the run);
 - in-process: undoes monkey-patching of numpy, torch, builtins ... and
   fails the check that did it; trims megabytes of captured output;
+- with ``--grade-leaderboard``, collects the figures checks record with
+  ``record_property("leaderboard", {"name": "AUC", "value": auc, "order":
+  "desc"})`` (measured by the check in the grader, never by the student's
+  code) into ``results.json``'s Gradescope ``leaderboard``;
 - prints a per-exercise score table and, with ``--grade-json PATH``, writes
   Gradescope's ``results.json`` atomically -- before each check (so a run
   killed mid-check still leaves a report blaming that check) and at the end.
@@ -92,6 +96,9 @@ def pytest_addoption(parser):
     group.addoption("--grade-resume", action="store_true", default=False,
                     help="keep the finished checks recorded in the --grade-json file and run only the "
                          "others (used by `warblr grade run` after a crash)")
+    group.addoption("--grade-leaderboard", action="store_true", default=False,
+                    help="put the figures checks record with record_property('leaderboard', {'name': ..., "
+                         "'value': ..., 'order': 'asc'|'desc'}) into results.json's Gradescope 'leaderboard'")
     group.addoption("--grade-list", metavar="PATH", default=None,
                     help="write the graded checks (name, exercise, points, visibility, partial) as JSON to "
                          "PATH after collection (with --collect-only: the handout's points table)")
@@ -284,6 +291,7 @@ class Grader:
         self.isolated = bool(config.getoption("isolate"))
         self.sandbox = None
         self._impl = None
+        self.leaderboard = {}
 
     @property
     def impl(self):
@@ -333,6 +341,8 @@ class Grader:
         if self.json_path:
             data = results_json(self.records.values(), execution_time=time.time() - self.started,
                                 notes=self.notes)
+            if self.config.getoption("grade_leaderboard"):
+                data["leaderboard"] = list(self.leaderboard.values())
             write_json_atomic(self.json_path, data)
 
     # -- collection ----------------------------------------------------------------------------------
@@ -494,6 +504,12 @@ class Grader:
         record = self.records.get(report.nodeid)
         if record is None:
             return
+        for key, value in report.user_properties if report.when == "call" else ():
+            if key == "leaderboard" and isinstance(value, dict) and "name" in value:
+                entry = {"name": str(value["name"]), "value": float(value.get("value", 0.0))}
+                if value.get("order") in ("asc", "desc"):
+                    entry["order"] = value["order"]
+                self.leaderboard[entry["name"]] = entry
         if report.failed:
             if getattr(report, "warblr_not_attempted", False):
                 if record.outcome != "failed":

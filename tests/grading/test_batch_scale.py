@@ -1,0 +1,132 @@
+"""A course of generated submissions graded by ``warblr grade batch`` on the real lab (slow pass; a benchmark).
+
+``WARBLR_BATCH_N`` submissions (default 200) are generated from the lab
+itself: correct ones (``solutions/`` and the independent answers),
+mutants (``tests/grading/mutants.py``), lazy answers (``lazy.py``), hostile
+ones (``attacks.py``), broken ones (a syntax error) and hanging ones (an
+endless loop), in that rotation, each with a comment naming it so every
+fingerprint differs. The batch runs with ``--jobs`` from
+``WARBLR_BATCH_JOBS`` (default: what the machine allows), is killed once a
+tenth is saved and resumed; then a rerun must grade nothing, and a sample
+of ``WARBLR_BATCH_SAMPLE`` submissions (default 8, one of each kind first)
+graded alone with ``warblr grade run`` must score exactly as in the
+gradebook. Throughput (submissions per minute of the resumed run) is printed.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from warblr.grading.batch import grade_batch
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+KINDS = ("correct", "mutated", "lazy", "hostile", "broken", "hanging")
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (ROOT / "solutions" / "logmel.py").is_file(),
+                                                   reason="needs solutions/")]
+
+
+def count(name, default):
+    return int(os.environ.get(name, default))
+
+
+def copy_package(source, target, *, note, changes=None, append=None):
+    """``source``'s four modules in ``target`` with ``changes`` (``{module: (old, new)}``) and ``append`` applied."""
+    target.mkdir(parents=True)
+    for module in ("resampling", "logmel", "embedding", "classify"):
+        text = (source / f"{module}.py").read_text()
+        old, new = (changes or {}).get(module, ("", ""))
+        if old:
+            text = text.replace(old, new, 1)
+        text += (append or {}).get(module, "")
+        (target / f"{module}.py").write_text(f"# {note}\n{text}")
+
+
+def generate(folder, total, galleries):
+    """``total`` submissions in ``folder``; returns ``{name: kind}``."""
+    mutants, lazies, attacks = galleries["mutant"], galleries["lazy"], [a for a in galleries["attack"] if a.default]
+    kinds = {}
+    for index in range(total):
+        kind = KINDS[index % len(KINDS)]
+        name = f"s{index:04d}_{kind}"
+        target = folder / name
+        if kind == "correct":
+            copy_package(ROOT / "solutions" if index % 2 else HERE / "independent", target, note=name)
+        elif kind == "mutated":
+            mutant = mutants[index % len(mutants)]
+            copy_package(ROOT / "solutions", target, note=name, changes={mutant.module: (mutant.old, mutant.new)})
+        elif kind == "lazy":
+            copy_package(ROOT / "exercises", target, note=name, append=lazies[index % len(lazies)].code)
+        elif kind == "hostile":
+            copy_package(ROOT / "exercises", target, note=name,
+                         append={"resampling": attacks[index % len(attacks)].code})
+        elif kind == "broken":
+            copy_package(ROOT / "solutions", target, note=name, append={"logmel": "\ndef broken(:\n"})
+        else:
+            copy_package(ROOT / "solutions", target, note=name,  # hangs in the few checks of pool()
+                         append={"classify": "\n\ndef pool(*args, **kwargs):\n    while True:\n        pass\n"})
+        kinds[name] = kind
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def galleries():
+    import importlib.util
+
+    loaded = {}
+    for name, attribute in (("mutants", "MUTANTS"), ("lazy", "LAZY"), ("attacks", "ATTACKS")):
+        spec = importlib.util.spec_from_file_location(f"warblr_scale_{name}", HERE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        loaded[{"mutants": "mutant", "lazy": "lazy", "attacks": "attack"}[name]] = getattr(module, attribute)
+    return loaded
+
+
+def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galleries):
+    total, sample = count("WARBLR_BATCH_N", 200), count("WARBLR_BATCH_SAMPLE", 8)
+    jobs = os.environ.get("WARBLR_BATCH_JOBS")
+    kinds = generate(tmp_path / "submissions", total, galleries)
+    out = tmp_path / "out"
+    code = ("from warblr.grading.batch import grade_batch; "
+            f"grade_batch({str(tmp_path / 'submissions')!r}, out={str(out)!r}, lab={str(ROOT)!r}, "
+            f"jobs={jobs}, progress=False)")
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while len(list(out.glob("students/*/graded.json"))) < max(1, total // 10):
+            assert process.poll() is None, "the batch ended before it could be killed"
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    saved_before = len(list(out.glob("students/*/graded.json")))
+    summary = grade_batch(tmp_path / "submissions", out=out, lab=ROOT, jobs=int(jobs) if jobs else None,
+                          progress=True)
+    assert summary.submissions == total and summary.reused >= saved_before - summary.refused
+    print(f"\nbatch: {total} submissions, {summary.graded} graded after the resume with {summary.jobs} job(s) "
+          f"in {summary.seconds:.0f} s: {summary.per_minute:.2f} submissions/minute")
+    again = grade_batch(tmp_path / "submissions", out=out, lab=ROOT, jobs=1, progress=False, log=lambda _: None)
+    assert again.graded == 0
+    by_kind = {}
+    for name, kind in sorted(kinds.items()):
+        by_kind.setdefault(kind, []).append(name)
+    chosen = [names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]]
+    for name in chosen[:sample]:
+        alone = tmp_path / f"{name}.json"
+        subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(ROOT), "--impl",
+                        str(tmp_path / "submissions" / name), "--grade-json", str(alone)],
+                       capture_output=True, timeout=3600)
+        expected = json.loads(alone.read_text())
+        graded = json.loads((out / "students" / name / "results.json").read_text())
+        assert {t["name"]: t["score"] for t in graded["tests"]} == {t["name"]: t["score"] for t in expected["tests"]}, name
+        assert graded["score"] == expected["score"], name
+    shutil.rmtree(tmp_path / "submissions")
