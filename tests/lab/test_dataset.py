@@ -170,6 +170,17 @@ def test_wav_directly_in_the_folder(tmp_path):
     assert read_dataset(tmp_path).items[0].path == tmp_path / "a.wav"
 
 
+def test_upper_case_wav_files_are_found_and_orphans_reported_by_the_one_suffix_rule(tmp_path):
+    (tmp_path / "metadata.csv").write_text("itemid,hasbird\na,1\nb,0\n")
+    write_wav(tmp_path / "a.WAV")
+    write_wav(tmp_path / "b.Wav")
+    write_wav(tmp_path / "c.WAV")   # no row
+    write_wav(tmp_path / "d.flac")  # audio, but not the WAV a DCASE set is made of: not an orphan
+    dataset = read_dataset(tmp_path)
+    assert [(item.item_id, item.path.name) for item in dataset.items] == [("a", "a.WAV"), ("b", "b.Wav")]
+    assert reasons(dataset) == {"c": f"file {tmp_path / 'c.WAV'} has no row in metadata.csv"}
+
+
 def test_a_directory_named_like_a_wav_is_reported(tmp_path):
     root = write_tree(tmp_path, "itemid,hasbird\na,1\nb,0\n", ["a"])
     (root / "wav" / "b.wav").mkdir()

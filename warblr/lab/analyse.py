@@ -128,7 +128,7 @@ def pca_sizes(n_features, n_samples, folds, *, sizes=PCA_SIZES):
     return fitting or [max(1, min(2, cap))]
 
 
-def cross_validated_auc(features, labels, *, n_components, folds=5, random_state=0):
+def cross_validated_auc(features, labels, *, n_components, folds=DEFAULT_FOLDS, random_state=0):
     """Stratified cross-validated ROC AUC of :func:`make_classifier`.
 
     Parameters
@@ -171,7 +171,7 @@ def cross_validated_auc(features, labels, *, n_components, folds=5, random_state
             "folds": per_fold, "scores": scores}
 
 
-def pca_sweep(features, labels, *, sizes=PCA_SIZES, folds=5, random_state=0):
+def pca_sweep(features, labels, *, sizes=PCA_SIZES, folds=DEFAULT_FOLDS, random_state=0):
     """:func:`cross_validated_auc` for each PCA size that fits; the best one first chosen by mean AUC.
 
     Returns

@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadItemError, DatasetError
+from ..formats import WAV_SUFFIX, is_wav_file
 from ..validation import check_scalar
 
 __all__ = [
@@ -77,7 +78,6 @@ MAX_ID_LENGTH = 128
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _ID_COLUMN, _LABEL_COLUMN, _DATASET_COLUMN = "itemid", "hasbird", "datasetid"
-_AUDIO_SUFFIX = ".wav"
 
 
 @dataclass(frozen=True)
@@ -395,9 +395,19 @@ def read_dataset(root, *, labels=None, limit=None, seed=0):
     metadata = find_metadata(root, labels=labels)
     rows, problems = read_metadata(metadata)
     audio_dir = _audio_dir(root)
+    try:
+        listed = sorted(os.listdir(audio_dir))
+    except OSError as exc:
+        raise DatasetError(f"{audio_dir}: cannot list ({exc.strerror or exc})", path=audio_dir) from exc
+    # "<id>.wav" in any case (a recorder's "<id>.WAV" too); the lower-case name wins when both exist.
+    wav_names = {}
+    for name in sorted(listed, key=lambda n: n != n.lower()):
+        if is_wav_file(name):
+            wav_names.setdefault(os.path.splitext(name)[0], name)
     items = []
     for item_id, label, datasetid, line in rows:
-        path = audio_dir / f"{item_id}{_AUDIO_SUFFIX}"  # item_id is validated: no separators
+        # item_id is validated: no separators
+        path = audio_dir / wav_names.get(item_id, f"{item_id}{WAV_SUFFIX}")
         if not path.exists():
             problems.append(Problem(item_id, f"no audio file {path}", line))
         elif not path.is_file():
@@ -405,13 +415,8 @@ def read_dataset(root, *, labels=None, limit=None, seed=0):
         else:
             items.append(Item(item_id, label, path, datasetid))
     known = {row[0] for row in rows} | {p.item_id for p in problems}
-    try:
-        listed = sorted(os.listdir(audio_dir))
-    except OSError as exc:
-        raise DatasetError(f"{audio_dir}: cannot list ({exc.strerror or exc})", path=audio_dir) from exc
-    for name in listed:
-        stem, suffix = os.path.splitext(name)
-        if suffix.lower() == _AUDIO_SUFFIX and stem not in known:
+    for stem, name in sorted(wav_names.items()):
+        if stem not in known:
             problems.append(Problem(stem, f"file {audio_dir / name} has no row in {metadata.name}"))
     items.sort(key=lambda item: item.item_id)
     dataset = Dataset(root=root, metadata=metadata, audio_dir=audio_dir, items=items,
