@@ -94,6 +94,15 @@ class OutputError(WarblrError):
     fields = ("path", "kept")
 
 
+class SubmissionError(WarblrError):
+    """A submission refused at intake (a link, a device, a FIFO, too many, too deep or too large files).
+
+    ``path`` is the offending file relative to the submission, ``reason`` what is wrong with it.
+    """
+
+    fields = ("path", "reason")
+
+
 class FetchError(DatasetError):
     """A file that could not be downloaded: no network, a host error, a dropped connection.
 

@@ -10,9 +10,15 @@ of the grader's) means the attack worked. Honest code here is the untouched
 stubs: every attack must score exactly 0.
 
 ``{port}``, ``{token}``, ``{results}`` and ``{lab}`` in an attack's code
-are filled in by the test (a TCP listener of the test, a name for marker
-files, the real results path and the graded lab's folder: the attacker is
-assumed to know both).
+(and in its ``entries``) are filled in by the test (a TCP listener of the
+test, a name for marker files, the real results path and the graded lab's
+folder: the attacker is assumed to know both).
+
+``entries`` are things other than code put in the submission folder: a
+symbolic link (``("link", target)``), a hard link to another file of the
+submission (``("hardlink", name)``) or a FIFO (``("fifo",)``); intake must
+refuse them without reading anything. ``default`` marks the few attacks of
+the default (fast) test pass; the slow pass runs them all, three ways.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class Attack:
     code: str
     expect: tuple = ("ATTEMPTED",)
     needs_network_namespace: bool = False
+    entries: tuple = ()
+    default: bool = False
+    secrets: tuple = ()
 
 
 PRELUDE = r'''
@@ -89,9 +98,11 @@ def _result_paths():
 
 
 def _write_fake(paths=None):
+    """Overwrite every results file this process can see (a file of its own private /tmp does not count)."""
     for path in sorted(paths or _result_paths()):
         try:
-            with open(path, "w") as handle:
+            with open(path, "r+") as handle:
+                handle.truncate()
                 _json.dump(_FAKE, handle)
             _note(f"TAMPERED {path}")
         except OSError as exc:
@@ -131,11 +142,134 @@ def _attack(name, code, **kwargs):
     return Attack(name, PRELUDE + code + INSTALL, **kwargs)
 
 
+#: What a refused submission's checks say.
+REFUSED = ("submission refused",)
+
+#: Sends the grader a reply of ``{size}`` bytes of ``[[],[],...]`` on the worker's own socket, then waits.
+FORGED_REPLY = r'''
+def _attack_on_call():
+    import socket as _socket
+    import stat as _stat
+    import struct as _struct
+    _size = {size}
+    _body = b"[" + b"[]," * ((_size - 2) // 3) + b"[]]"
+    for _fd in range(3, 64):
+        try:
+            if not _stat.S_ISSOCK(_os.fstat(_fd).st_mode):
+                continue
+            _sock = _socket.socket(fileno=_os.dup(_fd))
+            _sock.sendall(_struct.pack("<Q", len(_body)) + _body)
+            _note(f"TAMPERED sent a forged {len(_body)}-byte reply on fd {_fd}")
+        except OSError:
+            continue
+    _time.sleep(60)  # the grader must not wait for us, nor believe us
+'''
+
 ATTACKS = [
     _attack("atexit_rewrites_results", r'''
 import atexit as _atexit
 _atexit.register(_write_fake)
 _write_fake()
+''', default=True),
+    _attack("symlinked_solutions_folder", r'''
+from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link to the lab's solutions/
+''', entries=(("sol", ("link", "{lab}/solutions")),), expect=REFUSED, default=True),
+    _attack("links_to_checks_and_reference_data", "", expect=REFUSED, entries=(
+        ("checks.py", ("link", "{lab}/exercises/test_resampling.py")),
+        ("reference.npz", ("link", "{lab}/exercises/reference_data/reference.npz")),
+        ("data", ("link", "{lab}/exercises/reference_data"))), secrets=("{lab}/exercises/test_resampling.py",)),
+    _attack("link_to_etc_shadow", "", expect=REFUSED, entries=(("shadow.txt", ("link", "/etc/shadow")),),
+            secrets=("/etc/shadow",)),
+    _attack("link_to_dev_zero", "", expect=REFUSED, entries=(("weights.bin", ("link", "/dev/zero")),)),
+    _attack("fifo_in_the_submission", "", expect=("FIFO",), entries=(("helper.py", ("fifo",)),)),
+    _attack("hard_link_in_the_submission", "", expect=("hard link",),
+            entries=(("resampling_copy.py", ("hardlink", "resampling.py")),)),
+    _attack("forged_100mb_reply", FORGED_REPLY.replace("{size}", str(100 << 20)), expect=("reply was refused",),
+            default=True),
+    _attack("forged_reply_of_many_small_lists", FORGED_REPLY.replace("{size}", str(3 << 20)),
+            expect=("reply was refused",)),
+    _attack("leaves_files_and_ipc_for_later", r'''
+def _attack_on_call():
+    import ctypes as _ctypes
+    for _path in ("/tmp/ray/session_{token}/inputs", "/run/lock/warblr-gallery-{token}",
+                  "/var/tmp/warblr-gallery-{token}/deep/inputs", "/dev/shm/warblr-gallery-{token}"):
+        try:
+            _os.makedirs(_os.path.dirname(_path), exist_ok=True)
+            with open(_path, "w") as _handle:
+                _handle.write("the hidden checks' inputs")
+            _note(f"wrote {_path}")
+        except OSError as _exc:
+            _note(f"could not write {_path}: {_exc.strerror}")
+    _libc = _ctypes.CDLL(None, use_errno=True)
+    _key = int("{token}", 16) & 0x7FFFFFFF
+    _id = _libc.shmget(_ctypes.c_int(_key), _ctypes.c_size_t(4096), _ctypes.c_int(0o1666))
+    _note(f"SysV shm segment key {_key}: id {_id}")
+''', default=True),
+    _attack("passes_inputs_between_checks", r'''
+_WROTE = set()
+
+
+def _attack_on_call():
+    import ctypes as _ctypes
+    _places = ["/tmp/warblr-gallery-{token}-inputs", "/var/tmp/warblr-gallery-{token}-inputs",
+               "/dev/shm/warblr-gallery-{token}-inputs", "/run/lock/warblr-gallery-{token}-inputs",
+               _os.path.expanduser("~/warblr-gallery-{token}-inputs"), "warblr-gallery-{token}-inputs"]
+    for _path in _places:
+        try:
+            with open(_path) as _handle:
+                if _os.path.realpath(_path) not in _WROTE:  # written by an earlier check's worker, not this one
+                    _note(f"LEAKED an earlier check's inputs from {_path}: {_handle.read(60)!r}")
+        except OSError:
+            pass
+        try:
+            with open(_path, "w") as _handle:
+                _handle.write("inputs of this check")
+            _WROTE.add(_os.path.realpath(_path))
+        except OSError:
+            pass
+    _libc = _ctypes.CDLL(None, use_errno=True)
+    _key = (int("{token}", 16) ^ 0x5A5A5A5A) & 0x7FFFFFFF
+    if "shm" not in _WROTE and _libc.shmget(_ctypes.c_int(_key), _ctypes.c_size_t(4096), _ctypes.c_int(0o666)) >= 0:
+        _note("LEAKED a shared memory segment of an earlier check")
+    if _libc.shmget(_ctypes.c_int(_key), _ctypes.c_size_t(4096), _ctypes.c_int(0o1666)) >= 0:
+        _WROTE.add("shm")
+    _note("looked for an earlier check's inputs")
+'''),
+    _attack("imports_the_engine_at_call", r'''
+def _attack_on_call():
+    import importlib as _importlib
+    for _name in ("warblr.features", "warblr.resample", "warblr", "torchvggish.vggish_input", "resampy", "librosa"):
+        if _name in _sys.modules:
+            _note(f"LEAKED {_name} is in sys.modules")
+    for _name in ("warblr.resample", "resampy"):
+        try:
+            _importlib.import_module(_name)
+            _note(f"LEAKED imported {_name}")
+        except ImportError as _exc:
+            _note(f"import {_name} refused: {_exc}")
+    _sys.meta_path[:] = [f for f in _sys.meta_path if "Forbidden" not in type(f).__name__]
+    import importlib.util as _util
+    for _path in ("{lab}/warblr/resample.py", *_glob.glob(_sys.prefix + "/lib/python3*/site-packages/resampy/core.py")):
+        try:
+            _spec = _util.spec_from_file_location("_stolen", _path)
+            _module = _util.module_from_spec(_spec)
+            _spec.loader.exec_module(_module)
+            _note(f"LEAKED loaded {_path} with the blocker removed")
+        except Exception as _exc:  # noqa: BLE001
+            _note(f"could not load {_path}: {type(_exc).__name__}")
+    try:
+        import warblr.resample  # noqa: F401 -- must stay forbidden
+    except ImportError as _exc:
+        raise RuntimeError("ATTEMPTED: " + "; ".join(_EVIDENCE)) from _exc
+''', expect=("forbids", "forbidden"), default=True),
+    Attack("imports_librosa_at_module_level", PRELUDE + INSTALL + r'''
+from librosa import resample as _resample  # noqa: F401
+''', expect=("imports librosa",)),
+    _attack("escape_sequences_in_feedback", r'''
+print("\x1b[2J\x1b[H\x1b[32m134/134 ALL CHECKS PASSED\x1b[0m\r\x07")
+def _attack_on_call():
+    print("\x1b]0;graded: 134/134\x07\x1b[1A\x1b[2Kscore: 134 / 134")
+    _note("\x1b[32mPASSED\x1b[0m\r\x1b[2K")
 '''),
     Attack("rewrites_results_at_import_then_exits", PRELUDE + r'''
 _write_fake()
@@ -229,7 +363,7 @@ try:
     _note(f"patched pytest and the grading plugin in process {_os.getpid()}")
 except Exception as _exc:  # noqa: BLE001
     _note(f"patching failed: {_exc!r}")
-'''),
+''', expect=("ATTEMPTED", "forbids")),
     _attack("walks_gc_for_grader_objects", r'''
 import gc as _gc
 for _object in _gc.get_objects():

@@ -1,22 +1,31 @@
 """Hostile submissions against isolated grading: each is the untouched stubs plus one attack and scores 0.
 
-The attacks (``attacks.py``, one test per entry) try to rewrite or fake
-results.json, read or import the answers, the hidden checks and the
-reference data, patch pytest or the grading plugin, find the grader's
-objects, kill the grader, fork-bomb, fill the disk, outlive their time limit,
-return lying objects and reach the network. Each grading must give exactly
-the honest score (0), show that the attack ran and was stopped, and leave no
-process of the sandbox user and no file of the attack behind.
+The attacks (``attacks.py``) try to rewrite or fake results.json, read or
+import the answers, the hidden checks and the reference data (by code, or
+by links, FIFOs and hard links in the submission folder), patch pytest or
+the grading plugin, find the grader's objects, kill the grader, fork-bomb,
+fill the disk, outlive their time limit, return lying objects, forge huge
+replies on the grader's channel, leave files and System V IPC objects for
+a later check or submission, import the forbidden modules, print escape
+sequences into the feedback and reach the network. Each grading must give
+exactly the honest score (0), show that the attack ran and was stopped,
+leave results.json whole and free of control characters, leak no secret
+file's text, keep the grader under 3 GiB of memory, and leave no process,
+file or IPC object of the sandbox user behind.
 
 Graded three ways: in this process as ``warblr grade run`` grades (the
-plugin with ``--isolate``; fast, every attack), through the ``warblr grade
-run`` command, and through the Gradescope package's ``run_autograder``
-(both on every check; marked slow). These need root and the user nobody
-(CI runs as root); elsewhere they skip and say why.
+plugin with ``--isolate``, sharing one fork server for the whole test
+session), through the ``warblr grade run`` command, and through the
+Gradescope package's ``run_autograder`` laid out as Gradescope runs it. The
+default pass grades a representative few attacks in this process; the
+slow pass grades every attack all three ways. These need root and the user
+nobody (CI runs as root); elsewhere they skip and say why.
 """
 
+import importlib.util
 import json
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -29,16 +38,35 @@ from pathlib import Path
 import pytest
 
 from warblr.grading.autograder import build_autograder
-from warblr.grading.sandbox import process_table
+from warblr.grading.sandbox import process_table, world_writable_folders
 
 ROOT = Path(__file__).resolve().parents[2]
+EXERCISES = ROOT / "exercises"
 GALLERY_TIMEOUT = 3.0
 #: One check per module (two that call the hostile functions): every attack runs, the run stays short.
 SELECTION = ["test_resampling.py::test_to_mono_keeps_mono", "test_resampling.py::test_resample_same_rate_is_identity",
              "test_classify.py::test_pool_matches_solution", "test_logmel.py::test_periodic_hann",
              "test_embedding.py::test_postprocess_matches_solution"]
-TEMP_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+#: Peak resident memory any grading process may reach, bytes.
+GRADER_PEAK_LIMIT = 3 << 30
 pytestmark = pytest.mark.usefixtures("needs_uid_separation")
+
+
+def _load_attacks():
+    spec = importlib.util.spec_from_file_location("warblr_gallery_attacks", Path(__file__).with_name("attacks.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.ATTACKS
+
+
+ATTACKS = _load_attacks()
+
+
+def gallery(*, default_only=False):
+    """The attacks as parameters: the ``default`` ones in the fast pass, the rest marked slow."""
+    return [pytest.param(entry, id=entry.name, marks=() if entry.default or default_only else pytest.mark.slow)
+            for entry in ATTACKS if entry.default or not default_only]
 
 
 class Listener:
@@ -84,26 +112,82 @@ def results_folder():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def hostile_submission(stubs_with, attack, *, port, token, results, lab=ROOT):
-    code = attack.code
+def fill(text, *, port, token, results, lab):
     for key, value in {"port": port, "token": token, "results": results, "lab": lab}.items():
-        code = code.replace("{" + key + "}", str(value))
-    return stubs_with({"resampling": code})
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def hostile_submission(folder, attack, *, port, token, results, lab=ROOT):
+    """Write the stubs plus ``attack`` into the new ``folder``, with its links, FIFOs and hard links."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    for module in ("__init__", "resampling", "logmel", "embedding", "classify"):
+        code = fill(attack.code, port=port, token=token, results=results, lab=lab) if module == "resampling" else ""
+        (folder / f"{module}.py").write_text((EXERCISES / f"{module}.py").read_text() + code)
+    for name, entry in attack.entries:
+        path = folder / name
+        if entry[0] == "link":
+            path.symlink_to(fill(entry[1], port=port, token=token, results=results, lab=lab))
+        elif entry[0] == "hardlink":
+            os.link(folder / entry[1], path)
+        elif entry[0] == "fifo":
+            os.mkfifo(path)
+    return folder
+
+
+def nobody_uid():
+    return pwd.getpwnam("nobody").pw_uid
 
 
 def nobody_processes():
-    import pwd
+    """Processes of the sandbox user that are this test's: below this process, or orphans adopted by init.
 
-    uid = pwd.getpwnam("nobody").pw_uid
-    return [pid for pid, (_, owner) in process_table().items() if owner == uid]
+    Other graders on a shared machine run workers as nobody too; theirs are
+    below their own processes and do not count.
+    """
+    uid, table = nobody_uid(), process_table()
+
+    def ours(pid):
+        if table[pid][0] == 1:
+            return True
+        seen = set()
+        while pid not in seen and pid in table:
+            seen.add(pid)
+            pid = table[pid][0]
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid, (_, owner) in table.items() if owner == uid and ours(pid)]
+
+
+def nobody_ipc_objects():
+    """The System V IPC objects of the sandbox user on this machine (``table:id``)."""
+    uid, found = nobody_uid(), []
+    for table in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{table}") as handle:
+            header, *rows = [line.split() for line in handle if line.strip()]
+        found += [f"{table}:{row[1]}" for row in rows if int(dict(zip(header, row))["uid"]) == uid]
+    return found
 
 
 def leftovers(token):
-    return [str(path) for folder in TEMP_FOLDERS for path in Path(folder).glob(f"warblr-gallery-{token}*")]
+    """Files and folders whose name holds ``token``, anywhere in a world-writable folder."""
+    found = []
+    for folder in world_writable_folders() + ["/tmp/ray"]:
+        for parent, dirs, files in os.walk(folder):
+            found += [os.path.join(parent, name) for name in dirs + files if token in name]
+    return sorted(set(found))
 
 
-def assert_stopped(attack, results, results_path, *, token, listener):
-    """The attack scored exactly 0, ran, was stopped, and left nothing behind."""
+def control_characters(results):
+    texts = [results.get("output", "")] + [test.get("output", "") + test.get("name", "") for test in results["tests"]]
+    return sorted({repr(c) for text in texts for c in text if c in "\x1b\x07\r\x00\x9b"})
+
+
+def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, peak=None):
+    """The attack scored exactly 0, ran, was stopped, leaked nothing and left nothing behind."""
     outputs = "\n".join(test["output"] for test in results["tests"])
     assert results["max_score"] > 0 and results["score"] == 0, (attack.name, results["score"], outputs[:3000])
     assert all(test["status"] == "failed" for test in results["tests"])
@@ -111,25 +195,49 @@ def assert_stopped(attack, results, results_path, *, token, listener):
         f"{attack.name}: no sign the attack ran ({attack.expect!r}): {outputs[:3000]}")
     for marker in ("LEAKED", "TAMPERED"):
         assert marker not in outputs, f"{attack.name} succeeded: {outputs[:3000]}"
+    for secret in attack.secrets:
+        lines = [line.strip() for line in Path(fill(secret, port=0, token=token, results=results_path, lab=lab))
+                 .read_text(errors="replace").splitlines() if len(line.strip()) > 12]
+        assert lines and not [line for line in lines if line in outputs + results["output"]], \
+            f"{attack.name}: text of {secret} reached the feedback"
+    assert not control_characters(results), f"{attack.name}: control characters in results.json"
     assert json.loads(Path(results_path).read_text()) == results  # the file is the grader's, whole
     assert not nobody_processes(), f"{attack.name} left processes of the sandbox user running"
     assert not leftovers(token), f"{attack.name} left files: {leftovers(token)}"
+    assert not nobody_ipc_objects(), f"{attack.name} left System V IPC objects: {nobody_ipc_objects()}"
     assert listener.connections == 0, f"{attack.name} reached a TCP server of the grader's machine"
+    if peak is not None:
+        assert peak < GRADER_PEAK_LIMIT, f"{attack.name}: a grading process peaked at {peak >> 20} MiB"
+
+
+def reset_peak_memory():
+    """Reset this process's peak resident size (``VmHWM``), so the next reading is this grading's."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_memory():
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) << 10 for line in handle if line.startswith("VmHWM:"))
 
 
 def network_isolated(results):
     return "a new, empty network namespace" in results["output"]
 
 
-def test_attack_scores_zero_in_isolated_grading(attack, stubs_with, grade_in_process, results_folder, listener):
+@pytest.mark.parametrize("entry", gallery())
+def test_attack_scores_zero_in_isolated_grading(entry, grade_in_process, results_folder, listener, tmp_path):
     token = secrets.token_hex(4)
     results_path = results_folder / "results.json"
-    folder = hostile_submission(stubs_with, attack, port=listener.port, token=token, results=results_path)
+    folder = hostile_submission(tmp_path / "submission", entry, port=listener.port, token=token,
+                                results=results_path)
+    reset_peak_memory()
     outcome = grade_in_process(folder, SELECTION, timeout=GALLERY_TIMEOUT, results_path=results_path)
+    peak = peak_memory()
     results = outcome["results"]
-    if attack.needs_network_namespace and not network_isolated(results):
+    if entry.needs_network_namespace and not network_isolated(results):
         pytest.skip("this kernel refuses a new network namespace: the grader says so, and the network stays open")
-    assert_stopped(attack, results, results_path, token=token, listener=listener)
+    assert_stopped(entry, results, results_path, token=token, listener=listener, peak=peak)
 
 
 def test_isolation_is_reported_in_the_results(stubs_with, grade_in_process, results_folder):
@@ -140,39 +248,47 @@ def test_isolation_is_reported_in_the_results(stubs_with, grade_in_process, resu
     assert "worker runs as nobody" in output
     assert "hidden from the worker" in output and str(ROOT / "solutions") in output
     assert "WARNING" not in output, output
+    assert "private per check (a fresh tmpfs each): " in output and "NOT private" not in output, output
+    assert "System V IPC: a new namespace per check" in output
+    assert "their package folders are hidden from the worker" in output and str(ROOT / "warblr") in output
 
 
 # ---------------------------------------------------------------- through the commands
 
 
+#: Runs a command and prints the peak resident size of its processes (the grader, its fork server ...).
+PEAK_OF_CHILDREN = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+                    "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss << 10); sys.exit(code)")
+
+
+def measured(command, **kwargs):
+    """Run ``command``; ``(completed run, peak resident bytes of its processes)``."""
+    run = subprocess.run([sys.executable, "-c", PEAK_OF_CHILDREN, *command], capture_output=True, text=True,
+                         timeout=900, **kwargs)
+    peak = int(run.stdout.rsplit("PEAK ", 1)[1].split()[0])
+    return run, peak
+
+
 def grade_command(submission, results_path, *extra):
-    run = subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(ROOT), "--impl",
+    run, peak = measured([sys.executable, "-m", "warblr", "grade", "run", "--root", str(ROOT), "--impl",
                           str(submission), "--grade-json", str(results_path), "--timeout", f"{GALLERY_TIMEOUT:g}",
-                          *extra], capture_output=True, text=True, timeout=900)
-    return run, json.loads(Path(results_path).read_text())
-
-
-@pytest.mark.parametrize("name", ["atexit_rewrites_results", "forked_child_outlives_the_check"])
-def test_results_attacks_score_zero_under_warblr_grade_run(name, galleries, stubs_with, results_folder, listener):
-    attack = next(a for a in galleries["attack"] if a.name == name)
-    token = secrets.token_hex(4)
-    results_path = results_folder / "results.json"
-    folder = hostile_submission(stubs_with, attack, port=listener.port, token=token, results=results_path)
-    run, results = grade_command(folder, results_path, "--", "-q", "-k", "to_mono")
-    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "score: 0 / " in run.stdout
-    assert_stopped(attack, results, results_path, token=token, listener=listener)
+                          *extra])
+    return run, json.loads(Path(results_path).read_text()), peak
 
 
 @pytest.mark.slow
-def test_every_attack_scores_zero_under_warblr_grade_run(attack, stubs_with, results_folder, listener):
+@pytest.mark.parametrize("entry", gallery())
+def test_every_attack_scores_zero_under_warblr_grade_run(entry, results_folder, listener, tmp_path):
     token = secrets.token_hex(4)
     results_path = results_folder / "results.json"
-    folder = hostile_submission(stubs_with, attack, port=listener.port, token=token, results=results_path)
-    run, results = grade_command(folder, results_path)
-    if attack.needs_network_namespace and not network_isolated(results):
+    folder = hostile_submission(tmp_path / "submission", entry, port=listener.port, token=token,
+                                results=results_path)
+    run, results, peak = grade_command(folder, results_path)
+    if entry.needs_network_namespace and not network_isolated(results):
         pytest.skip("this kernel refuses a new network namespace")
-    assert_stopped(attack, results, results_path, token=token, listener=listener)
+    assert "score: 0 / " in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert not [c for c in run.stdout if c in "\x1b\x07\x00"], "control characters reached the terminal"
+    assert_stopped(entry, results, results_path, token=token, listener=listener, peak=peak)
 
 
 @pytest.fixture(scope="module")
@@ -182,20 +298,21 @@ def autograder(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_every_attack_scores_zero_under_run_autograder(attack, autograder, stubs_with, tmp_path, listener):
+@pytest.mark.parametrize("entry", gallery())
+def test_every_attack_scores_zero_under_run_autograder(entry, autograder, tmp_path, listener):
+    """Laid out as Gradescope runs it: the package in AUTOGRADER_ROOT/source, a copy of run_autograder at the root."""
     token = secrets.token_hex(4)
     root = tmp_path / "autograder_root"
+    shutil.copytree(autograder, root / "source")
+    shutil.copy2(autograder / "run_autograder", root / "run_autograder")
     results_path = root / "results" / "results.json"
-    submission = hostile_submission(stubs_with, attack, port=listener.port, token=token, results=results_path,
-                                    lab=autograder)
-    (root / "submission").mkdir(parents=True)
-    for path in submission.glob("*.py"):
-        (root / "submission" / path.name).write_text(path.read_text())
+    hostile_submission(root / "submission", entry, port=listener.port, token=token, results=results_path,
+                       lab=root / "source" / "lab")
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), WARBLR_PYTHON=sys.executable)
-    run = subprocess.run(["bash", str(autograder / "run_autograder")], env=env, capture_output=True, text=True,
-                         timeout=900)
+    run, peak = measured(["bash", str(root / "run_autograder")], env=env, cwd=root)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(results_path.read_text())
-    if attack.needs_network_namespace and not network_isolated(results):
+    if entry.needs_network_namespace and not network_isolated(results):
         pytest.skip("this kernel refuses a new network namespace")
-    assert_stopped(attack, results, results_path, token=token, listener=listener)
+    assert_stopped(entry, results, results_path, token=token, listener=listener, lab=root / "source" / "lab",
+                   peak=peak)

@@ -10,9 +10,14 @@ The package (a folder, or a zip of it to upload)::
     warblr-src/      warblr's source (pyproject.toml + warblr/), installed by setup.sh
     README.md        for the instructor
 
-``run_autograder`` first makes its own folder and the results folder
-unreadable to other users (``chmod 700``), then runs ``warblr grade run``,
-which isolates the submission (see :mod:`warblr.grading.remote`).
+Gradescope unpacks the package into ``/autograder/source`` and runs a *copy*
+of ``run_autograder`` placed at ``/autograder/run_autograder``, so the script
+finds the package next to itself or, failing that, in
+``$AUTOGRADER_ROOT/source``. It first makes the package folder and the
+results folder unreadable to other users (``chmod 700``), then runs ``warblr
+grade run``, which takes the submission in (:mod:`warblr.grading.intake`:
+Gradescope keeps the symbolic links of GitHub and zip submissions; a link
+is refused, never followed) and isolates it (:mod:`warblr.grading.proxies`).
 """
 
 from __future__ import annotations
@@ -54,16 +59,22 @@ RUN_AUTOGRADER = '''\
 #!/usr/bin/env bash
 # Gradescope runs this as root for every submission.
 set -uo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
+# Gradescope runs a copy of this script at $ROOT/run_autograder; the package itself is in $ROOT/source.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -d "$HERE/lab" ]; then SOURCE="$HERE"; else SOURCE="$ROOT/source"; fi
+if [ ! -d "$SOURCE/lab" ]; then
+    echo "run_autograder: the autograder package (lab/) is neither next to this script nor in $ROOT/source" >&2
+    exit 2
+fi
 PYTHON="${WARBLR_PYTHON:-/opt/warblr-venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON="$(command -v python3)"
 # The checks and reference data, and the results, must stay unreadable to the sandbox user.
-chmod 700 "$HERE"
+chmod 700 "$SOURCE"
 mkdir -p "$ROOT/results"
 chmod 700 "$ROOT/results"
-cd "$HERE/lab"
-"$PYTHON" -m warblr grade run --root "$HERE/lab" --impl "$ROOT/submission" \\
+cd "$SOURCE/lab"
+"$PYTHON" -m warblr grade run --root "$SOURCE/lab" --impl "$ROOT/submission" \\
     --grade-json "$ROOT/results/results.json" --timeout TIMEOUT -- "$@"
 # Not full marks is not an error of the autograder; a missing results.json is.
 [ -s "$ROOT/results/results.json" ]
@@ -81,6 +92,11 @@ top level of their submission or inside an `exercises/` folder.
   `/opt/warblr-venv` (outside this folder, readable by every user).
 * `run_autograder` grades `$AUTOGRADER_ROOT/submission` (default
   `/autograder/submission`) into `$AUTOGRADER_ROOT/results/results.json`.
+  It finds this package next to itself or in `$AUTOGRADER_ROOT/source`
+  (Gradescope runs a copy of it at `/autograder/run_autograder`).
+* A submission holding a symbolic link, a device, a FIFO, a hard link, or
+  too many, too deep or too large files is refused before anything is read
+  (every check scores 0 and says which file); links are never followed.
 * `lab/` holds every check, the hidden ones included, and the reference
   values computed from `solutions/`; the solutions' source is not here.
 

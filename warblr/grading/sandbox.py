@@ -1,17 +1,23 @@
-"""Confinement primitives of the grading worker (Linux; standard library only).
+"""Worker confinement (Linux; standard library only): what a worker may see, keep and reach.
 
 Used on both sides of an isolated grading run:
 
 * the worker, just after it is forked and before it imports student code,
-  calls :func:`confine`: a new session, a private mount namespace in which
-  the grader's secrets (answers, checks, results folder) are covered by empty
-  read-only tmpfs mounts where the kernel allows it, rlimits (address space,
-  CPU seconds, processes, open files, file size, no core dumps), then -- when
-  started as root -- no supplementary groups, the sandbox user's gid and uid
-  and ``no_new_privs`` (set-uid programs cannot give privileges back);
+  calls :func:`confine`: a new session; a private mount namespace and a new
+  IPC namespace in which every world-writable folder (``/tmp``, ``/var/tmp``,
+  ``/dev/shm``, ``/run/lock``, ... found by :func:`world_writable_folders`)
+  is a fresh private tmpfs (so nothing the check writes there outlives it or
+  reaches the next check), and the grader's secrets (answers, checks, results
+  folder) and the forbidden modules' package folders are covered by empty
+  read-only tmpfs mounts; rlimits (address space, CPU seconds, processes,
+  open files, file size, no core dumps); then -- when started as root -- no
+  supplementary groups, the sandbox user's gid and uid and ``no_new_privs``;
+  last, :class:`ForbiddenImports` makes the forbidden modules unimportable;
 * the grader uses :func:`resolve_user`, :func:`sweep_processes` and
   :func:`set_child_subreaper` to pick the unprivileged user and to kill every
-  process a check left behind.
+  process a check left behind, and -- where the kernel refused the
+  namespaces -- :func:`remove_files_of` and :func:`remove_ipc_of` to delete
+  what the sandbox user left in shared places.
 
 Each step that the kernel refuses is reported, never silently skipped: the
 grader prints what was and was not confined.
@@ -25,13 +31,16 @@ import errno
 import os
 import resource
 import signal
+import stat
 import time
 from dataclasses import dataclass, field
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+IPC_RMID = 0
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -95,13 +104,14 @@ def new_network_namespace():
 
 @dataclass
 class Limits:
-    """Resource limits of one worker (0 or None: leave as is)."""
+    """Resource limits of one worker (0 or None: leave as is); ``temp_size``: bytes of each private tmpfs."""
 
     address_space: int | None = 6 << 30
     cpu_seconds: int | None = 120
     processes: int | None = 256
     open_files: int | None = 256
     file_size: int | None = 256 << 20
+    temp_size: int | None = 128 << 20
 
     def to_json(self):
         return dict(vars(self))
@@ -109,22 +119,35 @@ class Limits:
 
 @dataclass
 class Confinement:
-    """What one worker asks for (sent by the grader to the fork server as JSON)."""
+    """What one worker asks for (sent by the grader to the fork server as JSON).
+
+    ``private_temp``: world-writable folders to replace by a private tmpfs;
+    ``keep``: folders inside those that must stay visible (the sandbox's own:
+    the submission copy and scratch), bound back in; ``hide``: folders to
+    cover with an empty read-only tmpfs; ``forbidden``: modules the student's
+    code may not import.
+    """
 
     uid: int | None = None
     gid: int | None = None
     hide: list = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
     scratch: str = ""
+    private_temp: list = field(default_factory=list)
+    keep: list = field(default_factory=list)
+    forbidden: list = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data):
         return cls(uid=data.get("uid"), gid=data.get("gid"), hide=list(data.get("hide", [])),
-                   limits=Limits(**data.get("limits", {})), scratch=str(data.get("scratch", "")))
+                   limits=Limits(**data.get("limits", {})), scratch=str(data.get("scratch", "")),
+                   private_temp=list(data.get("private_temp", [])), keep=list(data.get("keep", [])),
+                   forbidden=list(data.get("forbidden", [])))
 
     def to_json(self):
         return {"uid": self.uid, "gid": self.gid, "hide": list(self.hide), "limits": self.limits.to_json(),
-                "scratch": self.scratch}
+                "scratch": self.scratch, "private_temp": list(self.private_temp), "keep": list(self.keep),
+                "forbidden": list(self.forbidden)}
 
 
 def _set_limit(kind, value):
@@ -134,25 +157,166 @@ def _set_limit(kind, value):
     resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY or value <= hard else hard))
 
 
-def hide_paths(paths):
-    """Cover each existing folder in ``paths`` with an empty read-only tmpfs, in a private mount namespace.
+#: Folders never searched for world-writable ones (virtual file systems, the system's own programs).
+_NOT_SEARCHED = frozenset({"/proc", "/sys", "/usr", "/boot", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                           "/snap"})
+
+#: World-writable folders that exist on most Linux systems (searched first, on their own file systems).
+KNOWN_WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/run/shm", "/var/lock")
+
+
+def world_writable_folders(*, depth=4, skip=()):
+    """Folders every user may write to: the usual ones and any found in the top ``depth`` levels of ``/``.
+
+    A folder inside one already found is not listed (covering the outer one
+    covers it). Links are resolved to their folder (``/var/lock`` is
+    ``/run/lock``). ``skip``: folders not to search (e.g. the interpreter's
+    prefix).
 
     Returns
     -------
-    str or None
-        None when every folder is hidden, else why not.
+    list of str
     """
-    folders = [p for p in paths if os.path.isdir(p)]
-    if not folders:
+    skip = {os.path.realpath(p) for p in skip} | _NOT_SEARCHED
+    found = []
+
+    def add(path):
+        real = os.path.realpath(path)
+        try:
+            info = os.stat(real)
+        except OSError:
+            return
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH and real not in found:
+            found.append(real)
+
+    for path in KNOWN_WORLD_WRITABLE:
+        add(path)
+
+    def walk(folder, levels):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if not entry.is_dir(follow_symlinks=False) or entry.path in skip:
+                    continue
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if mode & stat.S_IWOTH:
+                add(entry.path)
+            elif levels > 1 and entry.path != "/dev":
+                walk(entry.path, levels - 1)
+
+    walk("/", depth)
+    return sorted(p for p in found if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in found))
+
+
+def _mount_private_temp(folders, keep, size):
+    """Cover each of ``folders`` with a fresh tmpfs; bind ``keep`` folders lying inside them back in.
+
+    Returns ``(covered, refused)``: the folders made private, and ``{folder: why not}``.
+    """
+    covered, refused = [], {}
+    kept = {}
+    for path in keep:  # open before covering: afterwards their path leads into the new, empty tmpfs
+        try:
+            kept[path] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            refused[path] = f"cannot keep {path}: {exc.strerror}"
+    options = f"mode=1777,size={int(size)}" if size else "mode=1777"
+    for folder in folders:
+        inside = [path for path in kept if path.startswith(folder.rstrip("/") + "/")]
+        try:
+            mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, options)
+            for path in inside:
+                os.makedirs(path, mode=0o711, exist_ok=True)
+                mount(f"/proc/self/fd/{kept[path]}", path, None, MS_BIND | MS_REC)
+            covered.append(folder)
+        except OSError as exc:
+            refused[folder] = str(exc)
+    for fd in kept.values():
+        os.close(fd)
+    return covered, refused
+
+
+def _hide(folders):
+    """Cover each existing folder in ``folders`` with an empty read-only tmpfs; ``{folder: why not}``."""
+    refused = {}
+    for folder in folders:
+        if os.path.isdir(folder):
+            try:
+                mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
+            except OSError as exc:
+                refused[folder] = str(exc)
+    return refused
+
+
+def new_namespaces():
+    """Move this process into a private mount namespace and a new IPC namespace.
+
+    Returns
+    -------
+    dict
+        ``{"mount": None or why not, "ipc": None or why not}``.
+    """
+    report = {}
+    for name, flag in (("mount", CLONE_NEWNS), ("ipc", CLONE_NEWIPC)):
+        try:
+            unshare(flag)
+            report[name] = None
+        except OSError as exc:
+            report[name] = str(exc)
+    if report["mount"] is None:
+        try:
+            mount(None, "/", None, MS_REC | MS_PRIVATE)
+        except OSError as exc:
+            report["mount"] = str(exc)
+    return report
+
+
+class ForbiddenModuleError(ImportError):
+    """Student code imported a module the assignment forbids."""
+
+
+class ForbiddenImports:
+    """A meta-path finder that refuses the forbidden modules (and their submodules).
+
+    Installed first on ``sys.meta_path`` in the worker, after the forbidden
+    modules were dropped from ``sys.modules``; a determined student can
+    remove it, which is why their package folders are also hidden.
+
+    Parameters
+    ----------
+    modules : sequence of str
+        Top-level names, e.g. ``("warblr", "librosa")``.
+    """
+
+    def __init__(self, modules):
+        self.modules = frozenset(modules)
+
+    def find_spec(self, name, path=None, target=None):
+        root = name.partition(".")[0]
+        if root in self.modules:
+            raise ForbiddenModuleError(f"importing {root} is forbidden in this assignment (your code must not use "
+                                       f"{root}: write it yourself)", name=name)
         return None
-    try:
-        unshare(CLONE_NEWNS)
-        mount(None, "/", None, MS_REC | MS_PRIVATE)
-        for folder in folders:
-            mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
-    except OSError as exc:
-        return str(exc)
-    return None
+
+    def install(self):
+        """Drop the forbidden modules' top packages from ``sys.modules`` and refuse new imports of them.
+
+        Submodules already loaded (warblr's grading infrastructure in the
+        worker) stay importable by their full name only through their parent,
+        which is gone, so ``import warblr...`` fails.
+        """
+        import sys
+
+        for name in list(sys.modules):
+            if name in self.modules:
+                del sys.modules[name]
+        sys.meta_path.insert(0, self)
+        return self
 
 
 def confine(request):
@@ -163,10 +327,17 @@ def confine(request):
     Returns
     -------
     dict
-        ``{"hidden": None or why not, "scratch": folder}``.
+        ``{"namespaces": {"mount": why not, "ipc": why not}, "private_temp": [covered],
+        "refused": {folder: why not}, "scratch": folder}``.
     """
     os.setsid()  # its own process group: the grader kills the group
-    hidden = hide_paths(request.hide) if request.hide else None
+    report = {"namespaces": {"mount": "not asked", "ipc": "not asked"}, "private_temp": [], "refused": {}}
+    if request.hide or request.private_temp:
+        report["namespaces"] = new_namespaces()
+        if report["namespaces"]["mount"] is None:
+            covered, refused = _mount_private_temp(request.private_temp, request.keep, request.limits.temp_size)
+            report["private_temp"], report["refused"] = covered, refused
+            report["refused"].update(_hide(request.hide))
     limits = request.limits
     for kind, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_seconds),
                         (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_FSIZE, limits.file_size),
@@ -191,7 +362,10 @@ def confine(request):
 
         scratch = tempfile.mkdtemp(prefix="w", dir=scratch)
         os.chdir(scratch)
-    return {"hidden": hidden, "scratch": scratch}
+    report["scratch"] = scratch
+    if request.forbidden:
+        ForbiddenImports(request.forbidden).install()
+    return report
 
 
 # ---------------------------------------------------------------- the grader's side
@@ -273,39 +447,59 @@ def sweep_processes(*, uid=None, parent=None, keep=(), seconds=10.0):
     return killed
 
 
-#: World-writable folders where a worker may leave files behind.
-SHARED_TEMP_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+def remove_files_of(uid, folders, since=0.0):
+    """Delete everything the user ``uid`` created in ``folders`` since ``since``, at any depth.
 
-
-def remove_files_of(uid, folders=SHARED_TEMP_FOLDERS, since=0.0):
-    """Delete what the user ``uid`` left at the top of the world-writable ``folders`` since ``since``.
-
-    Returns how many entries were deleted.
-
-    Only for a sandbox user of the grader's own (nobody): the worker's files
-    in shared temporary folders would otherwise outlive the check and could
-    fill the disk under the grader.
+    The fallback where the kernel refused private tmpfs mounts: the walk
+    never follows links, deletes the user's files and links, then its
+    (emptied) folders bottom-up. Returns how many entries were deleted.
     """
-    import shutil
-
     removed = 0
     for folder in folders:
+        for parent, dirs, files in os.walk(folder, topdown=False):
+            for name in files + dirs:
+                path = os.path.join(parent, name)
+                try:
+                    info = os.lstat(path)
+                    if info.st_uid != uid or max(info.st_mtime, info.st_ctime) < since - 1.0:
+                        continue
+                    if stat.S_ISDIR(info.st_mode):
+                        os.rmdir(path)
+                    else:
+                        os.unlink(path)
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+#: System V IPC object tables: (file in /proc/sysvipc, id column, uid column, libc call to remove).
+_SYSV_TABLES = (("shm", "shmid", "uid", "shmctl"), ("sem", "semid", "uid", "semctl"), ("msg", "msqid", "uid", "msgctl"))
+
+
+def remove_ipc_of(uid):
+    """Remove the System V shared memory segments, semaphores and message queues owned by ``uid``.
+
+    The fallback where the kernel refused a new IPC namespace. Returns how many were removed.
+    """
+    removed = 0
+    for table, id_column, uid_column, call in _SYSV_TABLES:
         try:
-            entries = list(os.scandir(folder))
-        except OSError:
+            with open(f"/proc/sysvipc/{table}", encoding="ascii") as handle:
+                header, *rows = [line.split() for line in handle if line.strip()]
+        except (OSError, ValueError):
             continue
-        for entry in entries:
+        for row in rows:
+            record = dict(zip(header, row))
             try:
-                info = entry.stat(follow_symlinks=False)
-                if info.st_uid != uid or max(info.st_mtime, info.st_ctime) < since:
+                if int(record[uid_column]) != uid:
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-                removed += 1
-            except OSError:
-                pass
+                number = int(record[id_column])
+            except (KeyError, ValueError):
+                continue
+            function = getattr(_lib(), call)
+            result = function(number, 0, IPC_RMID, None) if call == "semctl" else function(number, IPC_RMID, None)
+            removed += result == 0
     return removed
 
 

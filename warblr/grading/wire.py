@@ -24,7 +24,9 @@ Values that may cross (:func:`encode`):
 
 Anything else is refused with :class:`NotPlainData`, whose message names the
 type. The decoder validates every marker and every blob; a malformed or
-oversized message raises :class:`WireError`. This module imports only the
+oversized message raises :class:`WireError`. What one side accepts is
+bounded by :class:`ReplyLimits` (total bytes, header bytes, JSON elements
+and depth), checked on the raw bytes before anything is built from them. This module imports only the
 standard library and numpy (torch only when a tensor crosses), so the worker
 loads it before any student code.
 """
@@ -39,7 +41,7 @@ import struct
 
 import numpy as np
 
-#: Largest message accepted (the VGGish state_dict is about 290 MB).
+#: Largest message accepted by default (the VGGish state_dict is about 290 MB: requests may carry it).
 MAX_MESSAGE_BYTES = 1 << 30
 
 #: dtype kinds that may cross: bool, signed, unsigned, float, complex.
@@ -250,7 +252,7 @@ def _blob_spec(array):
     return {"dtype": array.dtype.str, "shape": list(array.shape)}
 
 
-def _blob_dtype_and_size(spec, budget):
+def _blob_dtype_and_size(spec, budget, cap):
     """Validate one blob description from the other side; return ``(dtype, shape, nbytes)``."""
     if type(spec) is not dict or type(spec.get("dtype")) is not str or type(spec.get("shape")) is not list:
         raise WireError("bad blob description")
@@ -264,7 +266,7 @@ def _blob_dtype_and_size(spec, budget):
     for n in shape:
         nbytes *= n
         if nbytes > budget:
-            raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+            raise WireError(f"a message larger than the {cap} bytes allowed")
     return dtype, tuple(shape), nbytes
 
 
@@ -283,8 +285,80 @@ def send(sock, header, blobs=()):
             sock.sendall(memoryview(array.reshape(-1).view(np.uint8)))
 
 
+class ReplyLimits:
+    """Bounds on one message read from the other side.
+
+    The grader's defaults come from the largest legitimate replies of the
+    reference solutions graded isolated (measured: a header of about 2 kB
+    and about 60 JSON elements, arrays of at most a few MB), with wide headroom.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Header plus arrays.
+    max_header_bytes : int
+        The JSON header alone (checked before it is read).
+    max_elements : int
+        JSON values in the header (counted on the raw bytes before parsing).
+    max_depth : int
+        Nesting of JSON arrays and objects.
+    """
+
+    __slots__ = ("max_bytes", "max_header_bytes", "max_elements", "max_depth")
+
+    def __init__(self, *, max_bytes=256 << 20, max_header_bytes=4 << 20, max_elements=200_000, max_depth=64):
+        self.max_bytes, self.max_header_bytes = int(max_bytes), int(max_header_bytes)
+        self.max_elements, self.max_depth = int(max_elements), int(max_depth)
+
+    def __repr__(self):
+        return (f"ReplyLimits(max_bytes={self.max_bytes}, max_header_bytes={self.max_header_bytes}, "
+                f"max_elements={self.max_elements}, max_depth={self.max_depth})")
+
+
+#: What the worker accepts from the grader (requests may carry a model's weights).
+REQUEST_LIMITS = ReplyLimits(max_bytes=MAX_MESSAGE_BYTES, max_header_bytes=64 << 20, max_elements=4_000_000,
+                             max_depth=80)
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def check_json_shape(text, limits):
+    """Refuse a JSON text with more values or deeper nesting than ``limits``, before it is parsed.
+
+    Counts on the bytes (``[``, ``{``, ``,`` and ``:`` outside strings) so
+    nothing is built from an oversized header: a 100 MB ``[[],[],...]``
+    costs one pass over its bytes, not millions of lists.
+
+    Raises
+    ------
+    WireError
+        Too many elements or too deep.
+
+    Examples
+    --------
+    >>> check_json_shape(b'{"a": [1, 2, "[,"]}', ReplyLimits(max_elements=10, max_depth=2))
+    >>> check_json_shape(b'[[[]]]', ReplyLimits(max_depth=2))
+    Traceback (most recent call last):
+    ...
+    warblr.grading.wire.WireError: JSON nested deeper than 2 levels
+    """
+    quick = sum(map(text.count, (b"[", b"{", b",", b":")))
+    if quick <= limits.max_elements and b'"' not in text and quick <= limits.max_depth:
+        return
+    bare = _STRING.sub(b'""', text) if b'"' in text else text
+    elements = sum(map(bare.count, (b"[", b"{", b",", b":")))
+    if elements > limits.max_elements:
+        raise WireError(f"JSON with more than {limits.max_elements} elements")
+    depth = deepest = 0
+    for byte in bare.translate(None, delete=bytes(set(range(256)) - set(b"[]{}"))):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > limits.max_depth:
+        raise WireError(f"JSON nested deeper than {limits.max_depth} levels")
+
+
 class Reader:
-    """Reads messages from a socket, never more than :data:`MAX_MESSAGE_BYTES` per message.
+    """Reads messages from a socket, each within ``limits`` (:class:`ReplyLimits`).
 
     Parameters
     ----------
@@ -292,32 +366,47 @@ class Reader:
         ``recv_exact(n)`` -> a bytearray of exactly ``n`` bytes (raises
         EOFError at the end of the stream); the grader's waits with a deadline
         and drains the worker's output meanwhile.
+    limits : ReplyLimits, optional
+        Default :data:`REQUEST_LIMITS`.
+
+    Attributes
+    ----------
+    last_size : int
+        Bytes of the last message read (header plus arrays).
     """
 
-    def __init__(self, recv_exact):
+    def __init__(self, recv_exact, *, limits=None):
         self.recv_exact = recv_exact
+        self.limits = limits or REQUEST_LIMITS
+        self.last_size = 0
 
     def read(self):
         """One message: ``(header, blobs)``; the arrays are writable and own no foreign memory."""
+        limits = self.limits
         size = _LENGTH.unpack(bytes(self.recv_exact(_LENGTH.size)))[0]
-        if size > MAX_MESSAGE_BYTES:
-            raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        if size > min(limits.max_header_bytes, limits.max_bytes):
+            raise WireError(f"a message header of {size} bytes, more than the "
+                            f"{min(limits.max_header_bytes, limits.max_bytes)} allowed")
+        text = bytes(self.recv_exact(size))
+        check_json_shape(text, limits)
         try:
-            header = json.loads(bytes(self.recv_exact(size)).decode("utf-8"))
+            header = json.loads(text.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise WireError(f"bad header: {exc}") from None
+        del text
         if type(header) is not dict or type(header.get("blobs", [])) is not list:
             raise WireError("bad header")
-        budget = MAX_MESSAGE_BYTES - size
+        budget = limits.max_bytes - size
         specs = []
         for spec in header.pop("blobs", []):
-            dtype, shape, nbytes = _blob_dtype_and_size(spec, budget)
+            dtype, shape, nbytes = _blob_dtype_and_size(spec, budget, limits.max_bytes)
             budget -= nbytes
             specs.append((dtype, shape, nbytes))
         blobs = []
         for dtype, shape, nbytes in specs:
             data = self.recv_exact(nbytes) if nbytes else bytearray()
             blobs.append(np.frombuffer(data, dtype=dtype).reshape(shape))
+        self.last_size = limits.max_bytes - budget
         return header, blobs
 
 

@@ -3,14 +3,18 @@
 ``python -I -m warblr.grading.worker FD`` is started by the grader with a
 scrubbed environment in an empty folder. It is the *fork server*: it never
 imports student code. It optionally moves into a new network namespace,
-imports the heavy libraries once (numpy, scipy, torch, scikit-learn,
-torchvggish) and then, for every graded check, forks one *worker* on the
-grader's request. The fork costs milliseconds where a fresh interpreter
-would spend seconds importing torch.
+imports the heavy libraries once (numpy, scipy, torch, scikit-learn -- never
+a module the assignment forbids, nor warblr's engine: it is started with
+``warblr`` as a bare package, see :data:`warblr.grading.fork_server.BOOTSTRAP`)
+and then, for every graded check, forks one *worker* on the grader's
+request. The fork costs milliseconds where a fresh interpreter would spend
+seconds importing torch.
 
 A worker first confines itself (:func:`warblr.grading.sandbox.confine`:
-session, hidden folders, rlimits, the sandbox user, an empty scratch folder
-as cwd), then serves requests from the grader on its own socket: import a
+session, private tmpfs over every world-writable folder, a new IPC
+namespace, hidden folders, rlimits, the sandbox user, an empty scratch
+folder as cwd, the forbidden modules unimportable), then serves requests
+from the grader on its own socket: import a
 graded module, call one of its functions, read an attribute or call a method
 of a live object it returned (a model, an estimator: these stay here behind
 handles), or run a trusted probe (:mod:`warblr.grading.probes`). Arguments
@@ -22,7 +26,8 @@ Protocol with the fork server (small JSON messages on a Unix socket; a spawn
 request carries the worker's socket and output pipe as file descriptors):
 ``{"op": "spawn", "submission": DIR, "confine": {...}}`` -> ``{"pid": PID}``,
 ``{"op": "status", "pid": PID}`` -> ``{"status": "exited 0" | "killed by SIGKILL" | ...}``,
-``{"op": "probe", "confine": {...}, "paths": [...]}`` -> what the sandbox user can read.
+``{"op": "probe", "confine": {...}, "paths": [...]}`` -> what the sandbox user can read and how the
+confinement went.
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from .impl import GradedImpl, ImplImportError, not_attempted, student_file
 #: Imported once by the fork server so each worker starts warm.
 PRELOAD = ("numpy", "numpy.fft", "scipy.signal", "scipy.fft", "torch", "torch.nn", "torch.nn.functional",
            "sklearn.base", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.decomposition",
-           "sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics", "torchvggish.torchvggish",
-           "torchvggish.mel_features", "torchvggish.vggish_input")
+           "sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics")
+
+#: Top-level packages of warblr the fork server may hold in ``sys.modules`` (the engine never).
+INFRASTRUCTURE = ("warblr", "warblr.grading")
 
 #: Kinds of live objects a worker keeps behind a handle instead of refusing them.
 LIVE_KINDS = ("torch.nn.Module", "sklearn.base.BaseEstimator")
@@ -149,6 +156,10 @@ class Worker:
         raise ValueError(f"unknown request {op!r}")
 
     def error(self, kind, what, exc):
+        forbidden = _forbidden_cause(exc)
+        if forbidden is not None:
+            then = "" if forbidden is exc else f"\n(your code then raised {type(exc).__name__}: {_safe_str(exc)})"
+            return {"ok": False, "kind": "forbidden", "message": f"{what}: {_safe_str(forbidden)}{then}"}
         if isinstance(exc, wire.NotPlainData):
             message = (f"{what} returned {exc}; only plain data may be returned (numpy arrays, numbers, "
                        "strings, lists, tuples, dicts, torch tensors) or a torch model / scikit-learn estimator")
@@ -168,6 +179,17 @@ class Worker:
                 frame.filename = os.path.relpath(frame.filename, self.folder)
         lines = traceback.format_list(mine)
         return "".join(lines)[-4000:]
+
+
+def _forbidden_cause(exc):
+    """The :class:`~warblr.grading.sandbox.ForbiddenModuleError` in ``exc``'s chain, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sandbox.ForbiddenModuleError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _safe_str(exc):
@@ -217,9 +239,9 @@ def probe_access(request, paths):
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        report = {"readable": [], "python": None}
+        report = {"readable": [], "python": None, "confined": None, "importable_forbidden": []}
         try:
-            sandbox.confine(sandbox.Confinement.from_json(request))
+            report["confined"] = sandbox.confine(sandbox.Confinement.from_json(request))
             for path in paths:
                 try:
                     if os.path.isdir(path):
@@ -234,6 +256,12 @@ def probe_access(request, paths):
                 for folder in [sys.prefix, os.path.dirname(os.__file__)] + [p for p in sys.path if "-packages" in p]:
                     os.listdir(folder)
                 importlib.import_module("sklearn.ensemble")
+                for name in request.get("forbidden", []):  # the blocker must refuse them
+                    try:
+                        importlib.import_module(name)
+                        report["importable_forbidden"].append(name)
+                    except ImportError:
+                        pass
             except (OSError, ImportError) as exc:
                 report["python"] = f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # noqa: BLE001
@@ -260,6 +288,12 @@ def server_main(channel_fd, isolate_network):
             preloaded.append(name)
         except Exception as exc:  # noqa: BLE001 -- a missing optional library is the student's problem
             failed.append(f"{name}: {exc}")
+    engine = sorted(name for name in sys.modules if name.startswith("warblr")
+                    and name not in INFRASTRUCTURE and not name.startswith("warblr.grading."))
+    if engine:  # a grading module that imported the engine: the workers would hand it to student code
+        failed.append(f"warblr's engine was loaded in the fork server ({', '.join(engine)}): removed")
+        for name in engine:
+            del sys.modules[name]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     statuses = {}
     _send_json(channel, {"ready": True, "network": network, "preloaded": preloaded, "failed": failed,
