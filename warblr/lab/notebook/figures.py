@@ -215,7 +215,11 @@ def side_by_side(name, yours, reference, *, style, tolerance=None, clip=None):
         figure.colorbar(mappable, ax=shared, label=style.units, extend=extend)
     if differs:
         difference = shown_yours - shown_reference
-        mappable = style.draw(axes[2], difference, title="yours − reference", limits=diverging(difference),
+        title = "yours − reference"
+        finite = difference[np.isfinite(difference)]
+        if finite.size and np.ptp(finite) <= 1e-9 * max(1.0, float(np.max(np.abs(finite)))):
+            title += f": {finite[0]:+.3g} everywhere"   # one colour is the answer here: say it in words
+        mappable = style.draw(axes[2], difference, title=title, limits=diverging(difference),
                               cmap=DIVERGING_MAP, clip=clip)
         if mappable is not None:
             figure.colorbar(mappable, ax=axes[2], label=f"difference ({style.units})")
