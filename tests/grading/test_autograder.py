@@ -1,8 +1,10 @@
 """The Gradescope autograder package end to end, and the handout's notebook.
 
 ``warblr grade autograder`` builds the package from the lab; the tests lay
-out a temporary ``AUTOGRADER_ROOT`` with a submission, run the package's own
-``run_autograder`` and check ``results.json`` against Gradescope's schema.
+out a temporary ``AUTOGRADER_ROOT`` as Gradescope does (the package in
+``source/``, a copy of ``run_autograder`` at the root, the submission with
+its links kept), run that copy and check ``results.json`` against
+Gradescope's schema.
 """
 
 import json
@@ -41,16 +43,28 @@ def assert_gradescope_schema(results):
     assert results["score"] == pytest.approx(sum(test["score"] for test in results["tests"]))
 
 
-def run_autograder(package_dir, tmp_path, files, *pytest_args):
-    """Lay out AUTOGRADER_ROOT with ``files`` ({relative path: source path}) as the submission; run the package."""
+def run_autograder(package_dir, tmp_path, files, *pytest_args, links=()):
+    """Lay out AUTOGRADER_ROOT as Gradescope does and run the package's ``run_autograder`` from there.
+
+    The package is unpacked in ``AUTOGRADER_ROOT/source`` and a copy of its
+    ``run_autograder`` sits at ``AUTOGRADER_ROOT/run_autograder`` (Gradescope
+    runs that copy, so paths relative to the script's own folder do not lead
+    to the package). ``files`` ({relative path: source path}) and ``links``
+    ({relative path: target}, kept as symbolic links as Gradescope keeps them)
+    make the submission.
+    """
     root = tmp_path / "autograder"
+    shutil.copytree(package_dir, root / "source")
+    shutil.copy2(package_dir / "run_autograder", root / "run_autograder")
     for relative, source in files.items():
         target = root / "submission" / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, target)
+    for relative, target in dict(links).items():
+        (root / "submission" / relative).symlink_to(target)
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), WARBLR_PYTHON=sys.executable)
-    run = subprocess.run(["bash", str(package_dir / "run_autograder"), *pytest_args], env=env, capture_output=True,
-                         text=True, timeout=1200)
+    run = subprocess.run(["bash", str(root / "run_autograder"), *pytest_args], env=env, capture_output=True,
+                         text=True, timeout=1200, cwd=root)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -94,6 +108,34 @@ def test_run_autograder_grades_a_top_level_submission_into_gradescope_json(packa
     assert results["score"] == 0 and len(results["tests"]) >= 3
     assert {test["extra_data"]["outcome"] for test in results["tests"]} == {"not_attempted"}
     assert "isolation: " in results["output"]
+
+
+def test_run_autograder_refuses_a_submission_with_a_link_to_the_solutions(package, tmp_path):
+    """Gradescope keeps a GitHub or zip submission's symbolic links: they are refused, never followed."""
+    files = {f"{module}.py": ROOT / "exercises" / f"{module}.py" for module in MODULES}
+    results = run_autograder(package["out"], tmp_path, files, "-k", "to_mono or pool_matches",
+                             links={"sol": ROOT / "solutions", "checks.py": tmp_path / "autograder" / "source" / "lab"
+                                    / "exercises" / "test_resampling.py"})
+    assert_gradescope_schema(results)
+    assert results["score"] == 0 and results["tests"]
+    for test in results["tests"]:
+        assert "submission refused: checks.py: is a symbolic link" in test["output"], test["output"]
+    assert "def test_" not in json.dumps(results)  # the linked check's text never reached the feedback
+
+
+def test_run_autograder_says_where_it_looked_when_the_package_is_missing(tmp_path):
+    script = tmp_path / "autograder" / "run_autograder"
+    script.parent.mkdir()
+    script.write_text(build_run_autograder_text())
+    run = subprocess.run(["bash", str(script)], env=dict(os.environ, AUTOGRADER_ROOT=str(script.parent)),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and f"{script.parent}/source" in run.stderr
+
+
+def build_run_autograder_text():
+    from warblr.grading.autograder import RUN_AUTOGRADER
+
+    return RUN_AUTOGRADER.replace("TIMEOUT", "30")
 
 
 @pytest.mark.slow

@@ -13,17 +13,38 @@ never touched) in a loop; the child pytest runs under ``--grade-max-memory``
 (RLIMIT_AS), so it meets a MemoryError after a few blocks, exactly as a
 real hog would, and never uses the machine's RAM (the 2 s timeout would stop
 it too).
+
+The last tests take the isolation boundary's pieces one at a time: intake
+refusing links, FIFOs, sockets, hard links and devices (naming the file,
+reading nothing) and enforcing its limits; the reply channel refusing a
+forged 100 MB reply and a million-element header without building them;
+feedback text losing escape sequences; and, for kernels that refuse
+namespaces, the walk that deletes the sandbox user's files and its System
+V IPC objects.
 """
 
+import ctypes
 import json
+import os
+import socket
+import stat
+import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from warblr.errors import SubmissionError
+from warblr.grading.failures import clean_text
 from warblr.grading.handout import ROOT_CONFTEST, write_tree
+from warblr.grading.intake import IntakeLimits, copy_submission, take_in
 from warblr.grading.report import RUNNING_TEXT
 from warblr.grading.runner import run_checks
+from warblr.grading.sandbox import remove_files_of, remove_ipc_of, resolve_user
+from warblr.grading.wire import Reader, ReplyLimits, WireError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOSTILE_LOGMEL = '''\
 import os
@@ -235,3 +256,173 @@ def test_isolated_grading_stops_the_same_code_without_a_restart(tmp_path):
     assert "ended the worker process" in tests["test_vanish"]["output"]
     assert "Your code printed" in tests["test_shout"]["output"] and len(tests["test_shout"]["output"]) < 4000
     assert "isolation: " in outcome["results"]["output"]
+
+
+def test_the_whole_run_stops_at_its_overall_time_limit(tmp_path):
+    make_hostile_lab(tmp_path, CHECKS)
+    outcome = run_checks(root=tmp_path, grade_json=tmp_path / "results.json", timeout=60.0, total_timeout=6.0,
+                         isolate=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results == outcome["results"] and outcome["runs"] == 1
+    assert "overall time limit (6 s)" in results["output"]
+    tests = outcomes(results)
+    assert tests["test_spin"]["status"] == "failed" and tests["test_spin"]["score"] == 0
+    assert "not finished" in tests["test_spin"]["output"]
+    assert results["score"] == sum(test["score"] for test in results["tests"]) == 0
+
+
+# ---------------------------------------------------------------- the boundary's pieces, one at a time
+
+
+def submission_folder(tmp_path, **extra):
+    folder = tmp_path / "submission"
+    write_tree(folder, {"resampling.py": "import numpy as np\n", "logmel.py": "from . import resampling\n",
+                        "helpers/util.py": "X = 1\n", **extra})
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["link_to_file", "link_to_folder", "dangling_link", "fifo", "socket", "hard_link",
+                                  "device"])
+def test_intake_refuses_anything_but_regular_files_naming_it(tmp_path, kind):
+    folder = submission_folder(tmp_path)
+    path = folder / "helpers" / "odd"
+    if kind == "link_to_file":
+        path.symlink_to("/etc/passwd")
+    elif kind == "link_to_folder":
+        path.symlink_to(ROOT / "solutions")
+    elif kind == "dangling_link":
+        path.symlink_to(tmp_path / "nowhere")
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block: intake must not
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "hard_link":
+        os.link(folder / "resampling.py", path)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root (CI runs as root)")
+        os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero
+    with pytest.raises(SubmissionError) as raised:
+        take_in(folder)
+    assert raised.value.path in ("helpers/odd", "resampling.py"), raised.value.path  # a hard link has two names
+    assert raised.value.path in str(raised.value)
+    assert not (tmp_path / "copy").exists()
+
+
+@pytest.mark.parametrize("limit, extra, expected", [
+    (IntakeLimits(max_files=3), {"more.py": "Y = 2\n"}, "more than 3 files"),
+    (IntakeLimits(max_depth=1), {"a/b/deep.py": "Z = 3\n"}, "deeper than 1"),
+    (IntakeLimits(max_file_bytes=100), {"big.py": "#" * 101}, "per file"),
+    (IntakeLimits(max_total_bytes=100), {"b1.py": "#" * 60, "b2.py": "#" * 60}, "in all"),
+])
+def test_intake_limits_are_enforced_and_configurable(tmp_path, limit, extra, expected):
+    folder = submission_folder(tmp_path, **extra)
+    with pytest.raises(SubmissionError, match=expected):
+        take_in(folder, limits=limit)
+    take_in(folder, limits=IntakeLimits(max_files=10, max_depth=3))  # the defaults are wider
+
+
+def test_intake_copies_contents_only_and_finds_forbidden_imports(tmp_path):
+    folder = submission_folder(tmp_path, **{
+        "classify.py": "import importlib\nfeatures = importlib.import_module('warblr.features')\n",
+        "helpers/sneaky.py": "from librosa.core import resample\nm = __import__('torchvggish')\n",
+        "test_mine.py": "raise SystemExit", ".git/config": "x", "__pycache__/x.pyc": "x"})
+    submission = take_in(folder)
+    assert sorted(submission.files) == ["classify.py", "helpers/sneaky.py", "helpers/util.py", "logmel.py",
+                                        "resampling.py"]
+    assert submission.forbidden == {"classify.py": [("warblr", 2)],
+                                    "helpers/sneaky.py": [("librosa", 1), ("torchvggish", 2)]}
+    by_module = submission.forbidden_by_module()
+    assert set(by_module) == {"resampling", "logmel", "embedding", "classify"}  # a helper may serve any module
+    assert "classify.py imports warblr (line 2)" in by_module["classify"]
+    copy = copy_submission(submission, tmp_path / "copy")
+    for relative, data in submission.files.items():
+        path = copy / relative
+        assert path.read_bytes() == data and not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert path.stat().st_nlink == 1
+
+
+def test_a_reply_bomb_is_refused_before_it_is_read_or_parsed():
+    def bomb(size):
+        body = b"[" + b"[]," * ((size - 2) // 3) + b"[]]"
+        return struct.pack("<Q", len(body)) + body
+
+    class Stream:
+        def __init__(self, data):
+            self.data, self.read = memoryview(data), 0
+
+        def recv_exact(self, count):
+            chunk = bytearray(self.data[self.read:self.read + count])
+            self.read += count
+            return chunk
+
+    limits = ReplyLimits()
+    huge = Stream(bomb(100 << 20))
+    with pytest.raises(WireError, match="header of 104857600 bytes"):
+        Reader(huge.recv_exact, limits=limits).read()
+    assert huge.read == 8  # only the length was read
+    reset_peak_memory()
+    before = peak_memory()
+    with pytest.raises(WireError, match="more than 200000 elements"):
+        Reader(Stream(bomb(3 << 20)).recv_exact, limits=limits).read()
+    assert peak_memory() - before < 64 << 20  # a million lists were never built
+    deep = b'{"ok": true, "value": ' + b"[" * 100 + b"]" * 100 + b"}"
+    with pytest.raises(WireError, match="deeper than 64"):
+        Reader(Stream(struct.pack("<Q", len(deep)) + deep).recv_exact, limits=limits).read()
+    fine = b'{"ok": true, "value": [[1, 2], "[[[[,,,,"], "blobs": []}'
+    header, blobs = Reader(Stream(struct.pack("<Q", len(fine)) + fine).recv_exact, limits=limits).read()
+    assert header == {"ok": True, "value": [[1, 2], "[[[[,,,,"]} and blobs == []
+
+
+def reset_peak_memory():
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_memory():
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) << 10 for line in handle if line.startswith("VmHWM:"))
+
+
+def test_feedback_text_loses_escape_sequences_and_shows_control_characters():
+    text = "\x1b[2J\x1b[H\x1b]0;title\x07\x1b[32mok\x1b[0m 1/1\r\x00\x9b1m\u202eevil\tend\n"
+    cleaned = clean_text(text)
+    assert cleaned == "ok 1/1\\r\\x00\\u202eevil\tend\n"
+    assert not [c for c in cleaned if ord(c) < 32 and c not in "\t\n"]
+
+
+def test_without_namespaces_the_sandbox_users_files_and_ipc_objects_are_removed(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as the sandbox user nobody (CI runs as root)")
+    uid, gid = resolve_user("nobody")
+    shared = tmp_path / "shared"
+    write_tree(shared, {"root_file": "keep", "ray/session_1/inputs": "x", "lock/deep/er/file": "x"})
+    for path in [shared / "ray", shared / "ray" / "session_1", shared / "ray" / "session_1" / "inputs",
+                 shared / "lock" / "deep", shared / "lock" / "deep" / "er", shared / "lock" / "deep" / "er" / "file"]:
+        os.lchown(path, uid, gid)
+    (shared / "lock" / "deep" / "link").symlink_to("/etc/passwd")
+    os.lchown(shared / "lock" / "deep" / "link", uid, gid)
+    pid = os.fork()
+    if pid == 0:  # a process of the sandbox user makes a SysV shared memory segment and leaves
+        try:
+            os.setgid(gid)
+            os.setuid(uid)
+            libc = ctypes.CDLL(None, use_errno=True)
+            os._exit(0 if libc.shmget(0, ctypes.c_size_t(4096), ctypes.c_int(0o1600)) >= 0 else 1)
+        finally:
+            os._exit(2)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert nobody_shm()
+    assert remove_files_of(uid, [str(shared)]) == 7
+    assert sorted(p.name for p in shared.rglob("*")) == ["lock", "root_file"]  # root's own files stay
+    assert (Path("/etc/passwd")).exists()  # the link was removed, not followed
+    assert remove_ipc_of(uid) >= 1 and not nobody_shm()
+
+
+def nobody_shm():
+    uid = resolve_user("nobody")[0]
+    with open("/proc/sysvipc/shm") as handle:
+        header, *rows = [line.split() for line in handle if line.strip()]
+    return [row for row in rows if int(dict(zip(header, row))["uid"]) == uid]

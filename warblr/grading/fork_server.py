@@ -390,9 +390,10 @@ class ForkServer:
         status = self.status(worker.pid)
         # As a subreaper this process adopts every orphan of the check (setsid or not), so killing its
         # orphans is enough and spares the workers of other graders on the machine running as the same
-        # user; only without a subreaper does everything of the sandbox user die.
+        # user; without a subreaper the processes of the worker's session die (a setsid escapes that).
         sandbox.sweep_processes(uid=None if self.subreaper else uid, parent=os.getpid() if self.subreaper else None,
-                                keep=set(keep) | {self.server_pid, self._server.pid})
+                                keep=set(keep) | {self.server_pid, self._server.pid},
+                                session=None if self.subreaper else worker.pid)
         if uid is not None:
             sandbox.remove_files_of(uid, unconfined_temp, since=since)
             if ipc_shared:

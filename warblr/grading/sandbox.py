@@ -414,8 +414,21 @@ def _descendants(table, root, keep):
     return found
 
 
-def sweep_processes(*, uid=None, parent=None, keep=(), seconds=10.0):
+def session_of(pid):
+    """The session id of process ``pid`` (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def sweep_processes(*, uid=None, parent=None, keep=(), seconds=10.0, session=None):
     """SIGKILL every process owned by ``uid`` and every descendant of ``parent``, except ``keep``; reap ours.
+
+    With ``session``, only the processes of ``uid`` in that session (and
+    their descendants) die: other graders' workers running as the same user
+    are spared where no subreaper can collect a check's orphans.
 
     Repeats until none is left (for at most ``seconds``), so processes forking
     while they are killed (a fork bomb) are caught too: a whole tree below
@@ -432,6 +445,10 @@ def sweep_processes(*, uid=None, parent=None, keep=(), seconds=10.0):
     while True:
         table = process_table()
         victims = {pid for pid, (_, owner) in table.items() if uid is not None and owner == uid} - keep
+        if session is not None:
+            victims = {pid for pid in victims if session_of(pid) == session}
+            for pid in list(victims):
+                victims.update(_descendants(table, pid, keep))
         if parent is not None:
             victims.update(_descendants(table, parent, keep))
         if not victims or time.monotonic() > deadline:
