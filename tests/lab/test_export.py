@@ -160,3 +160,22 @@ def test_command_line(extracted, tmp_path, capsys):
     with pytest.raises(InvalidArgumentError) as info:
         export_parquet(out, path, row_group_rows=0)
     assert info.value.parameter == "row_group_rows"
+
+
+def test_a_stray_file_in_the_store_is_reported_not_fatal(tmp_path):
+    fake_store(tmp_path / "out", 3, 2)
+    (tmp_path / "out" / "items" / "backup.old.npz").write_bytes(b"someone's backup")
+    result = export_parquet(tmp_path / "out", tmp_path / "f.parquet")
+    assert result.items == 3 and [p.item_id for p in result.problems] == ["backup.old"]
+    assert "not an item file" in result.problems[0].reason
+    assert pd.read_parquet(tmp_path / "f.parquet")["item_id"].nunique() == 3
+
+
+def test_export_is_refused_while_another_run_holds_the_folder(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    fake_store(tmp_path / "out", 2, 2)
+    with open(tmp_path / "out" / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # an extract still writing items
+        with pytest.raises(Exception, match="another warblr export"):
+            export_parquet(tmp_path / "out", tmp_path / "f.parquet")
+    assert not (tmp_path / "f.parquet").exists()

@@ -227,3 +227,87 @@ def test_sigkill_at_random_points_then_rerun_equals_a_clean_run(tmp_path, make_t
     subprocess.run(extract_command(data, out), check=True, capture_output=True, timeout=300)
     assert_same(snapshot(out), snapshot(tmp_path / "clean"))
     assert len(snapshot(out)) == 16
+
+
+# ----------------------------------------------------------------------------- one owner, shared folders
+
+
+@pytest.fixture
+def umask_022():
+    """A typical user's umask for the test, the previous one restored after."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_written_files_follow_the_umask_not_the_temporary_files_0600(tmp_path, umask_022):
+    for mask, expected in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):
+        os.umask(mask)
+        path = tmp_path / f"note-{mask:o}.txt"
+        warblr.fileio.atomic_write(path, lambda handle: handle.write("x"), mode="w")
+        plain = tmp_path / f"plain-{mask:o}.txt"
+        plain.write_text("x")  # what open() gives: the reference
+        assert oct(path.stat().st_mode & 0o777) == oct(plain.stat().st_mode & 0o777) == oct(expected)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/runuser").exists(),
+                    reason="needs root to run a reader as the unprivileged user nobody")
+def test_another_user_reads_what_extract_analyse_and_export_wrote(tree, random_model, random_provenance,
+                                                                  umask_022):
+    import tempfile
+
+    from warblr.lab.export import export_parquet
+
+    shared = Path(tempfile.mkdtemp(prefix="warblr-shared-"))
+    try:
+        shared.chmod(0o755)  # a shared folder: others may enter and read
+        dataset = read_dataset(tree)
+        analyse(dataset, shared / "out", model=random_model, provenance=random_provenance, group_size=3,
+                engine=ENGINE, progress=False, folds=2, pca_sizes=(2,))
+        export_parquet(shared / "out", shared / "out" / "features.parquet", dataset=dataset)
+        reader = ("import sys, json, numpy as np, pyarrow.parquet as pq\nfrom pathlib import Path\n"
+                  "out = Path(sys.argv[1])\n"
+                  "items = sorted((out / 'items').glob('*.npz'))\n"
+                  "for item in items:\n    np.load(item)['embeddings']\n"
+                  "json.loads((out / 'report.json').read_text()); (out / 'report.md').read_text()\n"
+                  "[p.read_bytes() for p in (out / 'plots').glob('*.png')]\n"
+                  "print(len(items), pq.read_table(out / 'features.parquet').num_rows)\n")
+        done = subprocess.run(["/usr/sbin/runuser", "-u", "nobody", "--", sys.executable, "-c", reader,
+                               str(shared / "out")], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert int(done.stdout.split()[0]) == len(dataset.items)
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_concurrent_extract_cannot_mix_into_a_running_analyse(tmp_path, make_tree, random_model,
+                                                                random_provenance):
+    data = make_tree(tmp_path / "data", 6, 6)
+    out = tmp_path / "out"
+    analyse_command = [sys.executable, "-m", "warblr", "analyse", "--data", str(data), "--out", str(out),
+                       "--weights", "random", "--device", "cpu", "--group-size", "4", "--quiet"]
+    process = subprocess.Popen(analyse_command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    refused_after_extraction, mixed = 0, False
+    dataset = read_dataset(data)
+    try:
+        while not list((out / "items").glob("*.npz")) and process.poll() is None:
+            time.sleep(0.02)  # analyse has started writing, so it holds the folder
+        while process.poll() is None:
+            extracted = len(list((out / "items").glob("[!.]*.npz"))) == len(dataset.items)
+            try:  # a bfloat16 extract on the same folder, while analyse runs: must be refused
+                extract(dataset, out, model=random_model, provenance=random_provenance, group_size=4,
+                        engine=make_engine(device="cpu", dtype="bfloat16", workers=0), progress=False)
+                # analyse publishes report.json last, under its lock: an extract that got in before it mixed runs
+                mixed = mixed or not (out / "report.json").exists()
+            except OutputError as exc:
+                assert "another warblr" in str(exc)
+                refused_after_extraction += extracted and process.poll() is None
+            time.sleep(0.05)
+    finally:
+        process.kill()
+    assert process.wait() == 0, process.stderr.read()
+    assert not mixed
+    # analyse keeps the folder from its first read to its last plot: refused also while it cross-validates.
+    assert refused_after_extraction >= 1
