@@ -4,7 +4,8 @@ Good files are checked against ``waveform_to_examples`` of the float data
 that was written (computed here from the integers/floats handed to
 soundfile, not read back through warblr); bad ones must raise a
 ``WarblrError`` subclass whose message names the file. Every public entry
-point is fuzzed with junk and may only answer with a ``WarblrError``.
+point is fuzzed with junk: what its documented rule accepts must give an answer,
+everything else a ``WarblrError`` (junk silently accepted fails the test).
 """
 
 import math
@@ -20,9 +21,9 @@ from hypothesis.extra import numpy as hnp
 
 from warblr import spec
 from warblr.audio import load_audio, to_mono
-from warblr.resample import resample
+from warblr.resample import resample, resampled_length
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError, WarblrError
-from warblr.features import waveform_to_examples, wavfile_to_examples
+from warblr.features import num_examples, waveform_to_examples, wavfile_to_examples
 from warblr.model import Postprocessor, load_pca_params, load_vggish, random_pca_params
 from warblr.stream import iter_file_examples
 
@@ -392,6 +393,50 @@ ENTRY_POINTS = {
 }
 
 
+def accepted_waveform(junk, *, mono=False):
+    """The documented waveform rule, written out here: a non-empty, finite array of real numbers (float, or int8,
+    uint8, int16, int32 PCM), ``[samples]`` or ``[samples, channels<=64]`` (``[samples]`` only when ``mono``)."""
+    try:
+        array = np.asarray(junk)
+    except (ValueError, TypeError):
+        return False
+    pcm = array.dtype in (np.int8, np.uint8, np.int16, np.int32)
+    if not (array.dtype.kind == "f" or pcm) or array.ndim not in ((1,) if mono else (1, 2)) or array.size == 0:
+        return False
+    return (array.ndim == 1 or array.shape[1] <= 64) and bool(np.all(np.isfinite(array.astype(np.float64))))
+
+
+def accepted_rate(junk):
+    """A sample rate: a positive whole number of Hz (Python int or integral float, never a bool or an array)."""
+    if isinstance(junk, bool) or not isinstance(junk, (int, float)):
+        return False
+    return math.isfinite(junk) and junk == int(junk) and junk > 0
+
+
+def never(junk):
+    """Junk is never a valid value here (no junk is an existing audio file, a 128-wide matrix or a batch)."""
+    return False
+
+
+#: Entry point -> which junk it must accept. Everything else must raise a WarblrError: junk silently accepted fails.
+ACCEPTS = {
+    "load_audio": never, "wavfile_to_examples": never, "iter_file_examples": never,
+    "waveform_to_examples(waveform)": never,  # JUNK arrays are at most 4 samples long: shorter than one example
+    "waveform_to_examples(sample_rate)": lambda junk: accepted_rate(junk) and num_examples(
+        resampled_length(16000, int(junk), 16000)) > 0,
+    "resample(waveform)": lambda junk: accepted_waveform(junk, mono=True) and resampled_length(
+        len(np.asarray(junk)), 44100, 16000) >= 1,
+    "resample(orig_sr)": lambda junk: accepted_rate(junk) and resampled_length(1000, int(junk), 16000) >= 1,
+    "to_mono": accepted_waveform,
+    "load_vggish(weights)": never, "load_pca_params(params)": never,
+    "Postprocessor(pca_eigen_vectors)": never, "Postprocessor(pca_means)": never, "Postprocessor.__call__": never,
+}
+
+
+def test_every_entry_point_has_an_acceptance_rule():
+    assert sorted(ACCEPTS) == sorted(ENTRY_POINTS)
+
+
 @pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
 @FUZZ
 @given(junk=JUNK)
@@ -402,19 +447,19 @@ def test_entry_points_answer_junk_with_warblr_errors(entry_point, junk, tmp_path
         monkeypatch.delenv(spec.WEIGHTS_ENV_VAR, raising=False)
         monkeypatch.delenv(spec.PCA_ENV_VAR, raising=False)
         monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path_factory.mktemp("hub")))
-    try:
-        ENTRY_POINTS[entry_point](junk)
-    except WarblrError:
-        pass
+    if ACCEPTS[entry_point](junk):
+        result = ENTRY_POINTS[entry_point](junk)  # valid input: an answer, never an error
+        assert np.all(np.isfinite(np.asarray(result, dtype=np.float64)))
+    else:
+        with pytest.raises(WarblrError):
+            ENTRY_POINTS[entry_point](junk)
 
 
 @FUZZ
 @given(junk=JUNK)
 def test_forward_answers_junk_with_warblr_errors(random_model, junk):
-    try:
+    with pytest.raises(WarblrError):  # no junk is a [N, 1, 96, 64] batch
         random_model(junk)
-    except WarblrError:
-        pass
 
 
 def test_load_vggish_bad_options():
