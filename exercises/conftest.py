@@ -21,18 +21,14 @@ def reference():
 
 @pytest.fixture(scope="session")
 def vggish_state():
-    """A seeded random torchvggish state_dict shared by every model comparison."""
+    """A seeded random torchvggish state_dict shared by every model comparison (read-only)."""
     return _reference.seeded_vggish_state(seed=0)
 
 
 @pytest.fixture(scope="session")
-def torchvggish_model(vggish_state):
+def torchvggish_model():
     """torchvggish's own ``VGG`` (no postprocessing) with the shared weights, in eval mode."""
-    from torchvggish.torchvggish import VGG, make_layers
-
-    model = VGG(make_layers(), postprocess=False)
-    model.load_state_dict(vggish_state)
-    return model.eval()
+    return _reference.torchvggish_vgg(seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -77,12 +77,13 @@ def middle_rms(signal, *, trim=0.2):
     return float(np.sqrt(np.mean(signal[cut:len(signal) - cut] ** 2)))
 
 
+@functools.lru_cache(maxsize=2)
 def seeded_vggish_state(seed=0):
     """A seeded random torchvggish ``VGG`` state_dict (He-normal weights, small random biases).
 
     torchvggish's default initialisation shrinks activations layer by layer;
     this keeps every layer alive so a wrong flatten order or a missing layer
-    changes the embedding clearly.
+    changes the embedding clearly. Built once per process: treat it as read-only.
     """
     import torch
     from torchvggish.torchvggish import VGG, make_layers
@@ -96,6 +97,19 @@ def seeded_vggish_state(seed=0):
             fan_in = value[0].numel()
             state[key] = torch.randn(value.shape, generator=generator) * (2.0 / fan_in) ** 0.5
     return state
+
+
+@functools.lru_cache(maxsize=2)
+def torchvggish_vgg(seed=0):
+    """torchvggish's own ``VGG`` (no postprocessing) with :func:`seeded_vggish_state`, in eval mode.
+
+    Built once per process (checks only run it forward under ``torch.no_grad``).
+    """
+    from torchvggish.torchvggish import VGG, make_layers
+
+    model = VGG(make_layers(), postprocess=False)
+    model.load_state_dict(seeded_vggish_state(seed))
+    return model.eval()
 
 
 # ---------------------------------------------------------------- fixed inputs

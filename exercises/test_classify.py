@@ -9,6 +9,8 @@ closed-form property (no leakage: random labels score about 0.5, learnable
 ones what the reference scores); and ``solutions/`` on a fixed data set.
 """
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,12 +37,34 @@ def folds(n_splits, random_state):
 
 def reference_auc(X, y, n_components, n_splits=5, random_state=0):
     """scikit-learn's cross-validated ROC AUC of :func:`reference_pipeline` (mean over the folds)."""
-    return float(cross_val_score(reference_pipeline(n_components, random_state), X, y, scoring="roc_auc",
-                                 cv=folds(n_splits, random_state)).mean())
+    return _cached_cv("probabilities", _Data(X, y), n_components, n_splits, random_state)
 
 
 def labels_auc(X, y, n_components, n_splits=5, random_state=0):
     """The classic mistake's number: mean ROC AUC of hard predicted labels of the reference pipeline."""
+    return _cached_cv("labels", _Data(X, y), n_components, n_splits, random_state)
+
+
+class _Data:
+    """``(X, y)`` hashed by value, so a reference AUC is computed once per process for the same data."""
+
+    def __init__(self, X, y):
+        self.X, self.y = np.asarray(X), np.asarray(y)
+        self.key = (self.X.shape, self.X.tobytes(), self.y.tobytes())
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return self.key == other.key
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_cv(scores, data, n_components, n_splits, random_state):
+    X, y = data.X, data.y
+    if scores == "probabilities":
+        return float(cross_val_score(reference_pipeline(n_components, random_state), X, y, scoring="roc_auc",
+                                     cv=folds(n_splits, random_state)).mean())
     return float(np.mean([roc_auc_score(y[test], reference_pipeline(n_components, random_state)
                                         .fit(X[train], y[train]).predict(X[test]))
                           for train, test in folds(n_splits, random_state).split(X, y)]))

@@ -69,9 +69,11 @@ def test_resample_length(impl, pair, seconds):
 def test_resample_same_rate_is_identity(impl):
     waveform = np.random.default_rng(1).uniform(-1, 1, 4000)
     np.testing.assert_allclose(to_numpy(impl.resampling.resample(waveform, 16000, 16000)), waveform, atol=1e-6)
-    halved = to_numpy(impl.resampling.resample(waveform, 16000, 8000))
+    halved = to_numpy(impl.resampling.resample(tone(500, 16000, 4000, amplitude=0.5), 16000, 8000))
     assert halved.ndim == 1 and abs(len(halved) - 2000) <= 1, (
         f"4000 samples at 16 kHz -> {halved.shape} at 8 kHz; expected about 2000")
+    amplitude, _ = fit_tone(halved, 500, 8000, max_stretch=1.0 / len(halved))
+    assert abs(amplitude - 0.5) < 0.05, f"a 500 Hz tone resampled 16 -> 8 kHz has amplitude {amplitude:.3f}, not 0.5"
 
 
 @pytest.mark.points(4)

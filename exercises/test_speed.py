@@ -76,9 +76,9 @@ def test_log_mel_speed(impl):
                   "Python loops and copies")
 def test_embed_speed(impl, vggish_state, torchvggish_model, log_mel_examples):
     rng = np.random.default_rng(64)
-    batches = [(np.concatenate([log_mel_examples] * 3)[:16] + rng.normal(0, 0.1, (16, 96, 64))).astype(np.float32)
+    batches = [(log_mel_examples[:4] + rng.normal(0, 0.1, (4, 96, 64))).astype(np.float32)
                for _ in range(REPEATS)]
-    batches = [(log_mel_examples[:2],)] + [(batch,) for batch in batches]
+    batches = [(log_mel_examples[:1],)] + [(batch,) for batch in batches]
 
     def reference(examples):
         with torch.no_grad():
@@ -90,4 +90,4 @@ def test_embed_speed(impl, vggish_state, torchvggish_model, log_mel_examples):
     assert_all_right(outputs, expected, "your embedding")
     ratio = student_time / reference_time
     assert ratio < MAX_RATIO, (
-        f"your embed takes {ratio:.1f}x the time of one batched torchvggish forward pass (16 examples)")
+        f"your embed takes {ratio:.1f}x the time of one batched torchvggish forward pass (4 examples)")

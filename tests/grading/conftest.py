@@ -1,10 +1,11 @@
-"""Fixtures of the grading meta-tests: the mistake gallery, the hostile gallery and a grading harness.
+"""Fixtures of the grading meta-tests: the mistake, lazy and hostile galleries and a grading harness.
 
 The galleries are data modules next to this file (``mutants.py``,
-``attacks.py``); they are loaded here by path and handed to the tests as
-fixtures and as parameters (``pytest_generate_tests``): a test that takes a
-``mutant``, an ``alternative`` or an ``attack`` argument runs once per
-gallery entry.
+``lazy.py``, ``attacks.py``); they are loaded here by path and handed to the
+tests as fixtures and as parameters (``pytest_generate_tests``): a test that
+takes a ``mutant``, an ``alternative``, a ``lazy`` or an ``attack`` argument
+runs once per gallery entry. The lazy gallery's verdicts are tallied per
+check and printed at the end of the run (:data:`LAZY_REJECTIONS`).
 """
 
 import importlib.util
@@ -32,6 +33,10 @@ def _load(name):
 
 MUTANTS = _load("mutants")
 ATTACKS = _load("attacks")
+LAZY = _load("lazy")
+
+#: check -> {"rejected": [lazy entry names], "accepted": [...]}: filled by test_lazy.py, printed at the end.
+LAZY_REJECTIONS = {}
 
 
 #: Entries run only in the slow pass: librosa's resampler is compiled by numba in every fresh
@@ -40,7 +45,8 @@ SLOW_ENTRIES = {"librosa"}
 
 
 def pytest_generate_tests(metafunc):
-    galleries = {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS}
+    galleries = {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS,
+                 "lazy": LAZY.LAZY}
     for name, entries in galleries.items():
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, [pytest.param(entry, marks=[pytest.mark.slow] * (entry.name in SLOW_ENTRIES))
@@ -50,7 +56,29 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def galleries():
     """The gallery entries by kind: ``{"mutant": [...], "alternative": [...], "attack": [...]}``."""
-    return {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS}
+    return {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS,
+            "lazy": LAZY.LAZY}
+
+
+@pytest.fixture
+def lazy_rejections():
+    """The per-check tally of the lazy gallery (:data:`LAZY_REJECTIONS`), printed at the end of the run."""
+    return LAZY_REJECTIONS
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Per graded check: how many lazy answers reached it and how many it rejected (scored 0)."""
+    if not LAZY_REJECTIONS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("lazy answers rejected per graded check")
+    width = max(len(check) for check in LAZY_REJECTIONS)
+    write(f"{'check':<{width}}  rejected / reached")
+    for check in sorted(LAZY_REJECTIONS):
+        tally = LAZY_REJECTIONS[check]
+        reached = len(tally["rejected"]) + len(tally["accepted"])
+        accepted = f"   ACCEPTED: {', '.join(tally['accepted'])}" if tally["accepted"] else ""
+        write(f"{check:<{width}}  {len(tally['rejected']):>8} / {reached}{accepted}")
 
 
 @pytest.fixture

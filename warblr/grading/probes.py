@@ -94,6 +94,7 @@ def vggish_network(state):
     -------
     torch.nn.Module
     """
+    import torch
     from torch import nn
 
     class VGG(nn.Module):
@@ -114,8 +115,9 @@ def vggish_network(state):
             maps = self.features(x).permute(0, 2, 3, 1).contiguous()
             return self.embeddings(maps.reshape(maps.shape[0], -1))
 
-    model = VGG()
-    model.load_state_dict(state)
+    with torch.device("meta"):  # no random initialisation: every weight comes from ``state``
+        model = VGG()
+    model.load_state_dict({key: torch.as_tensor(value).clone() for key, value in state.items()}, assign=True)
     return model.eval()
 
 
