@@ -186,7 +186,7 @@ from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link 
             entries=(("resampling_copy.py", ("hardlink", "resampling.py")),)),
     _attack("forged_100mb_reply", FORGED_REPLY.replace("{size}", str(100 << 20)), expect=("reply was refused",),
             default=True),
-    _attack("forged_reply_of_many_small_lists", FORGED_REPLY.replace("{size}", str(3 << 20)),
+    _attack("forged_reply_of_many_small_lists", FORGED_REPLY.replace("{size}", str(8 << 20)),
             expect=("reply was refused",)),
     _attack("leaves_files_and_ipc_for_later", r'''
 def _attack_on_call():

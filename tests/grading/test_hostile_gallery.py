@@ -40,6 +40,8 @@ import pytest
 from warblr.grading.autograder import build_autograder
 from warblr.grading.sandbox import process_table, world_writable_folders
 
+from test_hostile_student import peak_memory, reset_peak_memory  # noqa: I001 -- a test module beside this one
+
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "exercises"
 GALLERY_TIMEOUT = 3.0
@@ -208,17 +210,6 @@ def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, 
     assert listener.connections == 0, f"{attack.name} reached a TCP server of the grader's machine"
     if peak is not None:
         assert peak < GRADER_PEAK_LIMIT, f"{attack.name}: a grading process peaked at {peak >> 20} MiB"
-
-
-def reset_peak_memory():
-    """Reset this process's peak resident size (``VmHWM``), so the next reading is this grading's."""
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-
-
-def peak_memory():
-    with open("/proc/self/status") as handle:
-        return next(int(line.split()[1]) << 10 for line in handle if line.startswith("VmHWM:"))
 
 
 def network_isolated(results):

@@ -120,14 +120,16 @@ class RemoteImpl(ExerciseNamespace):
         unconfined = [folder for folder in self.sandbox.private_temp if folder not in covered]
         if covered:
             self.notes.append("private per check (a fresh tmpfs each): " + ", ".join(covered))
+        cleaned = ("the files the sandbox user leaves there are deleted after each check instead"
+                   if self.uid is not None else "and nothing is cleaned there: the worker runs as your own user")
         if unconfined:
             why = namespaces.get("mount") or "; ".join(f"{k}: {v}" for k, v in refused.items()) or "unknown"
-            self.notes.append(f"NOT private: {', '.join(unconfined)} ({why}); the files the sandbox user leaves "
-                              "there are deleted after each check instead")
+            self.notes.append(f"NOT private: {', '.join(unconfined)} ({why}); {cleaned}")
         ipc_shared = namespaces.get("ipc") is not None
         self.notes.append("System V IPC: a new namespace per check" if not ipc_shared else
-                          f"System V IPC: NOT private ({namespaces.get('ipc')}); the sandbox user's segments, "
-                          "semaphores and queues are removed after each check instead")
+                          f"System V IPC: NOT private ({namespaces.get('ipc')}); " + (
+                              "the sandbox user's segments, semaphores and queues are removed after each check "
+                              "instead" if self.uid is not None else "nothing is removed: no sandbox user"))
         hidden = [folder for folder in forbidden_folders if folder not in refused]
         layers = ["the submission's source is scanned for their imports",
                   "an import blocker in the worker refuses them"]
