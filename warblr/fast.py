@@ -7,6 +7,14 @@ computed for a batch of signals at once: ``unfold`` cuts the frames and
 ``torch.fft.rfft(n=512)`` pads them, which is *not* what ``torch.stft``
 does (it centres the 400-tap window inside the 512 FFT and pads the signal).
 
+Only the rfft bins inside the mel filterbank's support (5..239 of 257: the
+DC bin is zeroed and nothing lies below 125 Hz or above 7500 Hz) are turned
+into magnitudes and projected, which leaves every value unchanged. A fused
+"windowed DFT basis as one matrix product" was measured instead and lost:
+[frames, 400] x [400, 470] is ~15x the multiply-adds of a 512-point real
+FFT, ran 2-3x slower than ``torch.fft.rfft`` on a 2-core EPYC (AVX-512) and
+tripled the float32 error.
+
 float32 matches the float64 reference to ~2.5e-4 in log units (the worst
 case is a near-silent band, where ``ln(mel + 0.01)`` magnifies rounding);
 float64 matches it to ~1e-10.
@@ -29,7 +37,7 @@ from . import spec
 from .errors import InvalidArgumentError
 from .features import mel_matrix, num_examples, periodic_hann
 
-__all__ = ["log_mel_torch", "examples_torch", "num_frames"]
+__all__ = ["log_mel_torch", "examples_torch", "num_frames", "mel_support"]
 
 
 def num_frames(num_samples):
@@ -43,11 +51,25 @@ def num_frames(num_samples):
     return max(0, 1 + (int(num_samples) - spec.STFT_WINDOW_LENGTH) // spec.STFT_HOP_LENGTH)
 
 
+@functools.lru_cache(maxsize=1)
+def mel_support():
+    """``(first, stop)``: the rfft bins with a nonzero mel weight are ``first <= bin < stop``.
+
+    Examples
+    --------
+    >>> mel_support()
+    (5, 240)
+    """
+    used = np.flatnonzero(np.abs(np.asarray(mel_matrix())).sum(axis=1))
+    return int(used[0]), int(used[-1]) + 1
+
+
 @functools.lru_cache(maxsize=8)
 def _constants(device, dtype):
-    """Periodic Hann window and mel matrix as tensors on ``device``."""
+    """Periodic Hann window and the mel matrix's rows of :func:`mel_support`, as tensors on ``device``."""
+    first, stop = mel_support()
     window = torch.as_tensor(periodic_hann(spec.STFT_WINDOW_LENGTH), dtype=dtype, device=device)
-    mel = torch.as_tensor(np.array(mel_matrix()), dtype=dtype, device=device)
+    mel = torch.as_tensor(np.array(mel_matrix())[first:stop], dtype=dtype, device=device)
     return window, mel
 
 
@@ -92,9 +114,10 @@ def log_mel_torch(signals, *, dtype=None):
             f"signals: {signals.shape[-1]} samples are fewer than one {spec.STFT_WINDOW_LENGTH}-sample STFT frame"
         )
     window, mel = _constants(signals.device, signals.dtype)
+    first, stop = mel_support()
     frames = signals.unfold(-1, spec.STFT_WINDOW_LENGTH, spec.STFT_HOP_LENGTH) * window
-    magnitude = torch.fft.rfft(frames, n=spec.FFT_LENGTH).abs()
-    return torch.log(magnitude @ mel + spec.LOG_OFFSET)
+    magnitude = torch.fft.rfft(frames, n=spec.FFT_LENGTH)[..., first:stop].abs()
+    return torch.log_(magnitude @ mel + spec.LOG_OFFSET)
 
 
 def examples_torch(signals, *, dtype=None):

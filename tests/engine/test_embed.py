@@ -146,7 +146,7 @@ def test_bad_files_and_clips_are_named(tmp_path, model):
         batch_examples([(np.zeros(16000), -1)])
 
 
-@pytest.mark.parametrize("options, word", [({"batch_size": 0}, "batch_size"), ({"dtype": "int8"}, "dtype"),
+@pytest.mark.parametrize("options, word", [({"batch_size": 0}, "batch_size"), ({"dtype": "int4"}, "dtype"),
                                            ({"workers": -1}, "workers"), ({"device": "tpu"}, "device")])
 def test_bad_options_raise(options, word, model):
     with pytest.raises(InvalidArgumentError, match=word):
