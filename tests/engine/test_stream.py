@@ -5,9 +5,13 @@ import tracemalloc
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
+from warblr.embed import batch_examples
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError
-from warblr.features import wavfile_to_examples
+from warblr.fast import log_mel_torch
+from warblr.features import frame_examples, log_mel_spectrogram, num_examples, wavfile_to_examples
+from warblr.resample import resample
 from warblr.stream import chunk_plan, iter_file_examples
 
 ATOL = 1e-5  # promised: streamed examples equal whole-file ones
@@ -31,6 +35,35 @@ def test_forty_seconds_44k_stereo_in_small_chunks(make_wav, noise, chirp):
     path = make_wav(stereo, sample_rate, subtype="PCM_16")
     blocks = assert_stream_equals_whole(path, chunk_seconds=3.7)
     assert len(blocks) >= 10  # it really streamed
+
+
+def engine_log_mel(signal):
+    """The batched engine's float32 torch log-mel, as ``warblr extract`` computes it."""
+    with torch.inference_mode():
+        return log_mel_torch(torch.from_numpy(signal).to(torch.float32)).numpy()
+
+
+@pytest.mark.parametrize("sample_rate, channels", [(44100, 2), (8000, 1), (48000, 1)])
+def test_streamed_with_the_engines_log_mel_equals_the_batched_path_bit_for_bit(make_wav, noise, sample_rate,
+                                                                              channels):
+    # What lets `warblr embed` stream a long file and still give extract's numbers.
+    signal = noise(21.7, sample_rate, seed=3, amplitude=0.3)
+    waveform = signal if channels == 1 else np.stack([signal, noise(21.7, sample_rate, seed=4)], axis=1)
+    path = make_wav(waveform, sample_rate, subtype="FLOAT")
+    streamed = np.concatenate(list(iter_file_examples(path, chunk_seconds=2.3, log_mel=engine_log_mel)))
+    np.testing.assert_array_equal(streamed, batch_examples([path], device="cpu")[0])
+
+
+def test_half_hop_windows_at_even_positions_are_the_default_windows(make_wav, noise):
+    path = make_wav(noise(9.3, 22050, seed=5), 22050, subtype="FLOAT")
+    default = np.concatenate(list(iter_file_examples(path, chunk_seconds=1.9, log_mel=engine_log_mel)))
+    half = np.concatenate(list(iter_file_examples(path, chunk_seconds=1.9, hop=0.48, log_mel=engine_log_mel)))
+    samples = len(resample(sf.read(path)[0], 22050, 16000))
+    assert len(half) == num_examples(samples, hop_frames=48) == 2 * len(default)  # 930 frames: 9 and 18 windows
+    np.testing.assert_array_equal(half[0::2], default)
+    # Odd windows start half a window later: frames 48.. of the whole file's log-mel (numpy reference, float64).
+    reference = frame_examples(log_mel_spectrogram(resample(sf.read(path)[0], 22050, 16000)), hop_frames=48)
+    np.testing.assert_allclose(half[1::2], reference[1::2], rtol=0, atol=2.5e-4)
 
 
 @pytest.mark.parametrize("sample_rate, chunk_seconds", [(16000, 3.7), (48000, 3.7), (22050, 1.3), (8000, 2.0)])

@@ -260,12 +260,11 @@ def _analysis_options(parser):
 
 def register(subparsers):
     """Add ``demo``, ``extract`` and ``analyse`` to the ``warblr`` command line."""
-    from ..cli import HelpFormatter as fmt
     from .corpus import DEFAULT_SIZE
     from .distributed import add_ray_options  # defines the options only: Ray itself is imported when used
 
     demo = subparsers.add_parser(
-        "demo", formatter_class=fmt, help="the lab end to end on the embedded synthetic corpus",
+        "demo", help="the lab end to end on the embedded synthetic corpus",
         description="Generate (or reuse) the embedded synthetic warblr-like corpus offline, then run `analyse` "
                     "on it: log-mel and VGGish embeddings, each mean pooled and mean/std/max pooled, for bird "
                     "detection, with report and plots.")
@@ -277,7 +276,7 @@ def register(subparsers):
     demo.set_defaults(func=_run_demo, limit=None, parameter_flags=_PARAMETER_FLAGS)
 
     ext = subparsers.add_parser(
-        "extract", formatter_class=fmt, help="VGGish examples and embeddings for every item, resumable",
+        "extract", help="VGGish examples and embeddings for every item, resumable",
         description="Write OUT/items/<itemid>.npz (examples [N,96,64], embeddings [N,128]) for each item; "
                     "finished items are skipped, so a killed run resumes where it stopped. Same inputs and "
                     "settings give bit-identical items, whatever --workers or the progress bar.")
@@ -287,7 +286,7 @@ def register(subparsers):
     ext.set_defaults(func=_run_extract, parameter_flags=_PARAMETER_FLAGS)
 
     ana = subparsers.add_parser(
-        "analyse", aliases=["analyze"], formatter_class=fmt,
+        "analyse", aliases=["analyze"],
         help="extract, then PCA + logistic regression with cross-validated ROC AUC; report and plots",
         description="Extract (or reuse), pool per clip, then compare the feature sets (log-mel and VGGish "
                     "embeddings, each mean pooled and mean/std/max pooled) with PCA + logistic regression "
@@ -306,7 +305,7 @@ def register(subparsers):
     ana.set_defaults(func=_run_analyse, parameter_flags=_PARAMETER_FLAGS)
 
     emb = subparsers.add_parser(
-        "embed", formatter_class=fmt, help="VGGish embeddings of any audio files, one row per window, resumable",
+        "embed", help="VGGish embeddings of any audio files, one row per window, resumable",
         description="Embed every audio file named: files, folders (--recursive for sub-folders) and @LIST text "
                     "files of paths; any format libsndfile reads (WAV, FLAC, OGG, MP3 where it has it), any sample "
                     "rate and channel count, no labels. Long recordings are streamed in bounded memory. Items go "

@@ -256,6 +256,11 @@ def _stream(response, part, hasher, bar):
 
 def _verify(part, path, offset, size, algorithm, expected, hasher, url, source):
     where = f" ({source})" if source else ""
+    if offset == 0 and not part.exists():  # a published size of 0: nothing to receive, the file is empty
+        try:
+            open(part, "ab").close()
+        except OSError as exc:
+            raise _write_error(part, exc) from exc
     held = part.stat().st_size
     if held != offset:  # the digest covers the bytes received; the file must hold exactly those
         part.unlink()

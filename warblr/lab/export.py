@@ -578,7 +578,7 @@ def _run_export(args):
 
 def register(subparsers):
     """Add ``export`` to the ``warblr`` command line."""
-    from ..cli import HelpFormatter
+    from ..cli_support import HelpFormatter
 
     class Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
         """Keeps the description's code lines as written; shows defaults like the other commands."""

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import spec
-from ..errors import WarblrError
+from ..errors import AudioTooShortError, WarblrError
+from ..features import frame_examples
 from ..fileio import exclusive, remove_temporaries
 from ..validation import check_scalar
 from . import store
@@ -211,6 +212,36 @@ def _streamed_examples(item, hop_frames):
     return (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]), None
 
 
+def _hop_examples(clip, hop_frames, *, device, name):
+    """float32 ``[N, 96, 64]`` examples of a decoded clip, one every ``hop_frames`` frames.
+
+    The batched path's own steps (channel mean, the resampy-exact torch
+    resampler in float64, the float32 torch log-mel), then windows cut from
+    the whole log-mel: its rows do not depend on the signal's length, so the
+    windows at even positions of a half hop are the default run's windows.
+    """
+    import torch
+
+    from ..audio import to_mono
+    from ..embed import resolve_device
+    from ..fast import log_mel_torch
+    from ..features import num_examples, too_short_message
+    from ..resample import resample_kaiser_best_torch
+
+    waveform, sample_rate = clip
+    mono = to_mono(waveform, name=name)  # validates
+    with torch.inference_mode():
+        signal = torch.from_numpy(mono.astype(np.float64, copy=False))[None].to(resolve_device(device))
+        if sample_rate != spec.SAMPLE_RATE:
+            signal = resample_kaiser_best_torch(signal, sample_rate, spec.SAMPLE_RATE)
+        count = num_examples(signal.shape[1], hop_frames=hop_frames)
+        if count == 0:
+            raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))
+        used = ((count - 1) * hop_frames + spec.NUM_FRAMES - 1) * spec.STFT_HOP_LENGTH + spec.STFT_WINDOW_LENGTH
+        log_mel = log_mel_torch(signal[0, :used].to(torch.float32)).cpu().numpy()
+    return np.ascontiguousarray(frame_examples(log_mel, hop_frames=hop_frames))
+
+
 def group_examples(group, *, device="cpu", workers=0):
     """Decode a group's files and compute their log-mel examples, one every ``group.hop_frames`` frames.
 
@@ -234,21 +265,24 @@ def group_examples(group, *, device="cpu", workers=0):
     decoded = list(embed.prefetch_map(_decode, group.items, workers))
     good = [(item, clip) for item, clip, _ in decoded if clip is not None]
     problems = [problem for _, _, problem in decoded if problem is not None]
-    # Only a non-default hop asks the batched path for it (warblr.embed gains hop_frames with --hop).
-    options = {} if group.hop_frames == spec.NUM_FRAMES else {"hop_frames": group.hop_frames}
     per_item = {}
-    if good:
+    if good and group.hop_frames != spec.NUM_FRAMES:  # overlapping windows: clip by clip, same functions
+        for item, clip in good:
+            try:
+                per_item[item.item_id] = _hop_examples(clip, group.hop_frames, device=device, name=str(item.path))
+            except WarblrError as exc:
+                problems.append(Problem(item.item_id, str(exc)))
+    elif good:
         names = [str(item.path) for item, _ in good]
         try:
-            per_clip = embed.batch_examples([clip for _, clip in good], device=device, workers=0, names=names,
-                                            **options)
+            per_clip = embed.batch_examples([clip for _, clip in good], device=device, workers=0, names=names)
         except WarblrError:
             # Find the culprit(s) one clip at a time; the others keep their place in the batch.
             per_clip, kept = [], []
             for item, clip in good:
                 try:
-                    per_clip.append(embed.batch_examples([clip], device=device, workers=0, names=[str(item.path)],
-                                                         **options)[0])
+                    per_clip.append(embed.batch_examples([clip], device=device, workers=0,
+                                                         names=[str(item.path)])[0])
                     kept.append((item, clip))
                 except WarblrError as exc:
                     problems.append(Problem(item.item_id, str(exc)))
