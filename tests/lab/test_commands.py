@@ -198,6 +198,35 @@ def test_the_network_precision_is_part_of_each_items_fingerprint(tmp_path, rando
     assert run("float32")[0] == 2 and run("float32")[0] == 0
 
 
+def test_the_hop_and_where_the_log_mel_ran_are_part_of_each_items_fingerprint(tmp_path, random_model,
+                                                                              random_provenance, make_tree):
+    dataset = read_dataset(make_tree(tmp_path / "data", 1, 1))
+
+    def run(hop):
+        return extract(dataset, tmp_path / "out", model=random_model, provenance=random_provenance, engine=CPU,
+                       progress=False, hop=hop).computed
+
+    assert (run(0.96), run(0.48), run(0.48), run(0.96)) == (2, 2, 0, 2)  # another hop: every item redone
+    item = next((tmp_path / "out" / "items").glob("*.npz"))
+    meta = json.loads(str(np.load(item)["meta"]))
+    assert (meta["hop"], meta["log_mel_device"]) == (0.96, "cpu")
+    audio = dataset.items[0].path
+    on_gpu = store.item_fingerprint(audio, random_provenance, log_mel_device=torch.device("cuda", 1))
+    assert on_gpu["log_mel_device"] == "cuda" and on_gpu != store.item_fingerprint(audio, random_provenance)
+    with pytest.raises(InvalidArgumentError) as info:
+        run(0.015)  # not a whole number of 10 ms frames
+    assert info.value.parameter == "hop"
+
+
+def test_analyse_reports_its_hop(tmp_path, random_model, random_provenance, make_tree):
+    report = analyse(read_dataset(make_tree(tmp_path / "data", 4, 4)), tmp_path / "out", model=random_model,
+                     provenance=random_provenance, engine=CPU, progress=False, folds=2, pca_sizes=(2,), hop=0.48)
+    assert report["engine"]["hop"] == 0.48
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["engine"]["hop"] == 0.48
+    assert "an example every 0.48 s" in (tmp_path / "out" / "report.md").read_text()
+    assert not list((tmp_path / "out").glob(".tmp-*"))  # the report set was published, no staging left
+
+
 def test_engine_options_are_checked_and_named():
     assert make_engine(device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert make_engine(workers=None).workers >= 1

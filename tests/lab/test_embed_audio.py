@@ -115,6 +115,25 @@ def test_rerun_reuses_every_item_and_writes_the_same_bytes(embedded, recordings,
     assert b'"hop": 0.96' in metadata[b"warblr"] and b'"command": "embed"' in metadata[b"warblr_run"]
 
 
+def test_half_hop_windows_at_even_positions_equal_the_default_windows(embedded, recordings, tmp_path,
+                                                                      random_model, random_provenance):
+    _, _, default = embedded
+    half = pd.read_parquet(embed_audio([recordings], tmp_path / "half", model=random_model,
+                                       provenance=random_provenance, recursive=True, hop=0.48, log_mel=True,
+                                       engine=CPU, progress=False).table[0])
+    for name, rate, _, seconds, _ in RECORDINGS:
+        mine, base = half[half["path"] == str(recordings / name)], default[default["path"] == str(recordings / name)]
+        samples = resampled_length(int(rate * seconds), rate, spec.SAMPLE_RATE)
+        assert len(mine) == num_examples(samples, hop_frames=48) >= 2 * len(base) - 1
+        np.testing.assert_array_equal(np.stack(mine["embedding"][0::2]), np.stack(base["embedding"]))
+        np.testing.assert_array_equal(np.stack([np.stack(m) for m in mine["log_mel"][0::2]]),
+                                      np.stack([np.stack(m) for m in base["log_mel"]]))
+        starts = np.arange(len(mine)) * 7680  # 16 kHz samples: 0.48 s apart, exactly
+        assert mine["start_s"].tolist() == (starts / 16000).tolist()
+        assert mine["end_s"].tolist() == ((starts + 15600) / 16000).tolist()
+    assert b'"hop": 0.48' in pq.ParquetFile(tmp_path / "half" / "embeddings.parquet").schema_arrow.metadata[b"warblr"]
+
+
 def test_csv_and_npz_hold_the_parquet_rows(embedded, recordings, tmp_path, random_model, random_provenance):
     _, _, rows = embedded
     for table_format in ("csv", "npz"):

@@ -203,13 +203,22 @@ def _streamed_examples(item, hop_frames):
     """
     from ..stream import iter_file_examples
 
+    blocks, count = [], 0
     try:
-        blocks = list(iter_file_examples(item.path, chunk_seconds=STREAM_CHUNK_SECONDS,
-                                         hop=hop_frames * spec.STFT_HOP_LENGTH / spec.SAMPLE_RATE,
-                                         log_mel=_torch_log_mel))
+        for block in iter_file_examples(item.path, chunk_seconds=STREAM_CHUNK_SECONDS,
+                                        hop=hop_frames * spec.STFT_HOP_LENGTH / spec.SAMPLE_RATE,
+                                        log_mel=_torch_log_mel):
+            blocks.append(block)
+            count += len(block)
     except WarblrError as exc:
         return None, Problem(item.item_id, str(exc))
-    return (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]), None
+    examples = np.empty((count, spec.NUM_FRAMES, spec.NUM_BANDS), np.float32)
+    filled = 0
+    while blocks:  # move the blocks into one array, freeing each as it goes (never two copies of the file)
+        block = blocks.pop(0)
+        examples[filled:filled + len(block)] = block
+        filled += len(block)
+    return examples, None
 
 
 def _hop_examples(clip, hop_frames, *, device, name):
@@ -316,8 +325,9 @@ def group_embeddings(examples, model, engine):
 
     if not examples:
         return []
-    flat = embed.embed_examples(model, np.concatenate([e for _, e in examples]), batch_size=engine.batch_size,
-                                device=engine.device, dtype=engine.dtype)
+    joined = examples[0][1] if len(examples) == 1 else np.concatenate([e for _, e in examples])  # a long file: no copy
+    flat = embed.embed_examples(model, joined, batch_size=engine.batch_size, device=engine.device,
+                                dtype=engine.dtype)
     split = np.split(flat, np.cumsum([len(e) for _, e in examples])[:-1])
     return [(item, e, emb) for (item, e), emb in zip(examples, split)]
 
