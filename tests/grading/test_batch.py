@@ -170,9 +170,13 @@ def test_a_rerun_with_nothing_changed_grades_nothing(resumed, course):
     lab, submissions = course
     before = (out / "grades.csv").read_bytes()
     summary = grade_batch(submissions, out=out, lab=lab, jobs=2, timeout=TIMEOUT, progress=False,
-                          log=lambda _: None)
+                          similarity=True, log=lambda _: None)
     assert summary.graded == 0 and summary.reused == 4
     assert (out / "grades.csv").read_bytes() == before
+    pairs = (out / "similarity.csv").read_text().splitlines()
+    assert pairs[0] == "a,b,share_of_a_in_b,share_of_b_in_a,shared_fingerprints"
+    assert all(row.split(",")[0] != "eve" and row.split(",")[1] != "eve" for row in pairs[1:])  # refused: unread
+    assert "Code similarity between submissions" in (out / "similarity.html").read_text()
 
 
 def test_a_sample_scores_as_grade_run_alone(resumed, course, tmp_path):

@@ -91,13 +91,23 @@ def galleries():
     return loaded
 
 
+def snapshot_lab(target):
+    """A copy of the lab's checks, answers and configuration: edits to the checkout during the run change nothing."""
+    for name in ("exercises", "solutions"):
+        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, target / name)
+    return target
+
+
 def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galleries):
     total, sample = count("WARBLR_BATCH_N", 200), count("WARBLR_BATCH_SAMPLE", 8)
     jobs = os.environ.get("WARBLR_BATCH_JOBS")
     kinds = generate(tmp_path / "submissions", total, galleries)
+    lab = snapshot_lab(tmp_path / "lab")
     out = tmp_path / "out"
     code = ("from warblr.grading.batch import grade_batch; "
-            f"grade_batch({str(tmp_path / 'submissions')!r}, out={str(out)!r}, lab={str(ROOT)!r}, "
+            f"grade_batch({str(tmp_path / 'submissions')!r}, out={str(out)!r}, lab={str(lab)!r}, "
             f"jobs={jobs}, progress=False)")
     process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -109,12 +119,13 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     saved_before = len(list(out.glob("students/*/graded.json")))
-    summary = grade_batch(tmp_path / "submissions", out=out, lab=ROOT, jobs=int(jobs) if jobs else None,
+    summary = grade_batch(tmp_path / "submissions", out=out, lab=lab, jobs=int(jobs) if jobs else None,
                           progress=True)
     assert summary.submissions == total and summary.reused >= saved_before - summary.refused
     print(f"\nbatch: {total} submissions, {summary.graded} graded after the resume with {summary.jobs} job(s) "
-          f"in {summary.seconds:.0f} s: {summary.per_minute:.2f} submissions/minute")
-    again = grade_batch(tmp_path / "submissions", out=out, lab=ROOT, jobs=1, progress=False, log=lambda _: None)
+          f"in {summary.seconds:.0f} s: {summary.per_minute:.2f} submissions/minute, "
+          f"{summary.cpu_seconds / max(1, summary.graded):.0f} CPU s per submission")
+    again = grade_batch(tmp_path / "submissions", out=out, lab=lab, jobs=1, progress=False, log=lambda _: None)
     assert again.graded == 0
     by_kind = {}
     for name, kind in sorted(kinds.items()):
@@ -122,7 +133,7 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
     chosen = [names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]]
     for name in chosen[:sample]:
         alone = tmp_path / f"{name}.json"
-        subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(ROOT), "--impl",
+        subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(lab), "--impl",
                         str(tmp_path / "submissions" / name), "--grade-json", str(alone)],
                        capture_output=True, timeout=3600)
         expected = json.loads(alone.read_text())

@@ -120,7 +120,14 @@ def test_fingerprint_names_the_files_the_checks_the_options(tmp_path):
     assert fingerprint(MODULES, checks=checks_digest(lab), options=GradingOptions(lab=str(lab), timeout=5)) != base
     assert fingerprint(MODULES, checks=checks_digest(lab), options=GradingOptions(lab=str(lab), threads=8)) == base
     (lab / "exercises" / "logmel.py").write_text("the stub changed: not a check")
+    (lab / "exercises" / "lab.ipynb").write_text("{}")
     assert fingerprint(MODULES, checks=checks_digest(lab), options=options) == base
+    (lab / "exercises" / "reference_data").mkdir()
+    (lab / "exercises" / "reference_data" / "hann.npy").write_bytes(b"values")
+    with_data = fingerprint(MODULES, checks=checks_digest(lab), options=options)
+    assert with_data != base
+    (lab / "pytest.ini").write_text("[pytest]\n")
+    assert fingerprint(MODULES, checks=checks_digest(lab), options=options) != with_data
     (lab / "exercises" / "test_a.py").write_text("def test_a(impl):\n    assert False\n")
     assert fingerprint(MODULES, checks=checks_digest(lab), options=options) != base
     with pytest.raises(InvalidArgumentError, match="no exercises/"):

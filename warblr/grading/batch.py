@@ -11,8 +11,7 @@ instead. A submission that hangs, crashes or bombs costs its own checks'
 time limits and scores 0 on what it broke; the batch goes on and lists it.
 
 Resuming: a submission's fingerprint is the SHA-256 of warblr's version,
-the lab's checks (every file of ``exercises/`` that is not a student module,
-and the lab's ``conftest.py``), the grading options and the submission's
+the lab's checks (:func:`checks_digest`), the grading options and the submission's
 files. Its ``results.json`` and ``feedback.md`` are written atomically, then
 ``graded.json`` records the fingerprint: a rerun grades only submissions
 without a matching record (``--regrade`` grades all), and a killed run loses
@@ -27,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,9 +86,14 @@ class GradingOptions:
                 "leaderboard": self.leaderboard}
 
 
+def usable_cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_jobs():
     """``(jobs, why)``: graders to run at once on this machine -- one per core, :data:`MEMORY_PER_JOB` each."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     available = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -103,8 +108,17 @@ def default_jobs():
                   f"{MEMORY_PER_JOB >> 30} GiB per grader")
 
 
+#: Files at the lab's top that configure the checks (part of the checks' digest).
+LAB_CONFIG = ("conftest.py", "pytest.ini", "pyproject.toml")
+
+
 def checks_digest(lab):
-    """SHA-256 of the lab's checks: every file under ``exercises/`` except the student modules, and ``conftest.py``.
+    """SHA-256 of what decides a grade in the lab: the checks and their data, the pytest configuration.
+
+    That is every Python file of ``exercises/`` except the student modules
+    (checks, ``conftest.py``, ``reference.py``), everything under
+    ``exercises/reference_data/``, and the lab's :data:`LAB_CONFIG` files --
+    not the stubs nor the notebook, which change no score.
 
     Raises
     ------
@@ -117,11 +131,14 @@ def checks_digest(lab):
         raise InvalidArgumentError(f"--lab {lab}: no exercises/ folder there (the checks)", parameter="lab")
     digest = hashlib.sha256()
     student = {f"{name}.py" for name in EXERCISE_MODULES}
-    paths = [lab / "conftest.py"] + sorted(exercises.rglob("*"))
+    paths = [lab / name for name in LAB_CONFIG] + sorted(exercises.rglob("*"))
     for path in paths:
-        if not path.is_file() or "__pycache__" in path.parts or path.parent == exercises and path.name in student:
+        relative = path.relative_to(lab)
+        decides = relative.parent == Path() or relative.suffix == ".py" or "reference_data" in relative.parts
+        if not path.is_file() or not decides or "__pycache__" in relative.parts \
+                or path.parent == exercises and path.name in student:
             continue
-        digest.update(path.relative_to(lab).as_posix().encode() + b"\0")
+        digest.update(relative.as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -252,6 +269,7 @@ class BatchSummary:
     seconds: float
     files: dict
     jobs: int
+    cpu_seconds: float = 0.0
 
     @property
     def per_minute(self):
@@ -354,9 +372,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         if int(jobs) < 1:
             raise InvalidArgumentError(f"--jobs: expected an integer >= 1, got {jobs}", parameter="jobs")
         jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=max(1, cores // jobs) if not ray else 1,
+                             sandbox_user=sandbox_user, threads=max(1, usable_cores() // jobs) if not ray else 1,
                              leaderboard=leaderboard)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
@@ -393,9 +410,11 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
                 todo.append((entry.key, staged, mark))
             log(f"warblr grade batch: {len(entries)} submission(s): {len(todo)} to grade, "
                 f"{len(entries) - len(todo) - refused} unchanged since the last run, {refused} refused at intake")
+            cpu_before = _children_cpu()
             if todo:
                 log(f"grading on Ray ({ray}), {jobs} task(s) in flight" if ray else f"grading with {why}")
                 _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress)
+            cpu_seconds = _children_cpu() - cpu_before
             ordered = [rows[key] for key in sorted(rows)]
             files = write_gradebook(ordered, out, assignment=assignment)
             if similarity:
@@ -407,14 +426,21 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     problems = [(row.key, row.problem) for row in ordered if row.problem]
     summary = BatchSummary(submissions=len(entries), graded=len(todo), reused=len(entries) - len(todo) - refused,
                            refused=refused, problems=problems, seconds=time.monotonic() - started, files=files,
-                           jobs=jobs)
+                           jobs=jobs, cpu_seconds=cpu_seconds)
     for key, problem in problems:
         log(f"  needs a look: {key}: {problem}")
     if summary.graded:
+        cpu = "" if ray else f"; {summary.cpu_seconds / summary.graded:.0f} CPU s per submission"
         log(f"graded {summary.graded} submission(s) in {summary.seconds:.1f} s: "
-            f"{summary.per_minute:.1f} submissions/minute")
+            f"{summary.per_minute:.2f} submissions/minute with {jobs} grader(s){cpu}")
     log(f"gradebook written to {out} (grades.csv, canvas.csv, summary.md, scores.png, pass_rates.png, students/)")
     return summary
+
+
+def _children_cpu():
+    """CPU seconds (user + system) of this process's finished children: the graders' pytests and their workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_all(todo, rows, store, *, options, jobs, ray, progress):
