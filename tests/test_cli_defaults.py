@@ -7,14 +7,17 @@ command converts them), is compared with the library's signature default
 (:func:`inspect.signature`) or module constant it stands for. A second test
 makes sure no default escapes: every option with a default (other than
 None or a flag's False) is either compared here or listed as the command's
-own choice, with the reason. A third keeps argparse's private attributes
-out of ``warblr/``.
+own choice, with the reason. Reading defaults from the library must not
+make ``warblr --help`` slow: building the parser imports no heavy library.
+The last keeps argparse's private attributes out of ``warblr/``.
 """
 
 import argparse
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,6 +189,18 @@ def test_every_default_is_checked_or_the_commands_own(parser):
                 unchecked.append(f"warblr {command} {flag}={value!r}")
     assert not unchecked, "defaults that mirror nothing checked here (add them to CASES or OWN_CHOICES): " + \
         ", ".join(unchecked)
+
+
+HEAVY = ("torch", "sklearn", "matplotlib", "pandas", "pyarrow", "ray", "scipy", "numba")
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """Defaults read from the library come from light modules (warblr.spec and the like), never through torch."""
+    code = ("import sys\nfrom warblr.cli import build_parser\nbuild_parser()\n"
+            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [], f"`warblr --help` imports {run.stdout.strip()}"
 
 
 #: Private names of argparse's module and classes (and of a parser's instance state).
