@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..fileio import atomic_write
-from .report import Record, _fmt, score_table
+from .report import Record, format_points, score_table
 
 #: The columns Canvas's gradebook import reads before the assignment columns.
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -89,9 +89,9 @@ def grades_csv(rows):
     for row in rows:
         scores = {test["name"]: test["score"] for test in row.results.get("tests", [])}
         for student in row.students:
-            lines.append([student.id, student.name, student.email, _fmt(row.results.get("score", 0.0)),
-                          _fmt(row.results.get("max_score", 0.0))]
-                         + [_fmt(scores.get(name, 0.0)) for name in names]
+            lines.append([student.id, student.name, student.email, format_points(row.results.get("score", 0.0)),
+                          format_points(row.results.get("max_score", 0.0))]
+                         + [format_points(scores.get(name, 0.0)) for name in names]
                          + [_late_text(row.late), "needs a look" if row.problem else "graded"])
     return _csv_text(["id", "name", "email", "total", "max"] + names + ["late", "status"], lines)
 
@@ -102,7 +102,7 @@ def canvas_csv(rows, *, assignment):
     Canvas matches students by ``SIS User ID`` (the student id here) when
     ``ID`` (Canvas's internal id) is empty; ``SIS Login ID`` gets the email.
     """
-    lines = [[student.name, "", student.id, student.email, "", _fmt(row.results.get("score", 0.0))]
+    lines = [[student.name, "", student.id, student.email, "", format_points(row.results.get("score", 0.0))]
              for row in rows for student in row.students]
     return _csv_text(list(CANVAS_COLUMNS) + [assignment], lines)
 
@@ -135,15 +135,15 @@ def summary_markdown(rows, *, title="warblr grade batch"):
     totals = [float(row.results.get("score", 0.0)) for row in rows]
     maximum = max([float(row.results.get("max_score", 0.0)) for row in rows] + [0.0])
     lines = [f"# {title}", "", f"{len(rows)} submissions, {sum(len(row.students) for row in rows)} students; "
-             f"maximum {_fmt(maximum)} points."]
+             f"maximum {format_points(maximum)} points."]
     if totals:
-        lines.append(f"Mean {_fmt(statistics.fmean(totals))}, median {_fmt(statistics.median(totals))}, "
+        lines.append(f"Mean {format_points(statistics.fmean(totals))}, median {format_points(statistics.median(totals))}, "
                      f"full marks {sum(t == maximum for t in totals)}.")
     lines += ["", "| check | points | pass rate | mean points | most common hint (how many) |",
               "|---|---:|---:|---:|---|"]
     for name, points, rate, mean, hint, count in check_statistics(rows):
         hint_text = f"{hint} ({count})".replace("|", "\\|") if hint else ""
-        lines.append(f"| {name} | {_fmt(points)} | {rate:.0%} | {_fmt(mean)} | {hint_text} |")
+        lines.append(f"| {name} | {format_points(points)} | {rate:.0%} | {format_points(mean)} | {hint_text} |")
     problems = [row for row in rows if row.problem]
     lines += ["", "## Submissions to look at", ""]
     lines += [f"- {row.key}: {row.problem}" for row in problems] or ["none"]
@@ -157,15 +157,15 @@ def feedback_markdown(row):
     """
     results = row.results
     names = ", ".join(student.name for student in row.students)
-    lines = [f"# Feedback for {names}", "", f"Score: {_fmt(results.get('score', 0.0))} / "
-             f"{_fmt(results.get('max_score', 0.0))}", ""]
+    lines = [f"# Feedback for {names}", "", f"Score: {format_points(results.get('score', 0.0))} / "
+             f"{format_points(results.get('max_score', 0.0))}", ""]
     if row.problem:
         lines += [f"Note: {row.problem}", ""]
     lines += ["```"] + score_table(records_of(results)) + ["```", ""]
     for test in results.get("tests", []):
         if test["status"] == "passed":
             continue
-        lines.append(f"## {test['name']}: {_fmt(test['score'])} / {_fmt(test['max_score'])}")
+        lines.append(f"## {test['name']}: {format_points(test['score'])} / {format_points(test['max_score'])}")
         if test.get("visibility") == "hidden":
             lines += ["", "(a hidden check: its details are not shown)", ""]
         else:
@@ -190,7 +190,7 @@ def plot_scores(rows, path):
     figure = Figure(figsize=(6, 3.5))
     axes = figure.add_subplot()
     axes.hist(totals, bins=20, range=(0, maximum), color="#4477aa", edgecolor="white")
-    axes.set(xlabel=f"total points (of {_fmt(maximum)})", ylabel="submissions",
+    axes.set(xlabel=f"total points (of {format_points(maximum)})", ylabel="submissions",
              title=f"Scores of {len(rows)} submissions")
     figure.tight_layout()
     _save_figure(figure, path)

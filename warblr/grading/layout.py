@@ -46,19 +46,6 @@ class LayoutReport:
         return head + body + [verdict]
 
 
-def public_names(source):
-    """Top-level public functions and classes defined in Python ``source``.
-
-    Examples
-    --------
-    >>> sorted(public_names("def a(): pass\\ndef _b(): pass\\nclass C: pass\\n"))
-    ['C', 'a']
-    """
-    tree = ast.parse(source)
-    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                    ast.ClassDef)) and not node.name.startswith("_")}
-
-
 def names_called_by_checks(folder):
     """``{module: {names}}`` the checks in ``folder`` (``test_*.py``) call as ``impl.<module>.<name>``.
 
@@ -66,7 +53,7 @@ def names_called_by_checks(folder):
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "test_a.py").write_text("def test(impl):\n    impl.logmel.frame(1)\n")
+    >>> _ = (folder / "test_a.py").write_text("def test(impl):\\n    impl.logmel.frame(1)\\n")
     >>> names_called_by_checks(folder)
     {'logmel': {'frame'}}
     """

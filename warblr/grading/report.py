@@ -99,7 +99,7 @@ class Record:
             return RUNNING_TEXT
         if self.outcome == "not_run":
             return NOT_RUN_TEXT
-        parts = [f"Partial credit: {_fmt(self.score)} of {_fmt(self.points)} points ({self.fraction:.0%})"] \
+        parts = [f"Partial credit: {format_points(self.score)} of {format_points(self.points)} points ({self.fraction:.0%})"] \
             if self.score else []
         parts += [f"Hint: {self.hint}"] if self.hint and self.outcome == "failed" else []
         if self.message:
@@ -163,8 +163,14 @@ def tally(records):
     return per, total
 
 
-def _fmt(points):
-    """Points as text: whole numbers plainly, fractions to two decimals (``2.67``)."""
+def format_points(points):
+    """Points as text: whole numbers plainly, fractions to two decimals.
+
+    Examples
+    --------
+    >>> format_points(4.0), format_points(8 / 3)
+    ('4', '2.67')
+    """
     return f"{round(points, 2):g}"
 
 
@@ -184,7 +190,7 @@ def score_table(records):
              f"{'not attempted':>13}"]
 
     def row(name, t):
-        points = f"{_fmt(t.earned)} / {_fmt(t.maximum)}"
+        points = f"{format_points(t.earned)} / {format_points(t.maximum)}"
         return (f"{name:<{width}}  {points:>11}  {t.passed:>6}  {t.partial:>7}  {t.failed:>6}  "
                 f"{t.not_attempted:>13}")
 
