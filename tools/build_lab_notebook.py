@@ -80,7 +80,8 @@ CELLS = [
 
         In most field recordings the bird is a small part of the clip. The bird clip shown from here on is the
         one where it is clearest: the largest rise of the energy between 1 and 8 kHz (where most birdsong is)
-        over the clip's median level. The figures mark the bird with a dashed box labelled *bird*.
+        over the clip's median level. The figures mark each of its calls with a white strip along the bottom edge
+        of the panel, labelled *bird*.
         """),
     ("dataset", "code", """
         with lab.step("dataset"):

@@ -24,22 +24,12 @@ from warblr.errors import DatasetError, InvalidArgumentError
 from warblr.lab import notebook as nb
 from warblr.lab.notebook import checks
 
+import notebook_runs as runs   # beside this file (pytest puts this folder on sys.path): shared executed notebooks
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "exercises" / "lab.ipynb"
 
 
-def _load_module(name, path):
-    import importlib.util
-    import sys
-
-    if name not in sys.modules:  # registered first: dataclasses look their module up while it executes
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-runs = _load_module("warblr_lab_notebook_runs", Path(__file__).with_name("notebook_runs.py"))
 TREE_CLIPS, TREE_LIMIT = runs.TREE_CLIPS, runs.TREE_LIMIT
 
 #: Code cells that show a figure when the student's function is right.
@@ -147,6 +137,7 @@ def test_notebook_with_the_untouched_stubs_finishes_and_names_what_to_implement(
     assert "`build_vggish` is not attempted yet" in text_of(notebook, "embed")
 
 
+@pytest.mark.slow   # a third kernel run; the default pass checks the difference panel in test_notebook_figures.py
 def test_notebook_shows_a_wrong_mel_matrix_beside_the_reference(notebook_runs):
     notebook = notebook_runs.executed("mutant:mel_edges_evenly_spaced_in_hz")
     assert "not attempted" not in all_text(notebook) and "Traceback" not in all_text(notebook)
@@ -186,7 +177,7 @@ def test_committed_notebook_has_no_outputs_or_execution_counts():
 
 def test_committed_notebook_is_what_the_generator_writes():
     pytest.importorskip("nbformat")
-    builder = _load_module("build_lab_notebook", ROOT / "tools" / "build_lab_notebook.py")
+    builder = runs.load_module("build_lab_notebook", ROOT / "tools" / "build_lab_notebook.py")
     assert NOTEBOOK.read_text(encoding="utf-8") == builder.render(), \
         "exercises/lab.ipynb differs from tools/build_lab_notebook.py: run python tools/build_lab_notebook.py"
 

@@ -27,24 +27,12 @@ import soundfile as sf
 
 from warblr import spec
 from warblr.lab import notebook as nb
-from warblr.lab.notebook import display, figures
+from warblr.lab.notebook import figures
 
-HERE = Path(__file__).resolve().parent
-
-
-def _load_module(name, path):
-    import importlib.util
-    import sys
-
-    if name not in sys.modules:
-        spec_ = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec_)
-        spec_.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+import notebook_runs as runs     # beside this file (pytest puts this folder on sys.path)
+import rendered_page as page
 
 
-runs = _load_module("warblr_lab_notebook_runs", HERE / "notebook_runs.py")
-page = _load_module("warblr_lab_rendered_page", HERE / "rendered_page.py")
 SR = spec.SAMPLE_RATE
 
 

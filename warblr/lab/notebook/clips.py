@@ -133,9 +133,11 @@ class Clip:
         """``"; the bird: 3.2-3.9 s, ... (its 1-8 kHz energy 21 dB above the median)"``, or ``""`` without one."""
         if not self.label:
             return ""
-        spans = ", ".join(f"{start:.2f}-{end:.2f} s" for start, end in self.bird_spans)
-        return (f"; the bird: {spans} (its 1-8 kHz energy up to {self.activity.rise_db:.0f} dB above the clip's "
-                "median; marked in the figures)")
+        spans = self.bird_spans
+        where = (", ".join(f"{start:.2f}-{end:.2f} s" for start, end in spans) if len(spans) <= 3 else
+                 f"{len(spans)} calls from {spans[0][0]:.2f} to {spans[-1][1]:.2f} s")
+        return (f"; the bird: {where} (its 1-8 kHz energy up to {self.activity.rise_db:.0f} dB above the clip's "
+                "median; marked under the figures' time axes)")
 
     @cached_property
     def mono_16k(self):

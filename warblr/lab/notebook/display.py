@@ -119,7 +119,8 @@ def progress(iterable=None, *, total=None, desc=None):
     except ImportError:
         from tqdm import tqdm
 
-        options = {"file": sys.stdout}  # a notebook draws stderr like an error
+        # A notebook draws stderr like an error; a saved notebook keeps every redraw, so redraw once a second.
+        options = {"file": sys.stdout, "mininterval": 1.0}
     return tqdm(iterable, total=total, desc=desc, unit="clip", leave=True, **options)
 
 

@@ -65,17 +65,18 @@ def draw_image(axis, data, *, title, extent, limits, cmap=None, xlabel="time (s)
 
 
 def mark_bird(axis, spans):
-    """Mark where the bird is: a dashed box over each span (seconds), readable on any colour map."""
+    """Mark where the bird is: a strip along the panel's bottom edge under each span (seconds), labelled once.
+
+    The strip covers only the lowest few rows (below 150 Hz, where no bird sings), so the calls stay visible;
+    white edged with black, it reads on any colour map.
+    """
     left, right = axis.get_xlim()
-    for span in spans or ():
-        start, end = max(span[0], left), min(span[1], right)
-        if start >= end:  # a call in a part this panel does not show (a dropped tail)
-            continue
-        for colour, style, width in (("white", "-", 2.4), ("black", "--", 1.2)):
-            axis.axvline(start, color=colour, linestyle=style, linewidth=width)
-            axis.axvline(end, color=colour, linestyle=style, linewidth=width)
-        axis.text((start + end) / 2, 0.97, "bird", transform=axis.get_xaxis_transform(), ha="center", va="top",
-                  fontsize=8, bbox={"facecolor": "white", "edgecolor": "black", "pad": 1.5})
+    shown = [(max(start, left), min(end, right)) for start, end in spans or () if min(end, right) > max(start, left)]
+    for start, end in shown:  # a call in a part this panel does not show (a dropped tail) is left out
+        axis.axvspan(start, end, ymin=0.0, ymax=0.05, facecolor="white", edgecolor="black", linewidth=0.8)
+    if shown:
+        axis.text(shown[0][0], 0.06, "bird", transform=axis.get_xaxis_transform(), ha="left", va="bottom",
+                  fontsize=8, bbox={"facecolor": "white", "edgecolor": "black", "pad": 1.2})
     axis.set_xlim(left, right)
 
 
