@@ -60,13 +60,14 @@ def ten_seconds(seed):
 @pytest.mark.hint("speed: log_mel_spectrogram is more than 5x slower than torchvggish's (or its output is wrong). "
                   "Vectorise: frame the whole signal at once (strides or fancy indexing), one np.fft.rfft over all "
                   "frames, one matrix product with the mel matrix; no Python loop over frames or bins")
-def test_log_mel_speed(impl):
+def test_log_mel_speed(impl, record_property):
     signals = [(ten_seconds(seed),) for seed in range(REPEATS + 1)]
     reference_time, expected = best_time(lambda signal: mel_features.log_mel_spectrogram(signal, **VGGISH_LOG_MEL),
                                          signals)
     student_time, outputs = best_time(lambda signal: impl.logmel.log_mel_spectrogram(signal, 16000), signals)
     assert_all_right(outputs, expected, "your log-mel")
     ratio = student_time / reference_time
+    record_property("leaderboard", {"name": "log-mel time (x torchvggish)", "value": round(ratio, 2), "order": "asc"})
     assert ratio < MAX_RATIO, f"your log_mel_spectrogram takes {ratio:.1f}x torchvggish's time on 10 s of audio"
 
 
@@ -74,7 +75,7 @@ def test_log_mel_speed(impl):
 @pytest.mark.hint("speed: embed is more than 5x slower than one batched forward pass of VGGish (or its output is "
                   "wrong). Batch the examples (many per forward pass), run under torch.no_grad(), avoid per-example "
                   "Python loops and copies")
-def test_embed_speed(impl, vggish_state, torchvggish_model, log_mel_examples):
+def test_embed_speed(impl, record_property, vggish_state, torchvggish_model, log_mel_examples):
     rng = np.random.default_rng(64)
     batches = [(log_mel_examples[:4] + rng.normal(0, 0.1, (4, 96, 64))).astype(np.float32)
                for _ in range(REPEATS)]
@@ -89,5 +90,6 @@ def test_embed_speed(impl, vggish_state, torchvggish_model, log_mel_examples):
     student_time, outputs = best_time(lambda examples: impl.embedding.embed(model, examples), batches)
     assert_all_right(outputs, expected, "your embedding")
     ratio = student_time / reference_time
+    record_property("leaderboard", {"name": "embed time (x torchvggish)", "value": round(ratio, 2), "order": "asc"})
     assert ratio < MAX_RATIO, (
         f"your embed takes {ratio:.1f}x the time of one batched torchvggish forward pass (4 examples)")

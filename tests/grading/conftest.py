@@ -39,18 +39,12 @@ LAZY = _load("lazy")
 LAZY_REJECTIONS = {}
 
 
-#: Entries run only in the slow pass: librosa's resampler is compiled by numba in every fresh
-#: worker (about 150 s on 2 cores), which alone would take a quarter of the default run.
-SLOW_ENTRIES = {"librosa"}
-
-
 def pytest_generate_tests(metafunc):
     galleries = {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS,
                  "lazy": LAZY.LAZY}
     for name, entries in galleries.items():
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, [pytest.param(entry, marks=[pytest.mark.slow] * (entry.name in SLOW_ENTRIES))
-                                        for entry in entries], ids=[entry.name for entry in entries])
+            metafunc.parametrize(name, entries, ids=[entry.name for entry in entries])
 
 
 @pytest.fixture
@@ -171,9 +165,9 @@ def uid_separation_available():
         pwd.getpwnam("nobody")
     except KeyError:
         return "no user nobody on this machine"
-    from warblr.grading.remote import Sandbox
+    from warblr.grading.fork_server import ForkServer
 
-    problem = Sandbox.shared().user("nobody")[3]
+    problem = ForkServer.shared().user("nobody")[3]
     if "NOT available" in problem:
         return problem
     return None

@@ -147,15 +147,12 @@ MUTANTS = [
 #: Other correct resamplers: every resampling check must still pass with them (the first word of each name is
 #: the module it needs). scipy_fft is FFT resampling (``scipy.signal.resample``, librosa's ``res_type="fft"``):
 #: band-limited, it maps the clip onto a whole number of samples, a time stretch of at most one sample.
+#: resampy and librosa are good resamplers too, but student code may not import them (the grader's default
+#: forbidden modules, with warblr and torchvggish), so they are no alternatives here.
 _RESAMPLE_CALL = "return resample_poly(waveform, target_sr // common, orig_sr // common)"
 ALTERNATIVES = [
     Mutant("soxr", "resampling", _RESAMPLE_CALL,
            "import soxr\n    return soxr.resample(waveform, orig_sr, target_sr)", "test_resampling.py", ()),
-    Mutant("librosa", "resampling", _RESAMPLE_CALL,
-           "import librosa\n    return librosa.resample(waveform, orig_sr=orig_sr, target_sr=target_sr)",
-           "test_resampling.py", ()),
-    Mutant("resampy", "resampling", _RESAMPLE_CALL,
-           "import resampy\n    return resampy.resample(waveform, orig_sr, target_sr)", "test_resampling.py", ()),
     Mutant("scipy_fft", "resampling", _RESAMPLE_CALL,
            "import scipy.signal\n"
            "    return scipy.signal.resample(waveform, round(len(waveform) * target_sr / orig_sr))",

@@ -147,3 +147,35 @@ def test_reference_data_round_trip(tmp_path):
     assert path.is_file() and (tmp_path / "manifest.json").is_file()
     for name in reference.REFERENCE_CASES:
         np.testing.assert_array_equal(stored(name), live(name))
+
+
+def test_vggish_probe_equals_torchvggish():
+    """The VGGish the checks hand to embed (built from torch.nn in the worker) computes torchvggish's forward pass."""
+    from warblr.grading import probes
+
+    examples = torch.as_tensor(np.random.default_rng(3).standard_normal((2, 1, 96, 64)), dtype=torch.float32)
+    with torch.no_grad():
+        got = probes.vggish_network(reference.seeded_vggish_state(0))(examples)
+        expected = reference.torchvggish_vgg(0)(examples)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_stand_in_network_output_tells_how_it_was_called():
+    """The checks read batch size, autograd and training mode back from the stand-in's output, row by row."""
+    from exercises.test_embedding import read_marks
+    from warblr.grading import probes
+
+    network, own_copy = probes.stand_in_network(seed=4), probes.stand_in_network(seed=4)
+    examples = np.random.default_rng(4).standard_normal((7, 96, 64)).astype(np.float32)
+    batch = torch.from_numpy(examples)[:, None]
+    trained = torch.cat([network(batch[:3]), network(batch[3:])]).detach()   # training mode, autograd on
+    with torch.no_grad():
+        inferred = network.eval()(batch)
+    for returned, sizes, flag in ((trained, [3] * 3 + [4] * 4, 1.0), (inferred, [7] * 7, 0.0)):
+        marks = read_marks(returned, examples, own_copy)
+        np.testing.assert_allclose(marks["batch_size"], sizes, atol=1e-3)
+        np.testing.assert_allclose(marks["autograd"], flag, atol=1e-3)
+        np.testing.assert_allclose(marks["training"], flag, atol=1e-3)
+        assert marks["error"].max() < 1e-4
+    wrong = read_marks(np.zeros((7, 128), dtype=np.float32), examples, own_copy)
+    assert wrong["error"].min() > 1e-2  # zeros are not the network's output
