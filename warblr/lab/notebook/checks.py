@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DatasetError, InvalidArgumentError
-from ..analyse import PCA_SIZES, effective_folds, pca_sweep
+from ..analyse import DEFAULT_FOLDS, PCA_SIZES, effective_folds, pca_sweep
 from .display import markdown
 from .guard import WrongResultError
 from .settings import LIMIT_ENV, SEED
@@ -23,7 +23,7 @@ __all__ = ["FOLDS", "LOGMEL_FEATURES", "EMBEDDING_FEATURES", "as_numbers", "kind
            "reference_pool", "cv_folds", "feature_note", "auc_table"]
 
 #: Folds of the cross-validation (fewer when a label has fewer clips): ``warblr analyse``'s default.
-FOLDS = 5
+FOLDS = DEFAULT_FOLDS
 LOGMEL_FEATURES = "log-mel (pooled)"
 EMBEDDING_FEATURES = "VGGish embedding (pooled)"
 
