@@ -25,8 +25,9 @@ import numpy as np
 from . import spec
 from .errors import InvalidArgumentError, WarblrError
 
-__all__ = ["register", "run_bench", "cpu_features", "engine_layout", "synthetic_clips", "data_clips", "require_torchvggish", "reference_resample",
-           "reference_examples", "reference_network", "gemm_gflops", "relative_difference", "format_table"]
+__all__ = ["register", "run_bench", "engine_layout", "synthetic_clips", "data_clips", "require_torchvggish",
+           "reference_resample", "reference_examples", "reference_network", "gemm_gflops", "relative_difference",
+           "format_table"]
 
 #: Targets of issues 6 and 21 (ratios measured in one run). float32 embeddings are held to
 #: torchvggish's; reduced precisions to float32's (issue 21: int8 within 5 %, 6x end to end).
@@ -61,7 +62,11 @@ def require_torchvggish():
     return vggish_input, mel_features, VGG, make_layers
 
 
-def synthetic_clips(count, *, seconds=10.0, sample_rate=44100, seed=0):
+#: The synthetic clips' defaults: warblrb10k's 10 s at 44.1 kHz.
+SYNTHETIC_SECONDS, SYNTHETIC_RATE = 10.0, 44100
+
+
+def synthetic_clips(count, *, seconds=SYNTHETIC_SECONDS, sample_rate=SYNTHETIC_RATE, seed=0):
     """Seeded bird-like test clips: chirps and tone bursts over noise.
 
     Parameters
@@ -96,7 +101,7 @@ def synthetic_clips(count, *, seconds=10.0, sample_rate=44100, seed=0):
 
 
 def data_clips(folder, count):
-    """The first ``count`` audio files (sorted ``*.wav``/``*.flac``) under ``folder``, decoded.
+    """The first ``count`` audio files (sorted; :func:`warblr.formats.is_audio_file`) under ``folder``, decoded.
 
     Raises
     ------
@@ -104,15 +109,16 @@ def data_clips(folder, count):
         ``folder`` is not a folder or holds no audio files.
     """
     from .embed import load_clips
+    from .formats import is_audio_file
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidArgumentError(f"folder: {folder} is not a folder", parameter="folder",
                                    reason=f"{folder} is not a folder")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac"))[:int(count)]
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_audio_file(p))[:int(count)]
     if not paths:
-        raise InvalidArgumentError(f"folder: no .wav or .flac files under {folder}", parameter="folder",
-                                   reason=f"no .wav or .flac files under {folder}")
+        raise InvalidArgumentError(f"folder: no audio files under {folder}", parameter="folder",
+                                   reason=f"no audio files under {folder}")
     return load_clips(paths)
 
 
@@ -208,42 +214,17 @@ def _timed(function, *, device, repeats):
     return best, result
 
 
-def cpu_features():
-    """What the CPU offers the network: torch's kernel level and the int8 dot-product instructions.
-
-    Returns
-    -------
-    dict
-        ``capability`` (``torch.backends.cpu.get_cpu_capability()``, e.g. ``"AVX2"``),
-        ``vnni`` (AVX-512 VNNI or AVX-VNNI: int8 dot products in one instruction),
-        ``amx`` (AMX tiles), ``quantized_engine`` (the default quantised backend).
-    """
-    import torch
-
-    flags = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return {"capability": torch.backends.cpu.get_cpu_capability(),
-            "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}), "amx": "amx_tile" in flags,
-            "quantized_engine": torch.backends.quantized.engine}
-
-
 def engine_layout(dtype):
-    """How warblr's network runs here (threads, chunk sizes): printed by bench, recorded in reports."""
-    import torch
+    """How warblr's network runs here (threads, chunk sizes, CPU kernels): printed by bench.
 
-    from .embed import CPU_CONV_CHUNK
-    from .quantize import INT8_CHUNK
+    The same fields go into every lab report through :func:`warblr.embed.runtime_settings`.
+    """
+    from .embed import runtime_settings
 
-    layout = {"torch_threads": torch.get_num_threads(), "cpu_conv_chunk": CPU_CONV_CHUNK}
+    settings = runtime_settings()
+    layout = {"torch_threads": settings["torch_threads"], "cpu_conv_chunk": settings["cpu_conv_chunk"]}
     if str(dtype).endswith("int8"):
-        layout["int8_chunk"] = INT8_CHUNK
+        layout["int8_chunk"] = settings["int8_chunk"]
     return layout
 
 
@@ -257,7 +238,7 @@ def _device_name(device):
     return f"{cpu_model()} ({os.cpu_count()} logical CPUs)"
 
 
-def run_bench(clips, *, device="cpu", dtype="float32", batch_size=128, repeats=1, seed=0):
+def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_BATCH_SIZE, repeats=1, seed=0):
     """Time torchvggish's pipeline and warblr's on ``clips``; returns the report dict.
 
     Parameters
@@ -283,7 +264,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=128, repeats=1
     """
     import torch
 
-    from .embed import NETWORK_DTYPES, batch_embeddings, batch_examples, embed_examples, resolve_device, resolve_dtype
+    from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features, embed_examples, resolve_device,
+                        resolve_dtype)
     from .fast import examples_torch
     from .model import load_vggish
     from .resample import resample_kaiser_best_torch
@@ -477,8 +459,6 @@ def _command(args):
 
 def register(subparsers):
     """Add ``warblr bench`` to the CLI."""
-    from .cli import HelpFormatter
-
     parser = subparsers.add_parser(
         "bench",
         help="time torchvggish's pipeline against warblr's on the same clips",
@@ -487,19 +467,21 @@ def register(subparsers):
                      "max difference per stage, and the network's GFLOP/s against a same-run GEMM. "
                      "Needs torchvggish (pip install torchvggish). Weights are seeded random (speed does not "
                      "depend on them)."),
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     # Numbers are checked in the command, so a bad one is a warblr error (exit 1) naming its flag.
     parser.add_argument("--clips", default="8", help="number of clips")
-    parser.add_argument("--seconds", default="10", help="seconds per synthetic clip (at least 0.96)")
-    parser.add_argument("--rate", default="44100", help="sample rate of the synthetic clips (Hz)")
+    parser.add_argument("--seconds", default=f"{SYNTHETIC_SECONDS:g}",
+                        help="seconds per synthetic clip (at least 0.96)")
+    parser.add_argument("--rate", default=str(SYNTHETIC_RATE), help="sample rate of the synthetic clips (Hz)")
     parser.add_argument("--dtype", default="float32", choices=spec.NETWORK_DTYPES,
                         help="warblr's network precision (torchvggish is always fp32)")
-    parser.add_argument("--batch-size", default="128", help="warblr's examples per network call")
+    parser.add_argument("--batch-size", default=str(spec.DEFAULT_BATCH_SIZE),
+                        help="warblr's examples per network call")
     parser.add_argument("--repeats", default="1", help="best of this many timings, both pipelines")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic clips and random weights")
-    parser.add_argument("--data", default=None, help="folder of .wav/.flac files to use instead of the seeded synthetic clips")
+    parser.add_argument("--data", default=None, help="folder of audio files (every format libsndfile reads) to use "
+                        "instead of the seeded synthetic clips")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON here")
     parser.set_defaults(func=_command, parameter_flags={"folder": "--data"})
     return parser

@@ -42,7 +42,7 @@ from .validation import check_scalar
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
            "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES",
-           "cpu_model", "runtime_settings"]
+           "cpu_model", "cpu_features", "runtime_settings"]
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -52,6 +52,9 @@ _DTYPES = {
     "int8": torch.int8, "qint8": torch.int8,  # int8 names the quantised network, never an int8 log-mel
 }
 _MODEL_CACHE = weakref.WeakKeyDictionary()
+#: Examples per network call (batches cross clip boundaries); on CPU the FC weights are read once
+#: per batch and the conv stack runs in chunks of :data:`CPU_CONV_CHUNK` anyway.
+DEFAULT_BATCH_SIZE = spec.DEFAULT_BATCH_SIZE
 
 
 def resolve_device(device=None, *, default="cpu"):
@@ -377,7 +380,7 @@ def _embed_stream(network, example_stream, *, batch_size, dtype):
     return np.split(flat, np.cumsum(counts)[:-1]) if counts else []
 
 
-def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.float32):
+def embed_examples(model, examples, *, batch_size=DEFAULT_BATCH_SIZE, device=None, dtype=torch.float32):
     """Run ``[N, 96, 64]`` examples through ``model`` in batches.
 
     Parameters
@@ -386,8 +389,7 @@ def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.
     examples : np.ndarray or torch.Tensor
         ``[N, 96, 64]``.
     batch_size : int, keyword-only
-        Examples per network call (default 128: on CPU the FC weights are
-        read once per batch; the conv stack runs in chunks of 16 anyway).
+        Examples per network call (default :data:`DEFAULT_BATCH_SIZE`).
     device : str or torch.device, keyword-only
         Default: the model's device.
     dtype : {torch.float32, torch.bfloat16, torch.float16, torch.int8} or name, keyword-only
@@ -426,7 +428,8 @@ def embed_examples(model, examples, *, batch_size=128, device=None, dtype=torch.
     return np.concatenate(per_chunk) if per_chunk else np.zeros((0, spec.EMBEDDING_SIZE), np.float32)
 
 
-def batch_embeddings(clips, model, *, device=None, dtype=torch.float32, batch_size=128, resampler="kaiser_best",
+def batch_embeddings(clips, model, *, device=None, dtype=torch.float32, batch_size=DEFAULT_BATCH_SIZE,
+                     resampler="kaiser_best",
                      workers=None):
     """VGGish embeddings for many clips.
 
@@ -470,9 +473,6 @@ def batch_embeddings(clips, model, *, device=None, dtype=torch.float32, batch_si
 
 
 # --------------------------------------------------------------------------- engine options
-
-#: Examples per network call in the lab's extract (batches cross clip boundaries within a group).
-DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -545,18 +545,39 @@ RUNTIME_VARIABLES = ("OMP_NUM_THREADS", "OMP_DYNAMIC", "OMP_WAIT_POLICY", "MKL_N
                      "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
 
 
-def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+def _cpuinfo(field):
+    """The first ``field`` line's value in ``/proc/cpuinfo``, or None (not Linux, unreadable)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return None
+
+
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     import platform
 
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def cpu_features():
+    """What the CPU offers the network: torch's kernel level and the int8 dot-product instructions.
+
+    Returns
+    -------
+    dict
+        ``capability`` (``torch.backends.cpu.get_cpu_capability()``, e.g. ``"AVX2"``),
+        ``vnni`` (AVX-512 VNNI or AVX-VNNI: int8 dot products in one instruction),
+        ``amx`` (AMX tiles), ``quantized_engine`` (the default quantised backend).
+    """
+    flags = set((_cpuinfo("flags") or "").split())
+    return {"capability": torch.backends.cpu.get_cpu_capability(),
+            "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}), "amx": "amx_tile" in flags,
+            "quantized_engine": torch.backends.quantized.engine}
 
 
 def runtime_settings():
@@ -571,8 +592,14 @@ def runtime_settings():
     -------
     dict
         ``torch_threads``, ``torch_interop_threads``, ``cpu`` (model name),
-        ``cpu_count`` and ``environment`` (the set ones of :data:`RUNTIME_VARIABLES`).
+        ``cpu_count``, ``cpu_capability`` and ``vnni`` (see :func:`cpu_features`),
+        ``cpu_conv_chunk`` and ``int8_chunk`` (examples per conv-stack / int8 call on CPU)
+        and ``environment`` (the set ones of :data:`RUNTIME_VARIABLES`).
     """
+    from .quantize import INT8_CHUNK
+
+    features = cpu_features()
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "cpu_capability": features["capability"],
+            "vnni": features["vnni"], "cpu_conv_chunk": CPU_CONV_CHUNK, "int8_chunk": INT8_CHUNK,
             "environment": {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ}}

@@ -249,7 +249,7 @@ def build_quantized(model, *, examples=None):
     from torch.ao.quantization.quantize_fx import convert_fx
 
     examples = calibration_examples() if examples is None else torch.as_tensor(np.asarray(examples, np.float32))
-    with _quantized_engine(), torch.inference_mode():
+    with _quantized_engine(), torch.no_grad():  # not inference mode: its tensors would be unusable outside it
         prepared = _prepared(model)
         batch = examples.unsqueeze(1).contiguous(memory_format=torch.channels_last)
         for start in range(0, batch.shape[0], INT8_CHUNK):  # fixed order: the histograms are order-dependent
@@ -269,7 +269,7 @@ def _read_cached(path, record, model):
         return None
     if not isinstance(saved, dict) or saved.get("provenance") != json.loads(json.dumps(record)):
         return None
-    with _quantized_engine(), torch.inference_mode():
+    with _quantized_engine(), torch.no_grad():  # not inference mode: its tensors would be unusable outside it
         graph = convert_fx(_prepared(model))  # the same structure; the saved state fills in every number
         try:
             graph.load_state_dict(saved["state_dict"], strict=True)

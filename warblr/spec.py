@@ -37,6 +37,7 @@ FLAT_FEATURES = 512 * 6 * 4  # 12288
 FC_SIZES = (4096, 4096)
 EMBEDDING_SIZE = 128
 MULTIPLY_ADDS_PER_EXAMPLE = 0.864e9  # about 0.86 G per 0.96 s example
+DEFAULT_BATCH_SIZE = 64  # examples per network call in extract/analyse/embed/bench and the library
 #: Network precisions the engine runs: float32 (default, torchvggish parity), the others opt-in
 #: (int8: post-training static quantisation on CPU, see warblr.quantize).
 NETWORK_DTYPES = ("float32", "bfloat16", "float16", "int8")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from warblr.errors import InvalidArgumentError
-from warblr.fast import examples_torch, log_mel_torch, num_frames
+from warblr.fast import examples_torch, log_mel_torch, mel_support, num_frames
+from warblr.features import mel_matrix
 
 mel_features = pytest.importorskip("torchvggish.mel_features")
 vggish_input = pytest.importorskip("torchvggish.vggish_input")
@@ -91,3 +92,10 @@ def test_cuda_matches_reference():
     out = log_mel_torch(torch.from_numpy(x).cuda(), dtype=torch.float32)
     assert out.is_cuda
     np.testing.assert_allclose(out.cpu().numpy(), reference_log_mel(x), rtol=0, atol=3e-4)
+
+
+def test_only_bins_without_mel_weight_are_skipped():
+    first, stop = mel_support()
+    weights = np.abs(np.asarray(mel_matrix())).sum(axis=1)
+    assert weights[first] > 0 and weights[stop - 1] > 0
+    assert not weights[:first].any() and not weights[stop:].any()

@@ -225,3 +225,15 @@ def test_a_killed_driver_loses_only_unfinished_groups_and_the_command_resumes(tr
     assert done.returncode == 0, done.stderr
     assert f"({8 - len(kept)} computed, {len(kept)} reused)" in done.stdout
     assert item_bytes(out) == local[1]
+
+
+def test_the_payoff_note_says_when_ray_cannot_pay_off():
+    from warblr.lab.distributed import RAY_FIXED_SECONDS, payoff_note
+
+    one_machine = payoff_note(10_000, cluster_cpus=2, local_cpus=2)
+    assert "--ray" in one_machine and "saves nothing" in one_machine  # one machine: never, at any size
+    small = payoff_note(100, cluster_cpus=16, local_cpus=2)
+    assert "too few" in small and f"{RAY_FIXED_SECONDS:.0f} s" in small
+    break_even = int(small.rsplit("from about ", 1)[1].split()[0])
+    assert payoff_note(break_even - 1, cluster_cpus=16, local_cpus=2) is not None
+    assert payoff_note(break_even, cluster_cpus=16, local_cpus=2) is None

@@ -77,11 +77,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+from .. import spec
 from ..errors import InvalidArgumentError, WarblrError
 from ..validation import argparse_type, check_scalar
 
 __all__ = ["RaySettings", "add_ray_options", "ray_settings_from_args", "run_extract", "extract_on_ray", "plan_resources",
-           "DECODE_CPUS", "DECODE_SHARE", "MAX_DEFAULT_THREADS"]
+           "DECODE_CPUS", "DECODE_SHARE", "MAX_DEFAULT_THREADS", "payoff_note", "RAY_FIXED_SECONDS"]
 
 #: CPUs each decode task reserves (fractional: they are short and must never be starved).
 DECODE_CPUS = 0.25
@@ -91,6 +92,12 @@ DECODE_SHARE = 1 / 8
 MAX_DEFAULT_THREADS = 4
 #: Seconds to wait for a cluster address to answer before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
+#: Ray's fixed cost of a run, measured on 2 loaded cores (torch 2.13, Ray 2.60): ``ray.init`` of a private
+#: Ray 7.9 s, Ray Data's executor start 2.5-6 s, network actor start 3.1 s (0.7 s of it fetching the
+#: model from the object store), ``ray.put`` of the model 1.1 s, shutdown 1.4 s; about 17 s on a quiet machine.
+RAY_FIXED_SECONDS = 17.0
+#: CPU-seconds a local run spends per 10 s clip (16.1 s for 120 clips on 2 quiet cores, float32).
+CPU_SECONDS_PER_CLIP = 0.27
 
 
 @dataclass(frozen=True)
@@ -331,6 +338,51 @@ def connect(settings):
     return True
 
 
+def payoff_note(clips, *, cluster_cpus, local_cpus=None):
+    """A note when ``clips`` are too few for Ray to pay off, else None.
+
+    Ray's fixed cost (:data:`RAY_FIXED_SECONDS`) is set against the time the
+    cluster's extra CPUs save (:data:`CPU_SECONDS_PER_CLIP` per clip). On one
+    machine (``--ray local``) nothing is saved, so the note says so at any size.
+
+    Parameters
+    ----------
+    clips : int
+        Clips left to compute.
+    cluster_cpus : float
+    local_cpus : int, optional
+        This machine's CPUs (default ``os.cpu_count()``).
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> payoff_note(1000, cluster_cpus=64, local_cpus=2) is None
+    True
+    >>> print(payoff_note(120, cluster_cpus=8, local_cpus=2))  # doctest: +ELLIPSIS
+    --ray: 120 clips are too few for Ray to pay off: about 21 s on 8 CPUs ... against 16 s locally ...
+    """
+    local_cpus = local_cpus or os.cpu_count() or 1
+    local_s = clips * CPU_SECONDS_PER_CLIP / local_cpus
+    ray_s = RAY_FIXED_SECONDS + clips * CPU_SECONDS_PER_CLIP / max(cluster_cpus * (1 - DECODE_SHARE / 2), 1e-9)
+    if ray_s <= local_s:
+        return None
+    if cluster_cpus <= local_cpus:
+        return (f"--ray: {clips} clips on {cluster_cpus:g} CPUs (no more than this machine's {local_cpus}): Ray adds "
+                f"its ~{RAY_FIXED_SECONDS:.0f} s start-up and saves nothing; a local run (without --ray) is faster. "
+                "Ray pays off across machines.")
+    return (f"--ray: {clips} clips are too few for Ray to pay off: about {ray_s:.0f} s on {cluster_cpus:g} CPUs "
+            f"(~{RAY_FIXED_SECONDS:.0f} s of it Ray's start-up) against {local_s:.0f} s locally on {local_cpus}; "
+            f"it pays off from about {_break_even(cluster_cpus, local_cpus)} clips.")
+
+
+def _break_even(cluster_cpus, local_cpus):
+    saved_per_clip = CPU_SECONDS_PER_CLIP / local_cpus - CPU_SECONDS_PER_CLIP / (cluster_cpus * (1 - DECODE_SHARE / 2))
+    return math.ceil(RAY_FIXED_SECONDS / saved_per_clip)
+
+
 # --------------------------------------------------------------------------- the two stages
 
 
@@ -389,7 +441,8 @@ def _task_error(exc):
     return None
 
 
-def run_extract(dataset, out, *, model, provenance, group_size, engine, progress, ray=None):
+def run_extract(dataset, out, *, model, provenance, group_size, engine, progress, ray=None,
+                hop=spec.EXAMPLE_HOP_SECONDS):
     """:func:`warblr.lab.extract.extract`, or :func:`extract_on_ray` when ``ray`` holds Ray settings.
 
     The one place that picks the runner, so the local extract never depends on this module.
@@ -398,12 +451,13 @@ def run_extract(dataset, out, *, model, provenance, group_size, engine, progress
         from .extract import extract
 
         return extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                       progress=progress)
+                       progress=progress, hop=hop)
     return extract_on_ray(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                          progress=progress, settings=ray)
+                          progress=progress, settings=ray, hop=hop)
 
 
-def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progress, settings):
+def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progress, settings,
+                   hop=spec.EXAMPLE_HOP_SECONDS):
     """Run :func:`warblr.lab.extract.extract`'s groups on Ray.
 
     Parameters
@@ -418,6 +472,8 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
     progress : bool, keyword-only
         A tqdm bar on stderr, advanced by finished groups.
     settings : RaySettings, keyword-only
+    hop : float, keyword-only
+        Seconds between example starts (as the local extract's ``hop``).
 
     Returns
     -------
@@ -449,12 +505,18 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                                             disable=not progress, file=sys.stderr) as bar:
         groups, result.done, result.failed = plan_groups(
             dataset, out, provenance, precision=engine.precision, group_size=group_size, workers=engine.workers,
-            on_group=bar.update)
+            on_group=bar.update, hop=hop, log_mel_device="cpu")  # the decode tasks compute the log-mel on CPU
         result.reused = len(result.done)
         runtimes, written, problems = set(), {}, {}  # by group index: a retried group counts once
         if groups:  # nothing left to do: Ray is not even started
             started = connect(settings)
             try:
+                import ray
+
+                note = payoff_note(sum(len(g.missing) for g in groups),
+                                   cluster_cpus=ray.cluster_resources().get("CPU", 0))
+                if note and engine.device.type == "cpu":
+                    print(note, file=sys.stderr)
                 for report in _run_groups(groups, out, model=model, engine=engine, settings=settings):
                     index = report["index"]
                     if index not in written:
@@ -464,8 +526,6 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                     runtimes.add(report["runtime"])
             finally:
                 if started:
-                    import ray
-
                     ray.shutdown()
                 from ..fileio import remove_temporaries
 
