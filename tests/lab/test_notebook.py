@@ -462,31 +462,54 @@ def test_auc_table_sets_yours_beside_warblr_analyse_at_the_best_pca_size_of_its_
     assert not row["matches"] and "| 0.999 |" in shown_markdown[-1] and "✗ differs from the reference" in shown_markdown[-1]
 
 
-def _lab_imports(source):
-    """Line numbers where a module inside ``warblr/grading/`` imports ``warblr.lab`` (statements or strings)."""
-    lines = []
+def _imports(source, module):
+    """``(line, absolute module name)`` of every import in ``source``, the code of module ``module``.
+
+    Relative imports are resolved against ``module``'s package; strings (``importlib.import_module("...")``)
+    count as imports.
+    """
+    package = module.split(".")[:-1]
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            names = [("." * node.level) + (node.module or "")]
-            names += [names[0].rstrip(".") + "." + alias.name if node.module else names[0] + alias.name
-                      for alias in node.names]
+            base = package[:len(package) - node.level + 1] if node.level else []
+            base = ".".join(base + (node.module.split(".") if node.module else []))
+            yield node.lineno, base
+            for alias in node.names:
+                yield node.lineno, f"{base}.{alias.name}"
         elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # importlib.import_module("...")
-            names = [node.value]
-        else:
-            continue
-        if any(name == "warblr.lab" or name.startswith(("warblr.lab.", "..lab")) for name in names):
-            lines.append(node.lineno)
-    return lines
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def _importers(package, *, of):
+    """``["warblr/x/y.py:12", ...]``: where a module under ``package`` imports anything under ``of``."""
+    found = []
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found += sorted({f"{path.relative_to(ROOT)}:{line}" for line, name in _imports(path.read_text(), module)
+                         if name == of or name.startswith(of + ".")})
+    return found
+
+
+def test_the_import_resolver_sees_every_form():
+    module = "warblr.grading.batch"
+    for source in ("from ..lab import notebook\n", "from .. import lab\n", "import warblr.lab.analyse\n",
+                   "importlib.import_module('warblr.lab.store')\n"):
+        assert {name for _, name in _imports(source, module)} & {"warblr.lab", "warblr.lab.notebook",
+                                                                 "warblr.lab.analyse", "warblr.lab.store"}, source
+    assert ("1", "warblr.grading.impl") in {(str(line), name) for line, name in
+                                            _imports("from ...grading.impl import x\n", "warblr.lab.notebook.live")}
+    assert not [name for _, name in _imports("from . import labels\n", module) if name.startswith("warblr.lab")]
 
 
 def test_grading_never_imports_the_lab():
-    """The lab uses the grader's loader (``warblr.grading.impl``); the grader must not depend on the lab."""
-    for source in ("from ..lab import notebook\n", "from .. import lab\n", "import warblr.lab.analyse\n",
-                   "importlib.import_module('warblr.lab.store')\n"):
-        assert _lab_imports(source) == [1], source
-    assert _lab_imports("from ..grading import impl\nfrom . import labels\n") == []
-    offenders = [f"{path.relative_to(ROOT)}:{line}" for path in sorted((ROOT / "warblr" / "grading").rglob("*.py"))
-                 for line in _lab_imports(path.read_text(encoding="utf-8"))]
+    """The lab uses the grader's loader; the grader must not depend on the lab (issue 20: one direction)."""
+    offenders = _importers("warblr.grading", of="warblr.lab")
     assert not offenders, f"warblr.grading imports warblr.lab: {offenders}"
+
+
+def test_the_lab_reaches_the_grader_through_one_module():
+    assert {place.split(":")[0] for place in _importers("warblr.lab", of="warblr.grading")} == {
+        "warblr/lab/notebook/live.py"}

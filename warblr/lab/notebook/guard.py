@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 
 from ...errors import WarblrError
-from ...grading.impl import ImplImportError, describe_exception, student_file
+from .live import ImplImportError, describe_exception
 
 __all__ = ["WrongResultError", "Unfinished", "Skipped", "Step", "diagnose",
            "NOT_ATTEMPTED", "RAISED", "WRONG", "NOT_IMPORTED", "FAILED"]
@@ -119,7 +119,7 @@ def diagnose(exc, impl):
         return Unfinished(NOT_IMPORTED, detail=str(exc))
     if isinstance(exc, WrongResultError):
         return Unfinished(WRONG, exc.function, impl.where(impl.folder / f"{exc.module}.py"), str(exc))
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if student_file(frame.filename, impl.folder)]
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if impl.owns(frame.filename)]
     if not frames:
         return Unfinished(FAILED, detail=describe_exception(exc))
     frame = frames[-1]  # the innermost: a stub called by a finished function is the one to implement

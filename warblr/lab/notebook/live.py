@@ -14,9 +14,11 @@ import importlib
 import sys
 from pathlib import Path
 
-from ...grading.impl import ExerciseNamespace, GradedImpl
+from ...grading.impl import (EXERCISE_MODULES, ExerciseNamespace, GradedImpl, ImplImportError, describe_exception,
+                             resolve_impl, student_file)
 
-__all__ = ["LiveImpl"]
+#: What the rest of the notebook needs from the grader's loader, passed on from here (the one door).
+__all__ = ["LiveImpl", "EXERCISE_MODULES", "ImplImportError", "describe_exception", "resolve_impl"]
 
 
 class LiveImpl(ExerciseNamespace):
@@ -75,6 +77,10 @@ class LiveImpl(ExerciseNamespace):
             if any(isinstance(path, str) and (path == folder or Path(path).parent == self.folder) for path in paths):
                 del sys.modules[name]
         importlib.invalidate_caches()
+
+    def owns(self, filename):
+        """Whether ``filename`` is one of the student's files (a frame there names the function at fault)."""
+        return student_file(filename, self.folder)
 
     def where(self, filename):
         """``filename`` as the student sees it: relative to the lab root when inside it."""

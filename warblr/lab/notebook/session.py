@@ -19,14 +19,13 @@ import numpy as np
 
 from ... import load_audio, spec
 from ...errors import AudioError, DatasetError, InvalidArgumentError, WeightsNotFoundError
-from ...grading.impl import EXERCISE_MODULES, resolve_impl
 from ..corpus import DEFAULT_SIZE as DEMO_CORPUS_SIZE, make_corpus
 from ..dataset import read_dataset, stratified_subset
 from .checks import EMBEDDING_FEATURES, LOGMEL_FEATURES, checked
 from .clips import Clip, clearest
 from .display import markdown, progress, say_weights
 from .guard import Skipped, Step, WrongResultError
-from .live import LiveImpl
+from .live import EXERCISE_MODULES, LiveImpl, resolve_impl
 from .settings import (DATA_ENV, DEFAULT_LIMIT, IMPL_ENV, LIMIT_ENV, SEED, default_corpus_dir, find_lab_root,
                        parse_limit)
 
