@@ -126,6 +126,7 @@ class ImageStyle:
         return (max(low, high - 100.0), high) if self.decibels else (low, high)
 
     def draw(self, axis, data, *, title, limits, cmap=None, clip=None):
+        """Draw prepared ``data`` in ``axis`` (the bird of ``clip`` marked); returns the image for a colour bar."""
         if self.rows == "mel":
             extent_rows, ylabel = (-0.5, data.shape[1] - 0.5), None
         elif self.rows == "hz":
@@ -153,13 +154,16 @@ class TriangleStyle:
     sample_rate: int = spec.SAMPLE_RATE
 
     def prepare(self, data):
+        """The matrix as drawn: float64, as it is."""
         return np.asarray(data, dtype=np.float64)
 
     def scale(self, reference):
+        """The shared weight axis: from 0 (or below) to the reference's largest weight."""
         low, high = _finite_range(reference)
         return (min(0.0, low), high)
 
     def draw(self, axis, data, *, title, limits, cmap=None, clip=None):
+        """Draw one line per band in ``axis``; returns None (lines need no colour bar)."""
         axis.plot(np.linspace(0, self.sample_rate / 2, data.shape[0]), data, linewidth=0.8)
         margin = 0.05 * (limits[1] - limits[0])  # the triangles' tips stay inside the frame
         axis.set(title=f"{title} ({data.shape[1]} bands)", xlabel="frequency (Hz)", ylabel=self.units,
@@ -230,9 +234,9 @@ def side_by_side(name, yours, reference, *, style, tolerance=None, clip=None):
 def _extend(values, limits):
     """Which ends of the colour bar need an arrow: values beyond them are drawn in the end colour."""
     finite = values[np.isfinite(values)]
-    below, above = bool(finite.size and finite.min() < limits[0]), bool(finite.size and finite.max() > limits[1])
-    return {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[(below,
-                                                                                                          above)]
+    below = bool(finite.size) and finite.min() < limits[0]
+    above = bool(finite.size) and finite.max() > limits[1]
+    return "both" if below and above else "min" if below else "max" if above else "neither"
 
 
 def show_stft(yours, reference, *, clip=None):
