@@ -244,3 +244,23 @@ def test_a_one_hour_recording_streams_in_bounded_memory_to_extracts_numbers(tmp_
             provenance=random_provenance, engine=CPU, progress=False)
     _, embeddings = store.read_item(tmp_path / "extracted" / "items" / "m0.npz")
     np.testing.assert_array_equal(np.stack(rows["embedding"][:55]), embeddings[:55])
+
+
+@pytest.mark.slow
+def test_ray_local_gives_the_same_bytes(embedded, recordings, tmp_path, random_model, random_provenance):
+    pytest.importorskip("ray")
+    from warblr.lab.distributed import RaySettings
+
+    out, _, rows = embedded
+    result = embed_audio([recordings], tmp_path / "ray", model=random_model, provenance=random_provenance,
+                         recursive=True, log_mel=True, engine=CPU, progress=False,
+                         ray=RaySettings("local", cpus=2, actors=1))
+    assert result.computed == len(RECORDINGS) and [p.reason.split(":")[0] for p in result.problems] == [
+        str(recordings / "broken.wav")]
+    for local in sorted((out / "items").glob("*.npz")):
+        local_arrays = store.read_item(local)
+        ray_arrays = store.read_item(tmp_path / "ray" / "items" / local.name)
+        for a, b in zip(local_arrays, ray_arrays):
+            np.testing.assert_array_equal(a, b)
+    on_ray = pd.read_parquet(result.table[0])
+    np.testing.assert_array_equal(np.stack(on_ray["embedding"]), np.stack(rows["embedding"]))
