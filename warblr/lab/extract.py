@@ -211,8 +211,7 @@ def _streamed_examples(item, hop_frames):
     try:
         with audio_read_errors(item.path):
             info = sf.info(str(item.path))
-        # One array of the known size, filled block by block: no list of blocks left between the chunks'
-        # temporaries, which would keep the allocator from returning their memory (measured: +40 % peak).
+        # One array of the size the header gives, filled block by block: the examples are held once.
         expected = num_examples(resampled_length(info.frames, info.samplerate, spec.SAMPLE_RATE),
                                 hop_frames=hop_frames)
         examples = np.empty((expected, spec.NUM_FRAMES, spec.NUM_BANDS), np.float32)
