@@ -248,16 +248,19 @@ def test_isolation_is_reported_in_the_results(stubs_with, grade_in_process, resu
 
 
 #: Runs a command and prints the peak resident size of its processes (the grader, its fork server ...).
-PEAK_OF_CHILDREN = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-                    "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss << 10); sys.exit(code)")
+PEAK_OF_CHILDREN = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+                    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss << 10)); "
+                    "sys.exit(code)")
 
 
 def measured(command, **kwargs):
     """Run ``command``; ``(completed run, peak resident bytes of its processes)``."""
-    run = subprocess.run([sys.executable, "-c", PEAK_OF_CHILDREN, *command], capture_output=True, text=True,
-                         timeout=900, **kwargs)
-    peak = int(run.stdout.rsplit("PEAK ", 1)[1].split()[0])
-    return run, peak
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        run = subprocess.run([sys.executable, "-c", PEAK_OF_CHILDREN, str(peak_file), *command],
+                             capture_output=True, text=True, timeout=900, **kwargs)
+        assert peak_file.is_file(), run.stdout[-3000:] + run.stderr[-3000:]
+        return run, int(peak_file.read_text())
 
 
 def grade_command(submission, results_path, *extra):
