@@ -277,10 +277,8 @@ def _public(result):
 
 
 def _extract_and_load(dataset, out, *, model, provenance, group_size, engine, progress, feature_sets, ray, hop):
-    # Only a non-default hop is passed: the Ray runner takes it once distributed.run_extract has ``hop``.
-    options = {} if hop == spec.EXAMPLE_HOP_SECONDS else {"hop": hop}
     result = run_extract(dataset, out, model=model, provenance=provenance, group_size=group_size, engine=engine,
-                         progress=progress, ray=ray, **options)
+                         progress=progress, ray=ray, hop=hop)
     t0 = time.perf_counter()
     ids, labels, features, n_examples, late = load_features(dataset, out, result.done, feature_sets=feature_sets)
     load_seconds = time.perf_counter() - t0

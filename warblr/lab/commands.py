@@ -107,10 +107,8 @@ def _run_extract(args):
 
     engine = _engine(args)  # bad options fail before any work
     dataset, model, provenance = _prepare(args, f"extract {args.data} -> {args.out}")
-    # Only a non-default hop is passed: the Ray runner takes it once distributed.run_extract has ``hop``.
-    options = {} if args.hop == spec.EXAMPLE_HOP_SECONDS else {"hop": args.hop}
     result = run_extract(dataset, args.out, model=model, provenance=provenance, group_size=args.group_size,
-                         engine=engine, progress=not args.quiet, ray=_ray(args), **options)
+                         engine=engine, progress=not args.quiet, ray=_ray(args), hop=args.hop)
     _list_problems(list(dataset.problems) + result.failed, "skipped items")
     from .store import ITEMS_DIR
 
@@ -214,12 +212,6 @@ def _hop_seconds(text):
         raise argparse.ArgumentTypeError(exc.reason) from None
 
 
-def _batch_size_default():
-    from ..embed import DEFAULT_BATCH_SIZE  # moves to warblr.spec (torch-free) once H7's request lands
-
-    return DEFAULT_BATCH_SIZE
-
-
 def _common(parser, *, seeded=True):
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="output folder (created; reruns resume). Items go to OUT/items/<itemid>.npz")
@@ -239,7 +231,7 @@ def _common(parser, *, seeded=True):
                              "each clip)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                         help="where features and the network run: auto is cuda when available, else cpu")
-    parser.add_argument("--batch-size", type=_positive_int, default=_batch_size_default(),
+    parser.add_argument("--batch-size", type=_positive_int, default=spec.DEFAULT_BATCH_SIZE,
                         help="0.96 s examples per network call (batches cross clip boundaries within a group)")
     parser.add_argument("--workers", type=_count, default=None,
                         help="threads decoding a group's audio files in parallel (0: decode in the main thread; "

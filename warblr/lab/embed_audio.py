@@ -278,10 +278,8 @@ def embed_audio(inputs, out, *, model, provenance, recursive=False, paths_from=N
     dataset = collect_audio(inputs, recursive=recursive, paths_from=paths_from)
     result = EmbedResult()
     with open_store(out):  # the folder's lock, held until the table is written
-        # Only a non-default hop is passed: the Ray runner takes it once distributed.run_extract has ``hop``.
-        options = {} if hop == spec.EXAMPLE_HOP_SECONDS else {"hop": hop}
         extracted = run_extract(dataset, out, model=model, provenance=provenance, group_size=group_size,
-                                engine=engine, progress=progress, ray=ray, **options)
+                                engine=engine, progress=progress, ray=ray, hop=hop)
         done = set(extracted.done)
         finished = Dataset(root=dataset.root, metadata=None, audio_dir=dataset.root,
                            items=[item for item in dataset.items if item.item_id in done])
