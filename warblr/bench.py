@@ -222,7 +222,8 @@ def engine_layout(dtype):
     from .embed import runtime_settings
 
     settings = runtime_settings()
-    layout = {"torch_threads": settings["torch_threads"], "cpu_conv_chunk": settings["cpu_conv_chunk"]}
+    layout = {"torch_threads": settings["torch_threads"], "feature_threads": settings["feature_threads"],
+              "cpu_conv_chunk": settings["cpu_conv_chunk"]}
     if str(dtype).endswith("int8"):
         layout["int8_chunk"] = settings["int8_chunk"]
     return layout
@@ -264,8 +265,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     """
     import torch
 
-    from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features, embed_examples, resolve_device,
-                        resolve_dtype)
+    from .embed import (FEATURE_THREADS, NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features,
+                        embed_examples, resolve_device, resolve_dtype, torch_threads)
     from .fast import examples_torch
     from .model import load_vggish
     from .resample import resample_kaiser_best_torch
@@ -305,8 +306,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
         return [resample_kaiser_best_torch(torch.from_numpy(np.ascontiguousarray(w)).to(device), sr, spec.SAMPLE_RATE)
                 for w, sr in clips]
 
-    with torch.inference_mode():
-        t_resample, our_16k = _timed(our_resample, device=device, repeats=repeats)
+    with torch.inference_mode(), torch_threads(FEATURE_THREADS if device.type == "cpu" else None):
+        t_resample, our_16k = _timed(our_resample, device=device, repeats=repeats)  # on the engine's threads
         t_logmel, _ = _timed(lambda: [examples_torch(s, dtype=torch.float32) for s in our_16k],
                              device=device, repeats=repeats)
     t_features, our_ex = _timed(lambda: batch_examples(clips, device=device), device=device, repeats=repeats)

@@ -23,6 +23,7 @@ reduced precisions are never chosen silently.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import os
 import weakref
@@ -42,7 +43,7 @@ from .validation import check_scalar
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
            "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES",
-           "cpu_model", "cpu_features", "runtime_settings"]
+           "cpu_model", "cpu_features", "runtime_settings", "torch_threads", "FEATURE_THREADS"]
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -211,14 +212,38 @@ def _groups(decoded, size):
         yield group
 
 
+#: torch threads for resampling and log-mel on CPU. Their operations are small (a group of 2 clips),
+#: so a parallel region's start and barrier cost more than they save: on 2 shared EPYC cores at
+#: load 11, 8 clips took 29 ms/clip on 1 thread against 150-240 ms/clip on 2. Results do not depend
+#: on the thread count (oneMKL's CBWR is pinned on import, see warblr/__init__.py).
+FEATURE_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(count):
+    """Run the block with ``count`` torch intra-op threads (the previous count is restored after)."""
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _clip_examples(clips, *, device, dtype, resampler, workers, names=None):
     """Yield each clip's ``[N_i, 96, 64]`` examples (``dtype``, on ``device``), in order."""
     validate_resampler(resampler, name="resampler")
     clips = list(clips)
     workers = _check_workers(workers, clips, device)
     decoded = prefetch_map(lambda item: _decode(*item, names), enumerate(clips), workers)
+    threads = FEATURE_THREADS if device.type == "cpu" else None
     for group in _groups(decoded, GROUP_SIZE if device.type == "cpu" else DEVICE_GROUP_SIZE):
-        yield from examples_torch(_to_16k(group, resampler=resampler, device=device), dtype=dtype)
+        with torch_threads(threads):  # not across the yield: the caller's network runs on all threads
+            examples = examples_torch(_to_16k(group, resampler=resampler, device=device), dtype=dtype)
+        yield from examples
 
 
 def load_clips(paths, *, workers=None):
@@ -593,6 +618,7 @@ def runtime_settings():
     dict
         ``torch_threads``, ``torch_interop_threads``, ``cpu`` (model name),
         ``cpu_count``, ``cpu_capability`` and ``vnni`` (see :func:`cpu_features`),
+        ``feature_threads`` (torch threads of resampling and log-mel on CPU),
         ``cpu_conv_chunk`` and ``int8_chunk`` (examples per conv-stack / int8 call on CPU)
         and ``environment`` (the set ones of :data:`RUNTIME_VARIABLES`).
     """
@@ -601,5 +627,6 @@ def runtime_settings():
     features = cpu_features()
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
             "cpu": cpu_model(), "cpu_count": os.cpu_count(), "cpu_capability": features["capability"],
-            "vnni": features["vnni"], "cpu_conv_chunk": CPU_CONV_CHUNK, "int8_chunk": INT8_CHUNK,
+            "vnni": features["vnni"], "feature_threads": FEATURE_THREADS, "cpu_conv_chunk": CPU_CONV_CHUNK,
+            "int8_chunk": INT8_CHUNK,
             "environment": {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ}}

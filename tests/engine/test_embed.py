@@ -187,3 +187,18 @@ def test_embed_examples_refuses_non_finite_examples(random_model, bad):
 def test_embed_examples_refuses_non_numeric_input(random_model):
     with pytest.raises(InvalidArgumentError, match="examples"):
         embed_examples(random_model, [[1.0, 2.0], [3.0]])
+
+
+def test_features_on_one_thread_equal_all_threads_and_the_count_is_restored(clips, monkeypatch):
+    from warblr import embed
+
+    before = torch.get_num_threads()
+    single = batch_examples(clips[:2])
+    monkeypatch.setattr(embed, "FEATURE_THREADS", before)  # the caller's own thread count
+    together = batch_examples(clips[:2])
+    assert torch.get_num_threads() == before
+    for a, b in zip(single, together):
+        assert np.array_equal(a, b)
+    with embed.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -1,0 +1,137 @@
+"""Join or start a Ray cluster: where (``RaySettings``) and how (:func:`connect`), nothing about the work.
+
+Shared by the lab's ``--ray`` runner (:mod:`warblr.lab.distributed`) and the
+course grader's batches (:mod:`warblr.grading.batch`), which must not import
+the lab. Ray itself is imported only by :func:`connect`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from .errors import InvalidArgumentError
+from .validation import check_scalar
+
+__all__ = ["RaySettings", "connect", "CONNECT_TIMEOUT_S"]
+
+#: Seconds to wait for a cluster address to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where and how to run on Ray.
+
+    Attributes
+    ----------
+    address : str
+        ``"local"`` (a private Ray on this machine, shut down at the end),
+        ``"auto"`` (the cluster this machine belongs to) or a cluster address
+        (``HOST:PORT`` or ``ray://HOST:PORT``) passed to ``ray.init``.
+    actors : int or None
+        Network actors (None: one per GPU with a CUDA device, else
+        :func:`plan_resources` decides from the cluster's CPUs).
+    threads : int or None
+        torch threads per network actor on CPU (None: up to
+        :data:`MAX_DEFAULT_THREADS`, at most the cluster's CPUs).
+    batch : int
+        Groups per Ray task (one block of work; a killed task redoes that many).
+    cpus : int or None
+        CPUs of the private Ray started by ``address="local"`` (None: all).
+
+    Examples
+    --------
+    >>> RaySettings("local", actors=2).batch
+    1
+    """
+
+    address: str
+    actors: int | None = None
+    threads: int | None = None
+    batch: int = 1
+    cpus: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.address, str) or not self.address.strip():
+            reason = f"expected local, auto or a cluster address, got {self.address!r}"
+            raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
+        for name in ("actors", "threads", "cpus"):  # named as their flags: --ray-actors, ...
+            if getattr(self, name) is not None:
+                check_scalar(getattr(self, name), f"ray_{name}", min_val=1)
+        check_scalar(self.batch, "ray_batch", min_val=1)
+
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _unreachable(address, why):
+    reason = f"cannot reach a Ray cluster at {address!r} ({why})"
+    return InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
+
+
+def _check_reachable(address):
+    """Fail fast on a ``HOST:PORT`` nobody answers (``ray.init`` would retry for minutes)."""
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _unreachable(address, exc.strerror or str(exc) or type(exc).__name__) from exc
+
+
+def _worker_environment():
+    """The driver's math-library variables (``MKL_CBWR``, ...), so every worker starts under the same settings.
+
+    ``OMP_NUM_THREADS`` stays Ray's (it sizes each task); actors set their torch threads themselves.
+    """
+    from .embed import RUNTIME_VARIABLES
+
+    return {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ and name != "OMP_NUM_THREADS"}
+
+
+def connect(settings):
+    """Join (or start) the Ray cluster of ``settings``; reuse a session this process already has.
+
+    Parameters
+    ----------
+    settings : RaySettings
+
+    Returns
+    -------
+    bool
+        True when this call started Ray (then the caller shuts it down).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Ray is not installed, or the cluster cannot be reached (``parameter="ray"``, the address named).
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise InvalidArgumentError("ray: Ray is not installed; pip install 'warblr[ray]'", parameter="ray",
+                                   reason="Ray is not installed; pip install 'warblr[ray]'") from exc
+    if ray.is_initialized():
+        return False
+    options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False,
+               "runtime_env": {"env_vars": _worker_environment()}}
+    if settings.address == "local":
+        options.update(address="local", num_cpus=settings.cpus)
+    else:
+        if settings.address != "auto":
+            _check_reachable(settings.address)
+        options["address"] = settings.address
+    try:
+        ray.init(**options)
+    except Exception as exc:  # Ray raises bare Exceptions too (e.g. a local node that timed out starting)
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if settings.address == "local":
+            reason = f"cannot start a private Ray on this machine ({why})"
+            raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason) from exc
+        raise _unreachable(settings.address, why) from exc
+    return True
