@@ -308,6 +308,7 @@ class _RayBackend:
 
         self.ray = ray
         self.task = ray.remote(num_cpus=1, max_retries=1)(grade_submission)
+        self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def submit(self, folder, options):
         return self.task.remote(str(folder), options)
@@ -366,14 +367,16 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     started = time.monotonic()
     out, lab = Path(out).resolve(), Path(lab).resolve()
     checks = checks_digest(lab)
-    if jobs is None:
+    if jobs is None and ray:
+        jobs, why = None, "one Ray task per CPU of the cluster"
+    elif jobs is None:
         jobs, why = default_jobs()
     else:
         if int(jobs) < 1:
             raise InvalidArgumentError(f"--jobs: expected an integer >= 1, got {jobs}", parameter="jobs")
         jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=max(1, usable_cores() // jobs) if not ray else 1,
+                             sandbox_user=sandbox_user, threads=1 if ray else max(1, usable_cores() // jobs),
                              leaderboard=leaderboard)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
@@ -412,8 +415,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
                 f"{len(entries) - len(todo) - refused} unchanged since the last run, {refused} refused at intake")
             cpu_before = _children_cpu()
             if todo:
-                log(f"grading on Ray ({ray}), {jobs} task(s) in flight" if ray else f"grading with {why}")
-                _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress)
+                log(f"grading on Ray ({ray}): {why}" if ray else f"grading with {why}")
+                jobs = _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress)
             cpu_seconds = _children_cpu() - cpu_before
             ordered = [rows[key] for key in sorted(rows)]
             files = write_gradebook(ordered, out, assignment=assignment)
@@ -444,10 +447,14 @@ def _children_cpu():
 
 
 def _run_all(todo, rows, store, *, options, jobs, ray, progress):
-    """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends."""
+    """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends.
+
+    Returns the number of graders used (on Ray without ``jobs``: the cluster's CPUs).
+    """
     from tqdm.auto import tqdm
 
     backend = _RayBackend(ray) if ray else _ThreadBackend(jobs)
+    jobs = jobs or backend.cpus
     bar = tqdm(total=len(todo), unit="submission", disable=not progress, file=sys.stderr, desc="grading",
                smoothing=0.1)
     pending, running = list(todo), {}
@@ -463,6 +470,7 @@ def _run_all(todo, rows, store, *, options, jobs, ray, progress):
     finally:
         backend.close(list(running))
         bar.close()
+    return jobs
 
 
 def _finish(key, mark, result, rows, store):
