@@ -187,6 +187,7 @@ def finished_items(out):
     return [p for p in (out / "items").glob("*.npz") if not p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_clean_result(recordings, tmp_path, random_model, random_provenance):
     clean = embed_audio([recordings], tmp_path / "clean", model=random_model, provenance=random_provenance,
                         recursive=True, group_size=1, engine=CPU, progress=False)

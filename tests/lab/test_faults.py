@@ -284,7 +284,7 @@ def test_another_user_reads_what_extract_analyse_and_export_wrote(tree, random_m
 
 def test_a_concurrent_extract_cannot_mix_into_a_running_analyse(tmp_path, make_tree, random_model,
                                                                 random_provenance):
-    data = make_tree(tmp_path / "data", 6, 6)
+    data = make_tree(tmp_path / "data", 3, 3)
     out = tmp_path / "out"
     analyse_command = [sys.executable, "-m", "warblr", "analyse", "--data", str(data), "--out", str(out),
                        "--weights", "random", "--device", "cpu", "--group-size", "4", "--quiet"]
