@@ -91,8 +91,9 @@ GRADED = settings(max_examples=6, deadline=None, derandomize=True, database=None
                   phases=(Phase.explicit, Phase.generate),  # no shrinking: quick feedback
                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 CV_HINT = ("cross_validated_auc: StratifiedKFold(n_splits, shuffle=True, random_state); in each fold fit a fresh "
-           "make_classifier on the training part only (scaler and PCA included: no test-fold leakage), score ROC AUC on the held-out fold's probabilities "
-           "(predict_proba[:, 1], not predicted labels), and return the mean of the fold AUCs")
+           "make_classifier on the training part only (scaler and PCA included: no test-fold leakage), score ROC AUC "
+           "on the held-out fold's probabilities (predict_proba[:, 1], not predicted labels), and return the mean of "
+           "the fold AUCs")
 
 
 # ------------------------------------------------------------------ pooling
@@ -143,7 +144,8 @@ def test_make_classifier_ignores_feature_scale(impl):
     rescaled = fitted_probabilities(impl, 3, X * scales, y)
     np.testing.assert_allclose(rescaled, original, atol=1e-4, err_msg="rescaling the features changed the predictions")
     # It must also have learnt what the reference learns (a constant or an untrained model is scale-blind too).
-    learnt, expected = roc_auc_score(y, original), roc_auc_score(y, reference_pipeline(3).fit(X, y).predict_proba(X)[:, 1])
+    learnt = roc_auc_score(y, original)
+    expected = roc_auc_score(y, reference_pipeline(3).fit(X, y).predict_proba(X)[:, 1])
     assert abs(learnt - expected) < 0.02, (
         f"your fitted classifier ranks its own training data with AUC {learnt:.3f}; the pipeline asked for: "
         f"{expected:.3f}")

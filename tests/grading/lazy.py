@@ -154,7 +154,8 @@ def _everywhere(name, body, *, build_vggish="return torch.nn.Identity()", make_c
             parts.append(f"def {signature}:\n    {body.format(first=first)}\n")
         code[module] = "\n\n" + "\n\n".join(parts)
     code["embedding"] += f"\n\ndef build_vggish():\n    {build_vggish}\n"
-    code["classify"] += f"\n\ndef make_classifier(n_components, random_state=0):\n    {make_classifier or body.format(first='n_components')}\n"
+    make_classifier = make_classifier or body.format(first="n_components")
+    code["classify"] += f"\n\ndef make_classifier(n_components, random_state=0):\n    {make_classifier}\n"
     return Lazy(name, code)
 
 
