@@ -39,6 +39,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InvalidArgumentError, SubmissionError
 from ..fileio import atomic_write, exclusive, remove_temporaries
+from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
 from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
@@ -74,9 +75,9 @@ class GradingOptions:
     """
 
     lab: str
-    timeout: float = 30.0
-    max_memory: str | None = "6G"
-    sandbox_user: str = "nobody"
+    timeout: float = DEFAULT_CHECK_TIMEOUT
+    max_memory: str | None = DEFAULT_WORKER_MEMORY
+    sandbox_user: str = DEFAULT_SANDBOX_USER
     threads: int = 1
     leaderboard: bool = False
 
@@ -301,7 +302,7 @@ class _RayBackend:
     """Ray tasks (one CPU each) on the cluster at ``address``, started here if need be."""
 
     def __init__(self, address):
-        from ..lab.distributed import RaySettings, connect
+        from ..raycluster import RaySettings, connect
 
         self.started = connect(RaySettings(address=address))
         import ray
@@ -325,7 +326,8 @@ class _RayBackend:
 
 
 def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,
-                timeout=30.0, max_memory="6G", sandbox_user="nobody", assignment="warblr lab", leaderboard=False,
+                timeout=DEFAULT_CHECK_TIMEOUT, max_memory=DEFAULT_WORKER_MEMORY, sandbox_user=DEFAULT_SANDBOX_USER,
+                assignment="warblr lab", leaderboard=False,
                 progress=True, log=print):
     """Grade every submission in ``submissions`` into ``out``; see the module docstring.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
+
 _DESCRIPTION = """\
 The lab's grading tools.
 
@@ -47,7 +49,7 @@ Exit status: 0 for full marks, 1 otherwise.
 
 def register(subparsers):
     """Add ``warblr grade`` (with ``handout`` and ``run``) to the ``warblr`` parser."""
-    from ..cli import HelpFormatter
+    from ..cli_support import HelpFormatter
 
     grade = subparsers.add_parser(
         "grade", help="build the student handout or run the graded checks",
@@ -87,12 +89,12 @@ def register(subparsers):
                      help="write Gradescope's results.json here (default: not written)")
     run.add_argument("--root", default=".", metavar="DIR",
                      help="folder holding exercises/ and conftest.py (default: current folder)")
-    run.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
                      help="time limit of each check (default: %(default)g)")
-    run.add_argument("--max-memory", default="6G", metavar="SIZE",
+    run.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
                      help="address-space cap (RLIMIT_AS) of the graded code's process, 'none' for no cap; "
                           "raise it if the code uses CUDA (default: %(default)s)")
-    run.add_argument("--sandbox-user", default="nobody", metavar="NAME",
+    run.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
                      help="unprivileged user the worker runs as when grading as root (default: %(default)s)")
     run.add_argument("--no-isolation", action="store_true",
                      help="UNSAFE, for debugging: run the graded code inside the grading process, which it "
@@ -120,7 +122,7 @@ def register(subparsers):
                             help="the instructor's lab folder holding exercises/ and solutions/")
     autograder.add_argument("--zip", action="store_true", help="also write DIR.zip, ready to upload")
     autograder.add_argument("--force", action="store_true", help="replace an earlier package in --out")
-    autograder.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    autograder.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
                             help="time limit of each check on Gradescope (default: %(default)g)")
     autograder.set_defaults(func=_autograder)
     _register_batch(commands)
@@ -165,11 +167,11 @@ def _register_batch(commands):
     batch.add_argument("--similarity", action="store_true",
                        help="also write similarity.html: pairs of submissions ranked by shared code "
                             "(winnowing, stubs excluded); it flags, it never changes a score")
-    batch.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    batch.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
                        help="time limit of each check (default: %(default)g)")
-    batch.add_argument("--max-memory", default="6G", metavar="SIZE",
+    batch.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
                        help="address-space cap of the graded code, 'none' for none (default: %(default)s)")
-    batch.add_argument("--sandbox-user", default="nobody", metavar="NAME",
+    batch.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
                        help="unprivileged user of the workers when grading as root (default: %(default)s)")
     batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
                        help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")
@@ -180,7 +182,7 @@ def _register_batch(commands):
 
 
 def _register_check(commands):
-    from ..cli import HelpFormatter
+    from ..cli_support import HelpFormatter
 
     check = commands.add_parser(
         "check", help="check a submission's layout before uploading it",

@@ -8,7 +8,7 @@ marked ``points``. For those (and only those) the plugin:
   import failure fails the checks that use that module with one clear line;
 - with ``--isolate`` (what ``warblr grade run`` and the Gradescope package
   use), never imports the student's code itself: ``impl`` is a proxy to a
-  fresh, confined worker process per check (:mod:`warblr.grading.remote`),
+  fresh, confined worker process per check (:mod:`warblr.grading.proxies`),
   which this process kills at the check's deadline; without it (the default
   of ``pytest exercises``, for students checking themselves) the code runs
   in this process;
@@ -55,11 +55,14 @@ from .credit import PartialCredit
 from .guard import LibraryGuard
 from .impl import (EXERCISE_MODULES, GradedImpl, ImplImportError, find_submission, is_timeout, not_attempted,
                    resolve_impl, student_file)
-from .remote import RemoteImpl, Sandbox
+from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
+from .failures import clean_text
+from .fork_server import ForkServer
+from .proxies import RemoteImpl
 from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
                      score_table, trim, write_json_atomic)
 
-__all__ = ["EXERCISE_MODULES", "GradedImpl", "is_graded"]
+__all__ = ["DEFAULT_SANDBOX_USER", "DEFAULT_WORKER_MEMORY", "EXERCISE_MODULES", "GradedImpl", "is_graded"]
 
 #: Folder name whose tests are graded.
 GRADED_DIR = "exercises"
@@ -81,7 +84,7 @@ def pytest_addoption(parser):
     group.addoption("--grade-json", metavar="PATH", default=None,
                     help="write a Gradescope results.json to PATH (atomically, also if the run is "
                          "interrupted or crashes)")
-    group.addoption("--grade-timeout", metavar="SECONDS", type=float, default=30.0,
+    group.addoption("--grade-timeout", metavar="SECONDS", type=float, default=DEFAULT_CHECK_TIMEOUT,
                     help="time limit of each graded check, setup included (0: none; default 30)")
     group.addoption("--grade-max-memory", metavar="SIZE", default=None,
                     help="cap the address space (RLIMIT_AS, Linux) of the code under test, e.g. 4G, or 'none': "
@@ -91,7 +94,7 @@ def pytest_addoption(parser):
                     help="run the graded code in a separate, confined worker process per check (an "
                          "unprivileged user when pytest runs as root, rlimits, no network, answers hidden); "
                          "`warblr grade run` and the Gradescope package always do")
-    group.addoption("--sandbox-user", metavar="NAME", default="nobody",
+    group.addoption("--sandbox-user", metavar="NAME", default=DEFAULT_SANDBOX_USER,
                     help="with --isolate as root: the unprivileged user the worker runs as (default: nobody)")
     group.addoption("--grade-resume", action="store_true", default=False,
                     help="keep the finished checks recorded in the --grade-json file and run only the "
@@ -125,8 +128,6 @@ def pytest_configure(config):
         grader.start_sandbox()  # the worker's fork server imports torch while pytest collects
 
 
-#: Address-space cap of an isolated worker when --grade-max-memory is not given.
-DEFAULT_WORKER_MEMORY = "6G"
 
 
 def memory_limit(config):
@@ -323,7 +324,7 @@ class Grader:
     def start_sandbox(self):
         """Launch (once per process) the fork server of the isolated workers; does not wait for it."""
         if self.sandbox is None:
-            self.sandbox = Sandbox.shared()
+            self.sandbox = ForkServer.shared()
         return self.sandbox
 
     def _isolated_impl(self):
@@ -455,7 +456,7 @@ class Grader:
         return report
 
     def _annotate(self, item, call, report):
-        report.sections = [(title, trim(content, MAX_CAPTURED)) for title, content in report.sections]
+        report.sections = [(title, trim(clean_text(content), MAX_CAPTURED)) for title, content in report.sections]
         if report.skipped and call.when == "call" and isinstance(report.longrepr, tuple) \
                 and student_file(report.longrepr[0], self.folder):
             report.outcome = "failed"
@@ -498,7 +499,7 @@ class Grader:
             captured = "".join(content for title, content in report.sections if "stdout" in title)
         if captured:
             message += "\n\nYour code printed:\n" + trim(captured, 1000)
-        report.warblr_message = trim(message)
+        report.warblr_message = trim(clean_text(message))
 
     def pytest_runtest_logreport(self, report):
         record = self.records.get(report.nodeid)
@@ -573,12 +574,12 @@ class Grader:
             tr.write_line("Failed checks and hints:", red=True, bold=True)
             for r in failed:
                 hint = f" -- hint: {r.hint}" if r.hint else ""
-                tr.write_line(f"  FAIL {r.name} ({r.points:g} pt){hint}")
+                tr.write_line(clean_text(f"  FAIL {r.name} ({r.points:g} pt){hint}"))
         missing = [r for r in records if r.outcome == "not_attempted"]
         if missing:
             tr.write_line("Not attempted (0 points):", yellow=True, bold=True)
             for r in missing:
-                tr.write_line(f"  {r.name}: {r.message.removeprefix('not attempted: ')}")
+                tr.write_line(clean_text(f"  {r.name}: {r.message.removeprefix('not attempted: ')}"))
         for line in score_table(records):
             tr.write_line(line, bold=line.startswith("TOTAL"))
         hidden = config.getini("warblr_hidden_checks")

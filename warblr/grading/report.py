@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import atomic_write
+from .failures import clean_text
 
 #: Gradescope's visibility values.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -108,12 +109,12 @@ class Record:
 
     def to_json(self, number):
         return {
-            "name": self.name,
+            "name": clean_text(self.name),
             "number": number,
             "score": self.score,
             "max_score": self.points,
             "status": "passed" if self.outcome == "passed" else "failed",
-            "output": self.output(),
+            "output": clean_text(self.output()),
             "output_format": "text",
             "visibility": self.visibility,
             "tags": [self.exercise],
