@@ -47,6 +47,25 @@ Exit status: 0 for full marks, 1 otherwise.
 """
 
 
+def add_grading_options(parser):
+    """The options of how each check runs, shared by ``grade run`` and ``grade batch``."""
+    parser.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
+                        help="time limit of each check (default: %(default)g)")
+    parser.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
+                        help="address-space cap (RLIMIT_AS) of the graded code's process, 'none' for no cap; "
+                             "raise it if the code uses CUDA (default: %(default)s)")
+    parser.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
+                        help="unprivileged user the worker runs as when grading as root (default: %(default)s)")
+    parser.add_argument("--leaderboard", action="store_true",
+                        help="add the speed and AUC figures the checks record to results.json's Gradescope "
+                             "leaderboard")
+
+
+def _max_memory(args):
+    """``--max-memory`` as the runner takes it: None for 'none'."""
+    return None if str(args.max_memory).lower() in ("none", "0", "") else args.max_memory
+
+
 def register(subparsers):
     """Add ``warblr grade`` (with ``handout`` and ``run``) to the ``warblr`` parser."""
     from ..cli_support import HelpFormatter
@@ -89,19 +108,10 @@ def register(subparsers):
                      help="write Gradescope's results.json here (default: not written)")
     run.add_argument("--root", default=".", metavar="DIR",
                      help="folder holding exercises/ and conftest.py (default: current folder)")
-    run.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
-                     help="time limit of each check (default: %(default)g)")
-    run.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
-                     help="address-space cap (RLIMIT_AS) of the graded code's process, 'none' for no cap; "
-                          "raise it if the code uses CUDA (default: %(default)s)")
-    run.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
-                     help="unprivileged user the worker runs as when grading as root (default: %(default)s)")
+    add_grading_options(run)
     run.add_argument("--no-isolation", action="store_true",
                      help="UNSAFE, for debugging: run the graded code inside the grading process, which it "
                           "can then tamper with (answers, checks, results.json)")
-    run.add_argument("--leaderboard", action="store_true",
-                     help="add the speed and AUC figures the checks record to results.json's Gradescope "
-                          "leaderboard")
     run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                      help="more pytest arguments, after --")
     run.set_defaults(func=_run)
@@ -167,16 +177,9 @@ def _register_batch(commands):
     batch.add_argument("--similarity", action="store_true",
                        help="also write similarity.html: pairs of submissions ranked by shared code "
                             "(winnowing, stubs excluded); it flags, it never changes a score")
-    batch.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
-                       help="time limit of each check (default: %(default)g)")
-    batch.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
-                       help="address-space cap of the graded code, 'none' for none (default: %(default)s)")
-    batch.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
-                       help="unprivileged user of the workers when grading as root (default: %(default)s)")
+    add_grading_options(batch)
     batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
                        help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")
-    batch.add_argument("--leaderboard", action="store_true",
-                       help="add the speed and AUC figures the checks record to each results.json's leaderboard")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=_batch)
 
@@ -223,7 +226,7 @@ def _autograder(args):
 def _run(args):
     from .runner import run_checks
 
-    max_memory = None if str(args.max_memory).lower() in ("none", "0", "") else args.max_memory
+    max_memory = _max_memory(args)
     if args.no_isolation:
         print("warblr grade: --no-isolation: the graded code runs inside the grading process and can tamper "
               "with the answers, the checks and results.json. UNSAFE: use only for debugging.", file=sys.stderr)
@@ -244,7 +247,7 @@ def _run(args):
 def _batch(args):
     from .batch import grade_batch
 
-    max_memory = None if str(args.max_memory).lower() in ("none", "0", "") else args.max_memory
+    max_memory = _max_memory(args)
     summary = grade_batch(args.submissions, out=args.out, lab=args.lab, jobs=args.jobs, ray=args.ray,
                           regrade=args.regrade, similarity=args.similarity, timeout=args.timeout,
                           max_memory=max_memory, sandbox_user=args.sandbox_user, assignment=args.assignment,
