@@ -88,6 +88,11 @@ def test_a_gradescope_export_zip_gives_names_ids_late_flags_and_groups(tmp_path)
     assert [s.name for s in group.students] == ["Alan Turing", "Grace Hopper"] and group.late is None
     assert (ada.folder / "logmel.py").read_bytes() == MODULES["logmel.py"]
     assert (group.folder / "exercises" / "logmel.py").is_file()
+    due = "2026-12-01T10:30:00-08:00"  # Ada at 10:00 is on time, the group at 11:00 is late
+    late = {e.key: e.late for e in find_submissions(tmp_path / "export.zip", scratch=tmp_path / "s2", due=due)}
+    assert late == {"0042": False, "0007": True}
+    with pytest.raises(InvalidArgumentError, match="--due: not a date and time: 'friday'"):
+        find_submissions(tmp_path / "export.zip", scratch=tmp_path / "s3", due="friday")
 
 
 def test_a_bad_submissions_argument_is_named(tmp_path):

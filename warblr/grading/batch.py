@@ -327,7 +327,7 @@ class _RayBackend:
 
 def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,
                 timeout=DEFAULT_CHECK_TIMEOUT, max_memory=DEFAULT_WORKER_MEMORY, sandbox_user=DEFAULT_SANDBOX_USER,
-                assignment="warblr lab", leaderboard=False,
+                assignment="warblr lab", leaderboard=False, due=None,
                 progress=True, log=print):
     """Grade every submission in ``submissions`` into ``out``; see the module docstring.
 
@@ -357,6 +357,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         The assignment column of ``canvas.csv`` (Canvas's ``Name (id)`` form matches an existing one).
     leaderboard : bool
         Put the speed and AUC figures the checks record into each results.json's ``leaderboard``.
+    due : str or datetime.datetime, optional
+        The deadline: a Gradescope submission created after it is marked late.
     progress : bool
         Show a tqdm bar (submissions/s and ETA).
     log : callable
@@ -389,7 +391,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "staged").mkdir(parents=True)
         try:
-            entries = find_submissions(submissions, scratch=scratch / "unpacked")
+            entries = find_submissions(submissions, scratch=scratch / "unpacked", due=due)
             rows, todo, refused, files_of = {}, [], 0, {}
             for entry in entries:
                 row = rows[entry.key] = Row(key=entry.key, students=entry.students, late=entry.late, results={})

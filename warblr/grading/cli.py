@@ -180,6 +180,9 @@ def _register_batch(commands):
     add_grading_options(batch)
     batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
                        help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")
+    batch.add_argument("--due", default=None, metavar="DATETIME",
+                       help="deadline, ISO 8601 (2026-12-01T23:59-08:00): a Gradescope submission created after "
+                            "it is late in grades.csv")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=_batch)
 
@@ -251,7 +254,7 @@ def _batch(args):
     summary = grade_batch(args.submissions, out=args.out, lab=args.lab, jobs=args.jobs, ray=args.ray,
                           regrade=args.regrade, similarity=args.similarity, timeout=args.timeout,
                           max_memory=max_memory, sandbox_user=args.sandbox_user, assignment=args.assignment,
-                          leaderboard=args.leaderboard, progress=not args.no_progress)
+                          leaderboard=args.leaderboard, due=args.due, progress=not args.no_progress)
     return 1 if summary.problems else 0
 
 

@@ -9,8 +9,8 @@ on member count, one member's size or the total (sizes are counted on the
 bytes actually inflated, so a zip bomb's lying headers do not help it). A
 Gradescope "export submissions" archive holds ``submission_metadata.yml``
 (read with PyYAML's ``safe_load``) beside one ``submission_<n>/`` folder per
-submission; its submitters' names, student ids and late flags fill the
-gradebook. A zip file inside a submissions folder is one submission, unpacked
+submission; its submitters' names and student ids fill the gradebook, and
+with a deadline (``--due``) its submission times give the late flags. A zip file inside a submissions folder is one submission, unpacked
 the same way.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -156,12 +157,27 @@ def extract_zip(archive, target, *, max_members=MAX_MEMBERS, max_member_bytes=MA
     return target
 
 
-def read_gradescope_metadata(path):
+def _moment(value, what):
+    """A timezone-aware datetime from a YAML timestamp or ISO text (naive ones are taken as local time)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace(" -", "-").replace(" +", "+"))
+        except ValueError:
+            raise InvalidArgumentError(f"{what}: not a date and time: {value!r} (use ISO 8601, e.g. "
+                                       "2026-12-01T23:59-08:00)", parameter="due") from None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+def read_gradescope_metadata(path, *, due=None):
     """``{submission folder name: (students, late)}`` from Gradescope's ``submission_metadata.yml``.
 
     The file maps each ``submission_<n>`` folder to ``:submitters:`` (each
-    with ``:name:``, ``:sid:``, ``:email:``) and, in exports that have it,
-    ``:late:``; a submitter without a student id is known by the folder name.
+    with ``:name:``, ``:sid:``, ``:email:``) and ``:created_at:``; a
+    submitter without a student id is known by the folder name. ``late`` is
+    ``:created_at:`` after ``due`` when ``due`` is given, else the export's
+    ``:late:`` where it has one, else None.
 
     Raises
     ------
@@ -187,6 +203,10 @@ def read_gradescope_metadata(path):
             students.append(Student(id=sid, name=str(submitter.get(":name") or sid),
                                     email=str(submitter.get(":email") or "")))
         late = record.get(":late")
+        created = _moment(record.get(":created_at"), f"{path}: {folder}: :created_at") \
+            if record.get(":created_at") else None
+        if due is not None and created is not None:
+            late = created > due
         out[str(folder)] = (students or [Student(id=str(folder), name=str(folder))],
                             None if late is None else bool(late))
     return out
@@ -215,7 +235,7 @@ def submission_root(folder):
     return folder
 
 
-def find_submissions(source, *, scratch):
+def find_submissions(source, *, scratch, due=None):
     """The submissions in ``source``, sorted by key.
 
     Parameters
@@ -225,6 +245,8 @@ def find_submissions(source, *, scratch):
         a zip of such a folder, or a Gradescope export (folder or zip).
     scratch : str or os.PathLike
         An empty folder where zips are unpacked.
+    due : str or datetime.datetime, optional
+        The deadline (ISO 8601): a Gradescope submission created after it is late.
 
     Returns
     -------
@@ -241,7 +263,8 @@ def find_submissions(source, *, scratch):
         source = _unwrap(extract_zip(source, scratch / "archive"))
     elif not source.is_dir():
         raise InvalidArgumentError(f"SUBMISSIONS {source}: not a folder or a zip file", parameter="submissions")
-    metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA) \
+    due = _moment(due, "--due") if due is not None else None
+    metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA, due=due) \
         if (source / GRADESCOPE_METADATA).is_file() else {}
     entries = {}
     for child in sorted(source.iterdir()):
