@@ -178,6 +178,8 @@ def test_command_line(recordings, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(argv + ["--hop", "0.015"])
     assert "--hop" in capsys.readouterr().err
+    assert cli.main(argv + ["--format", "csv", "--log-mel", "--out", str(tmp_path / "never")]) == 1
+    assert "--log-mel: a log-mel column" in capsys.readouterr().err and not (tmp_path / "never").exists()
     assert cli.main(["embed", "--out", str(out), "--weights", "random", "--quiet"]) == 1
     assert "no audio given" in capsys.readouterr().err  # no input named: the error says what to give
 

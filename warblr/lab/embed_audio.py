@@ -266,14 +266,12 @@ def embed_audio(inputs, out, *, model, provenance, recursive=False, paths_from=N
     from ..embed import make_engine
     from ..features import hop_frames
     from .distributed import run_extract
-    from .export import TABLE_FORMATS, export_table
+    from .export import check_table_format, export_table
     from .extract import open_store
 
     started = time.perf_counter()
     hop_frames(hop)  # bad options fail before any work
-    if table_format not in TABLE_FORMATS:
-        reason = f"expected one of {', '.join(TABLE_FORMATS)}, got {table_format!r}"
-        raise InvalidArgumentError(f"table_format: {reason}", parameter="table_format", reason=reason)
+    check_table_format(table_format, log_mel=log_mel)
     engine = make_engine() if engine is None else engine
     dataset = collect_audio(inputs, recursive=recursive, paths_from=paths_from)
     result = EmbedResult()

@@ -63,12 +63,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import spec
-from ..errors import BadItemError, InvalidArgumentError, OutputError, WarblrError
+from ..errors import BadItemError, InvalidArgumentError, OutputError
 from ..fileio import TMP_PREFIX, atomic_write, atomic_write_json, exclusive, file_digest
 from ..validation import argparse_type, check_scalar
 from .dataset import Problem
 
-__all__ = ["ExportResult", "export_parquet", "export_table", "register", "TABLE_FORMATS", "DEFAULT_ROW_GROUP_ROWS",
+__all__ = ["ExportResult", "export_parquet", "export_table", "check_table_format", "register", "TABLE_FORMATS", "DEFAULT_ROW_GROUP_ROWS",
            "DEFAULT_ROWS_PER_FILE", "window_times"]
 
 #: Rows (examples) per Parquet row group: ~2 MB of embeddings; with log-mel see :func:`_row_group_rows`.
@@ -322,7 +322,36 @@ def _exportable(out, dataset, result):
         yield _Exported(item_id, label, audio_path, examples, embeddings, meta)
 
 
-def _check_options(out, path, fmt, log_mel):
+def check_table_format(table_format, *, log_mel=False):
+    """Return ``table_format`` if :func:`export_table` can write it (with ``log_mel``), else raise.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not one of :data:`TABLE_FORMATS` (``parameter="table_format"``), a log-mel column asked of CSV
+        (``parameter="log_mel"``), or Parquet without pyarrow.
+
+    Examples
+    --------
+    >>> check_table_format("csv")
+    'csv'
+    """
+    if table_format not in TABLE_FORMATS:
+        reason = f"expected one of {', '.join(TABLE_FORMATS)}, got {table_format!r}"
+        raise InvalidArgumentError(f"table_format: {reason}", parameter="table_format", reason=reason)
+    if table_format == "csv" and log_mel:
+        reason = "a log-mel column (6144 values per row) needs parquet or npz, not csv"
+        raise InvalidArgumentError(f"log_mel: {reason}", parameter="log_mel", reason=reason)
+    if table_format == "parquet":
+        try:
+            import pyarrow  # noqa: F401  (the writer; an optional dependency)
+        except ImportError as exc:
+            reason = "Parquet needs pyarrow: pip install 'warblr[parquet]'"
+            raise InvalidArgumentError(f"table_format: {reason}", parameter="table_format", reason=reason) from exc
+    return table_format
+
+
+def _check_options(out, path, table_format, log_mel):
     from . import store
 
     items_dir = Path(os.fspath(out)) / store.ITEMS_DIR
@@ -330,19 +359,8 @@ def _check_options(out, path, fmt, log_mel):
         reason = f"{items_dir} does not exist: run `warblr extract` first"
         raise InvalidArgumentError(f"out: {reason}", parameter="out", reason=reason)
     path = Path(os.fspath(path))
-    fmt = fmt or {".csv": "csv", ".npz": "npz"}.get(path.suffix.lower(), "parquet")
-    if fmt not in TABLE_FORMATS:
-        reason = f"expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}"
-        raise InvalidArgumentError(f"format: {reason}", parameter="format", reason=reason)
-    if fmt == "csv" and log_mel:
-        reason = "a log-mel column (6144 values per row) needs parquet or npz, not csv"
-        raise InvalidArgumentError(f"log_mel: {reason}", parameter="log_mel", reason=reason)
-    if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401  (the writer; an optional dependency)
-        except ImportError as exc:
-            raise WarblrError("Parquet export needs pyarrow: pip install 'warblr[parquet]'") from exc
-    return path, fmt
+    table_format = table_format or {".csv": "csv", ".npz": "npz"}.get(path.suffix.lower(), "parquet")
+    return path, check_table_format(table_format, log_mel=log_mel)
 
 
 def export_table(out, path, *, format=None, dataset=None, log_mel=False, settings=None, row_group_rows=None,
@@ -377,11 +395,9 @@ def export_table(out, path, *, format=None, dataset=None, log_mel=False, setting
     Raises
     ------
     InvalidArgumentError
-        A bad option (``parameter`` names it), or ``out`` has no item store.
+        A bad option (``parameter`` names it; see :func:`check_table_format`), or ``out`` has no item store.
     OutputError
         ``path`` cannot be written, an existing folder, or another run holds ``out``.
-    WarblrError
-        Parquet asked for without pyarrow.
     """
     path, fmt = _check_options(out, path, format, log_mel)
     default_rows = _LOG_MEL_ROW_GROUP_ROWS if log_mel else DEFAULT_ROW_GROUP_ROWS
@@ -439,8 +455,6 @@ def export_parquet(out, path, *, dataset=None, log_mel=False, row_group_rows=Non
         A bad option (``parameter`` names it), or ``out`` has no item store.
     OutputError
         ``path`` cannot be written, or is an existing folder.
-    WarblrError
-        pyarrow is not installed.
 
     Examples
     --------
