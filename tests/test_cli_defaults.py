@@ -60,6 +60,7 @@ class Constant:
 
 
 ENGINE = "warblr.embed"
+GRADING = "warblr.grading.defaults"
 LAB = ("demo", "extract", "analyse", "embed")
 #: (command, option dest, library values it mirrors: all must equal the command's default)
 CASES = [
@@ -99,17 +100,19 @@ CASES = [
       for option in ("repeats", "seed", "dtype", "device")],
     ("bench", "seconds", [Signature("warblr.bench", "synthetic_clips", "seconds")]),
     ("bench", "rate", [Signature("warblr.bench", "synthetic_clips", "sample_rate")]),
-    *[("grade run", option, [Signature("warblr.grading.runner", "run_checks", option)])
-      for option in ("timeout", "impl", "root")],
-    ("grade run", "max_memory", [Constant("warblr.grading.plugin", "DEFAULT_WORKER_MEMORY")]),
-    ("grade run", "sandbox_user", [Constant("warblr.grading.plugin", "DEFAULT_SANDBOX_USER")]),
-    ("grade batch", "max_memory", [Constant("warblr.grading.plugin", "DEFAULT_WORKER_MEMORY"),
+    ("grade run", "timeout", [Constant(GRADING, "DEFAULT_CHECK_TIMEOUT"),
+                              Signature("warblr.grading.runner", "run_checks", "timeout")]),
+    *[("grade run", option, [Signature("warblr.grading.runner", "run_checks", option)]) for option in ("impl", "root")],
+    ("grade run", "max_memory", [Constant(GRADING, "DEFAULT_WORKER_MEMORY")]),
+    ("grade run", "sandbox_user", [Constant(GRADING, "DEFAULT_SANDBOX_USER")]),
+    ("grade batch", "max_memory", [Constant(GRADING, "DEFAULT_WORKER_MEMORY"),
                                    Signature("warblr.grading.batch", "grade_batch", "max_memory")]),
-    ("grade batch", "sandbox_user", [Constant("warblr.grading.plugin", "DEFAULT_SANDBOX_USER"),
+    ("grade batch", "sandbox_user", [Constant(GRADING, "DEFAULT_SANDBOX_USER"),
                                      Signature("warblr.grading.batch", "grade_batch", "sandbox_user")]),
     *[("grade batch", option, [Signature("warblr.grading.batch", "grade_batch", option)])
       for option in ("lab", "timeout", "assignment", "jobs")],
-    ("grade autograder", "timeout", [Signature("warblr.grading.autograder", "build_autograder", "timeout")]),
+    ("grade autograder", "timeout", [Constant(GRADING, "DEFAULT_CHECK_TIMEOUT"),
+                                     Signature("warblr.grading.autograder", "build_autograder", "timeout")]),
     ("grade autograder", "source", [Signature("warblr.grading.autograder", "build_autograder", "source")]),
     ("grade handout", "source", [Signature("warblr.grading.handout", "build_handout", "source")]),
 ]

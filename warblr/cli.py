@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import __version__
-from .cli_support import CommandParser, HelpFormatter  # noqa: F401 - HelpFormatter: for modules not yet moved
+from .cli_support import CommandParser
 from .errors import WarblrError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "error_message", "main"]
