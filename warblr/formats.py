@@ -112,15 +112,7 @@ def is_audio_file(path):
 
 
 def is_wav_file(path):
-    """Whether ``path`` names a WAV file (``.wav`` in any case): the files a DCASE bird set is made of.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    bool
+    """:func:`is_audio_file` narrowed to WAV (``.wav`` in any case): the files a DCASE bird set is made of.
 
     Examples
     --------
