@@ -265,8 +265,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     """
     import torch
 
-    from .embed import (FEATURE_THREADS, NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features,
-                        embed_examples, resolve_device, resolve_dtype, torch_threads)
+    from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features, embed_examples,
+                        feature_threads, resolve_device, resolve_dtype, torch_threads)
     from .fast import examples_torch
     from .model import load_vggish
     from .resample import resample_kaiser_best_torch
@@ -306,7 +306,7 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
         return [resample_kaiser_best_torch(torch.from_numpy(np.ascontiguousarray(w)).to(device), sr, spec.SAMPLE_RATE)
                 for w, sr in clips]
 
-    with torch.inference_mode(), torch_threads(FEATURE_THREADS if device.type == "cpu" else None):
+    with torch.inference_mode(), torch_threads(feature_threads() if device.type == "cpu" else None):
         t_resample, our_16k = _timed(our_resample, device=device, repeats=repeats)  # on the engine's threads
         t_logmel, _ = _timed(lambda: [examples_torch(s, dtype=torch.float32) for s in our_16k],
                              device=device, repeats=repeats)

@@ -43,7 +43,7 @@ from .validation import check_scalar
 
 __all__ = ["batch_examples", "batch_embeddings", "embed_examples", "load_clips", "resolve_device",
            "resolve_dtype", "default_workers", "Engine", "make_engine", "DEFAULT_BATCH_SIZE", "NETWORK_DTYPES",
-           "cpu_model", "cpu_features", "runtime_settings", "torch_threads", "FEATURE_THREADS"]
+           "cpu_model", "cpu_features", "runtime_settings", "torch_threads", "feature_threads"]
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -212,11 +212,29 @@ def _groups(decoded, size):
         yield group
 
 
-#: torch threads for resampling and log-mel on CPU. Their operations are small (a group of 2 clips),
-#: so a parallel region's start and barrier cost more than they save: on 2 shared EPYC cores at
-#: load 11, 8 clips took 29 ms/clip on 1 thread against 150-240 ms/clip on 2. Results do not depend
-#: on the thread count (oneMKL's CBWR is pinned on import, see warblr/__init__.py).
-FEATURE_THREADS = 1
+#: torch threads for resampling and log-mel on CPU when the machine is busier than its cores (see
+#: :func:`feature_threads`). Their operations are small (a group of 2 clips), so on an oversubscribed
+#: machine a parallel region's start and barrier cost more than they save: on 2 shared EPYC cores at
+#: load 11, 8 clips took 29 ms/clip on 1 thread against 150-240 ms/clip on 2; at load 4, 2 threads were
+#: faster (6-7 against 9-11 ms/clip). Results do not depend on the thread count (oneMKL's CBWR is
+#: pinned on import, see warblr/__init__.py).
+BUSY_FEATURE_THREADS = 1
+
+
+def feature_threads():
+    """torch threads for resampling and log-mel now: :data:`BUSY_FEATURE_THREADS` when the 1-minute load
+    average exceeds the CPU count, else None (torch's own count).
+
+    Examples
+    --------
+    >>> feature_threads() in (None, BUSY_FEATURE_THREADS)
+    True
+    """
+    try:
+        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        busy = False
+    return BUSY_FEATURE_THREADS if busy else None
 
 
 @contextlib.contextmanager
@@ -239,7 +257,7 @@ def _clip_examples(clips, *, device, dtype, resampler, workers, names=None):
     clips = list(clips)
     workers = _check_workers(workers, clips, device)
     decoded = prefetch_map(lambda item: _decode(*item, names), enumerate(clips), workers)
-    threads = FEATURE_THREADS if device.type == "cpu" else None
+    threads = feature_threads() if device.type == "cpu" else None
     for group in _groups(decoded, GROUP_SIZE if device.type == "cpu" else DEVICE_GROUP_SIZE):
         with torch_threads(threads):  # not across the yield: the caller's network runs on all threads
             examples = examples_torch(_to_16k(group, resampler=resampler, device=device), dtype=dtype)
@@ -618,7 +636,8 @@ def runtime_settings():
     dict
         ``torch_threads``, ``torch_interop_threads``, ``cpu`` (model name),
         ``cpu_count``, ``cpu_capability`` and ``vnni`` (see :func:`cpu_features`),
-        ``feature_threads`` (torch threads of resampling and log-mel on CPU),
+        ``feature_threads`` (torch threads of resampling and log-mel on CPU, as
+        :func:`feature_threads` chooses them now),
         ``cpu_conv_chunk`` and ``int8_chunk`` (examples per conv-stack / int8 call on CPU)
         and ``environment`` (the set ones of :data:`RUNTIME_VARIABLES`).
     """
@@ -627,6 +646,7 @@ def runtime_settings():
     features = cpu_features()
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
             "cpu": cpu_model(), "cpu_count": os.cpu_count(), "cpu_capability": features["capability"],
-            "vnni": features["vnni"], "feature_threads": FEATURE_THREADS, "cpu_conv_chunk": CPU_CONV_CHUNK,
+            "vnni": features["vnni"], "feature_threads": feature_threads() or torch.get_num_threads(),
+            "cpu_conv_chunk": CPU_CONV_CHUNK,
             "int8_chunk": INT8_CHUNK,
             "environment": {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ}}

@@ -193,8 +193,10 @@ def test_features_on_one_thread_equal_all_threads_and_the_count_is_restored(clip
     from warblr import embed
 
     before = torch.get_num_threads()
+    monkeypatch.setattr(embed, "feature_threads", lambda: 1)  # as on a busy machine
     single = batch_examples(clips[:2])
-    monkeypatch.setattr(embed, "FEATURE_THREADS", before)  # the caller's own thread count
+    assert torch.get_num_threads() == before
+    monkeypatch.setattr(embed, "feature_threads", lambda: None)  # as on a quiet one: the caller's own count
     together = batch_examples(clips[:2])
     assert torch.get_num_threads() == before
     for a, b in zip(single, together):
@@ -202,3 +204,12 @@ def test_features_on_one_thread_equal_all_threads_and_the_count_is_restored(clip
     with embed.torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_feature_threads_follow_the_load(monkeypatch):
+    from warblr import embed
+
+    monkeypatch.setattr(embed.os, "getloadavg", lambda: (embed.os.cpu_count() + 1.0, 0.0, 0.0))
+    assert embed.feature_threads() == embed.BUSY_FEATURE_THREADS
+    monkeypatch.setattr(embed.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert embed.feature_threads() is None
