@@ -219,11 +219,14 @@ def _groups(decoded, size):
 #: faster (6-7 against 9-11 ms/clip). Results do not depend on the thread count (oneMKL's CBWR is
 #: pinned on import, see warblr/__init__.py).
 BUSY_FEATURE_THREADS = 1
+#: Busy means a 1-minute load average above this many runnable threads per CPU (between the two
+#: measurements above: one thread won at 5.5 per CPU, all threads at 1.9).
+BUSY_LOAD_PER_CPU = 2.0
 
 
 def feature_threads():
     """torch threads for resampling and log-mel now: :data:`BUSY_FEATURE_THREADS` when the 1-minute load
-    average exceeds the CPU count, else None (torch's own count).
+    average exceeds :data:`BUSY_LOAD_PER_CPU` per CPU, else None (torch's own count).
 
     Examples
     --------
@@ -231,7 +234,7 @@ def feature_threads():
     True
     """
     try:
-        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+        busy = os.getloadavg()[0] > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
     except OSError:  # no load average on this platform
         busy = False
     return BUSY_FEATURE_THREADS if busy else None

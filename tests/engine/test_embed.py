@@ -209,7 +209,7 @@ def test_features_on_one_thread_equal_all_threads_and_the_count_is_restored(clip
 def test_feature_threads_follow_the_load(monkeypatch):
     from warblr import embed
 
-    monkeypatch.setattr(embed.os, "getloadavg", lambda: (embed.os.cpu_count() + 1.0, 0.0, 0.0))
+    monkeypatch.setattr(embed.os, "getloadavg", lambda: (embed.BUSY_LOAD_PER_CPU * embed.os.cpu_count() + 1.0, 0.0, 0.0))
     assert embed.feature_threads() == embed.BUSY_FEATURE_THREADS
-    monkeypatch.setattr(embed.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(embed.os, "getloadavg", lambda: (embed.os.cpu_count() * 1.0, 0.0, 0.0))
     assert embed.feature_threads() is None
