@@ -11,6 +11,11 @@ lands on both sides. Target: isolated within 2x of in-process. Marked slow::
 prints both figures. The two runs must both score 100 %. Under
 ``--benchmark-disable`` (CI's untimed pass) the runs and their scores are
 checked, the ratio is not: one busy machine's timing is no basis for it.
+
+A second test grades ``solutions/`` isolated inside this process and prints
+the largest reply a worker sent: the grader's reply cap
+(:class:`warblr.grading.wire.ReplyLimits`) must keep at least 10x headroom
+over it.
 """
 
 import json
@@ -20,6 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from warblr.grading.proxies import RemoteImpl
+from warblr.grading.wire import ReplyLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 2.0
@@ -59,3 +67,17 @@ def test_isolated_grading_is_within_twice_in_process_time(tmp_path, request):
     if request.config.getoption("benchmark_disable", default=False):
         pytest.skip(f"untimed run (--benchmark-disable): {line}")
     assert ratio <= TARGET_RATIO, line
+
+
+def test_the_reply_cap_has_headroom_over_the_largest_legitimate_reply(tmp_path, request):
+    results = tmp_path / "results.json"
+    code = pytest.main([str(ROOT / "exercises"), "--impl", str(ROOT / "solutions"), "--isolate",
+                        f"--grade-json={results}", "--grade-timeout=300", "-q", "-p", "no:cacheprovider",
+                        "--rootdir", str(ROOT)])
+    scored = json.loads(results.read_text())
+    assert code == 0 and scored["score"] == scored["max_score"] > 0
+    largest, cap = RemoteImpl.largest_reply_seen, ReplyLimits().max_bytes
+    line = f"largest reply of solutions/: {largest} bytes; reply cap {cap} bytes ({cap / largest:.0f}x)"
+    print("\n" + line)
+    request.node.user_properties.append(("largest_reply", line))
+    assert 0 < largest and cap >= 10 * largest, line

@@ -209,6 +209,7 @@ def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, 
     assert not nobody_ipc_objects(), f"{attack.name} left System V IPC objects: {nobody_ipc_objects()}"
     assert listener.connections == 0, f"{attack.name} reached a TCP server of the grader's machine"
     if peak is not None:
+        print(f"\n{attack.name}: grading peaked at {peak >> 20} MiB resident")
         assert peak < GRADER_PEAK_LIMIT, f"{attack.name}: a grading process peaked at {peak >> 20} MiB"
 
 
