@@ -7,7 +7,11 @@ yours runs meanwhile), then times your function as the grader sees it:
 each call from the grader's side, round trip included when your code runs
 in an isolated worker. Best of several calls on each side, every call on
 fresh input (nothing to remember from one call to the next), and every
-output must also be right: a fast wrong answer earns nothing.
+output must also be right: a fast wrong answer earns nothing. What the
+round trip itself costs is not counted against you: before your code is
+loaded, the grader times a trusted stand-in that takes the same arrays and
+returns an array of the expected size without the work
+(``warblr.grading.probes.carrier``), and subtracts its best time.
 
 The reference is always torchvggish (``mel_features.log_mel_spectrogram``
 and one batched forward pass of its ``VGG``), never ``solutions/``: the
@@ -44,6 +48,14 @@ def best_time(function, inputs):
     return best, outputs
 
 
+def carrying_time(impl, inputs, expected):
+    """Best time of a round trip carrying each input there and an array like ``expected`` back, without the work."""
+    carrier = impl.probe("carrier")
+    return best_time(lambda number, *args: carrier(*args, shape=expected[number].shape,
+                                                   dtype=str(expected[number].dtype)),
+                     [(number, *args) for number, args in enumerate(inputs)])[0]
+
+
 def assert_all_right(outputs, expected, what):
     for number, (got, want) in enumerate(zip(outputs, expected)):
         got = to_numpy(got)
@@ -66,9 +78,10 @@ def test_log_mel_speed(impl, record_property):
     signals = [(ten_seconds(seed),) for seed in range(REPEATS["log_mel"] + 1)]
     reference_time, expected = best_time(lambda signal: mel_features.log_mel_spectrogram(signal, **VGGISH_LOG_MEL),
                                          signals)
+    carrying = carrying_time(impl, signals, expected)
     student_time, outputs = best_time(lambda signal: impl.logmel.log_mel_spectrogram(signal, 16000), signals)
     assert_all_right(outputs, expected, "your log-mel")
-    ratio = student_time / reference_time
+    ratio = max(student_time - carrying, 0.0) / reference_time
     record_property("leaderboard", {"name": "log-mel time (x torchvggish)", "value": round(ratio, 2), "order": "asc"})
     assert ratio < MAX_RATIO, f"your log_mel_spectrogram takes {ratio:.1f}x torchvggish's time on 10 s of audio"
 
@@ -89,9 +102,10 @@ def test_embed_speed(impl, record_property, vggish_state, torchvggish_model, log
 
     reference_time, expected = best_time(reference, batches)
     model = impl.probe("vggish_network", vggish_state)
+    carrying = carrying_time(impl, batches, expected)
     student_time, outputs = best_time(lambda examples: impl.embedding.embed(model, examples), batches)
     assert_all_right(outputs, expected, "your embedding")
-    ratio = student_time / reference_time
+    ratio = max(student_time - carrying, 0.0) / reference_time
     record_property("leaderboard", {"name": "embed time (x torchvggish)", "value": round(ratio, 2), "order": "asc"})
     assert ratio < MAX_RATIO, (
         f"your embed takes {ratio:.1f}x the time of one batched torchvggish forward pass (4 examples)")

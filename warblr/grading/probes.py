@@ -20,7 +20,7 @@ worker).
 from __future__ import annotations
 
 #: Probe names the checks may call (``impl.probe(name, ...)``).
-PROBES = ("stand_in_network", "vggish_network")
+PROBES = ("stand_in_network", "vggish_network", "carrier")
 
 #: VGGish's convolution channels ("M": 2x2 max-pool), as torchvggish's ``make_layers``.
 VGGISH_CHANNELS = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
@@ -119,6 +119,29 @@ def vggish_network(state):
         model = VGG()
     model.load_state_dict({key: torch.as_tensor(value).clone() for key, value in state.items()}, assign=True)
     return model.eval()
+
+
+def carrier():
+    """A module that takes any arguments and returns zeros of the shape and dtype it is asked for.
+
+    Called like the student's function, with the same arrays, it makes the
+    same round trip to the worker without the work: the speed checks time it
+    (before the student's code is first loaded in that worker) and do not
+    count that time against the student.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``carrier(*arrays, shape=(...), dtype="float64")`` -> ``np.zeros(shape, dtype)``.
+    """
+    import numpy as np
+    from torch import nn
+
+    class Carrier(nn.Module):
+        def forward(self, *arrays, shape=(), dtype="float64"):
+            return np.zeros(tuple(shape), dtype=np.dtype(str(dtype)))
+
+    return Carrier()
 
 
 def class_name(value):
