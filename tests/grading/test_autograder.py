@@ -163,6 +163,7 @@ def test_handout_includes_the_lab_notebook(tmp_path):
     shutil.copytree(ROOT / "exercises", lab / "exercises", ignore=shutil.ignore_patterns("__pycache__",
                                                                                          "reference_data"))
     shutil.copytree(ROOT / "solutions", lab / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "conftest.py", lab / "conftest.py")  # registers the grading plugin the handout collects with
     notebook = lab / "exercises" / "lab.ipynb"
     if not notebook.exists():  # the lab's notebook may not be written yet: a stand-in shows it is carried
         notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
