@@ -144,12 +144,6 @@ def carrier():
     return Carrier()
 
 
-def class_name(value):
-    """Qualified class name of ``value``: how the worker labels a handle in messages (not a probe, no verdict)."""
-    cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def run(name, *args, **kwargs):
     """Call the constructor ``name`` (one of :data:`PROBES`)."""
     if name not in PROBES:

@@ -2,7 +2,7 @@
 
 By default the child pytest grades with ``--isolate``: the student's code
 runs in confined worker processes and cannot end the grader (see
-:mod:`warblr.grading.remote`). Without isolation (``--no-isolation``, for
+:mod:`warblr.grading.fork_server` and :mod:`warblr.grading.proxies`). Without isolation (``--no-isolation``, for
 debugging) the code shares the grader's process, and the rest of this
 module's machinery matters: the plugin already keeps one check's failure, hang (pytest-timeout),
 ``sys.exit()``, memory error or monkey-patching from touching the others. What

@@ -57,6 +57,12 @@ LIVE_KINDS = ("torch.nn.Module", "sklearn.base.BaseEstimator")
 MAX_SERVER_MESSAGE = 1 << 16
 
 
+def class_name(value):
+    """Qualified class name of ``value``: how a handle is labelled in messages."""
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _live_types():
     import sklearn.base
     import torch
@@ -87,7 +93,7 @@ class Worker:
         if number is None:
             number = self.numbers[id(value)] = len(self.objects) + 1
             self.objects[number] = value
-        return wire.Handle(number, probes.class_name(value))
+        return wire.Handle(number, class_name(value))
 
     def from_handle(self, handle):
         if handle.number not in self.objects:
