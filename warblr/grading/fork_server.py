@@ -6,10 +6,11 @@ without importing warblr's engine (only the grading infrastructure is
 loaded, so no worker finds the engine in ``sys.modules``); it resolves the
 sandbox user, takes a submission in through :mod:`warblr.grading.intake`
 into a copy the sandbox user can read, forks one worker per check
-(:class:`WorkerProcess`: its socket, its output pipe) and, after the check,
-kills the worker and everything it left (processes, and where the kernel
-refused private namespaces, its files in world-writable folders and its
-System V IPC objects).
+(:class:`WorkerProcess`: its socket, its output pipe), says whether each
+check gets a PID namespace of its own, and after the check kills the
+worker and everything it left (processes, and where the kernel refused
+private namespaces, its files in world-writable folders and its System V
+IPC objects).
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ class ForkServer:
         self._channel = None
         self._server = None
         self.server_pid = None
+        self.pid_namespaces = False  # set by user(): whether each check gets a PID namespace of its own
         self._launch()
         atexit.register(self.close)
 
@@ -248,7 +250,9 @@ class ForkServer:
 
         As root: ``name``'s ids if that user can run this Python (checked once
         from a confined child), else the grader's own with a note saying why.
-        Otherwise: the grader's ids (no uid separation) and a note.
+        Otherwise: the grader's ids (no uid separation) and a note. The
+        note also says whether each check gets a PID namespace of its own
+        (tried once in a confined child).
 
         Raises
         ------
@@ -262,6 +266,7 @@ class ForkServer:
             if os.geteuid() != 0:
                 note = ("uid separation not available: the grader does not run as root, so the worker runs "
                         "as the same user (process separation only)")
+                probe = self.try_confinement(sandbox.Confinement(scratch=str(self._scratch(None, None))).to_json())
             else:
                 try:
                     uid, gid = sandbox.resolve_user(name)
@@ -271,7 +276,8 @@ class ForkServer:
                     raise SandboxError(f"--sandbox-user {name}: is root; choose an unprivileged user")
                 scratch = self._scratch(uid, gid)
                 request = sandbox.Confinement(uid=uid, gid=gid, scratch=str(scratch)).to_json()
-                problem = self._ask({"op": "probe", "confine": request, "paths": []}).get("python")
+                probe = self._ask({"op": "probe", "confine": request, "paths": []})
+                problem = probe.get("python")
                 if problem:
                     note = (f"uid separation NOT available: the sandbox user {name} (uid {uid}) cannot use this "
                             f"Python ({sys.executable}, prefix {sys.prefix}): {problem}. Every folder from / "
@@ -282,8 +288,21 @@ class ForkServer:
                 else:
                     note = (f"worker runs as {name} (uid {uid}), not as the grader (uid {os.getuid()}): it cannot "
                             "read the answers, write the results or signal the grader")
+            note += "; " + self._process_note(probe, name if uid is not None else None)
             self._users[name] = (uid, gid, self._scratch(uid, gid), note)
         return self._users[name]
+
+    def _process_note(self, probe, user):
+        """What the check's processes can reach, from a probe's confinement report; sets :attr:`pid_namespaces`."""
+        why = ((probe.get("confined") or {}).get("namespaces") or {}).get("pid", "unknown")
+        self.pid_namespaces = why is None
+        if why is None:
+            return ("processes: a new PID namespace per check (the check's code sees, signals and traces only its "
+                    "own processes, and all of them end with the check)")
+        shared = (f"every worker of every grading on this machine runs as {user} and can see, signal and read "
+                  "the others' processes: grade one submission at a time here" if user else
+                  "the worker can see and signal every process of the grader's user")
+        return f"processes: NOT private, no new PID namespace ({why}): {shared}"
 
     def _scratch(self, uid, gid):
         folder = self.root / f"scratch-{uid if uid is not None else 'grader'}"
@@ -386,14 +405,17 @@ class ForkServer:
         (``time.time()``) are deleted, at any depth; with ``ipc_shared`` (no
         IPC namespace) its System V IPC objects are removed.
         """
-        worker.kill()
+        worker.kill()  # its group holds the keeper and the namespace's init: the namespace dies with them
         status = self.status(worker.pid)
         # As a subreaper this process adopts every orphan of the check (setsid or not), so killing its
         # orphans is enough and spares the workers of other graders on the machine running as the same
-        # user; without a subreaper the processes of the worker's session die (a setsid escapes that).
-        sandbox.sweep_processes(uid=None if self.subreaper else uid, parent=os.getpid() if self.subreaper else None,
-                                keep=set(keep) | {self.server_pid, self._server.pid},
-                                session=None if self.subreaper else worker.pid)
+        # user. Without one, a PID namespace needs nothing more (its processes died with its init); else the
+        # processes of the sandbox user in the worker's session die (a setsid escapes that).
+        if self.subreaper or not self.pid_namespaces:
+            sandbox.sweep_processes(uid=None if self.subreaper else uid,
+                                    parent=os.getpid() if self.subreaper else None,
+                                    keep=set(keep) | {self.server_pid, self._server.pid},
+                                    session=None if self.subreaper else worker.pid)
         if uid is not None:
             sandbox.remove_files_of(uid, unconfined_temp, since=since)
             if ipc_shared:

@@ -1,26 +1,18 @@
 """Worker confinement (Linux; standard library only): what a worker may see, keep and reach.
 
-Used on both sides of an isolated grading run:
-
-* the worker, just after it is forked and before it imports student code,
-  calls :func:`confine`: a new session; a private mount namespace and a new
-  IPC namespace in which every world-writable folder (``/tmp``, ``/var/tmp``,
-  ``/dev/shm``, ``/run/lock``, ... found by :func:`world_writable_folders`)
-  is a fresh private tmpfs (so nothing the check writes there outlives it or
-  reaches the next check), and the grader's secrets (answers, checks, results
-  folder) and the forbidden modules' package folders are covered by empty
-  read-only tmpfs mounts; rlimits (address space, CPU seconds, processes,
-  open files, file size, no core dumps); then -- when started as root -- no
-  supplementary groups, the sandbox user's gid and uid and ``no_new_privs``;
-  last, :class:`ForbiddenImports` makes the forbidden modules unimportable;
-* the grader uses :func:`resolve_user`, :func:`sweep_processes` and
-  :func:`set_child_subreaper` to pick the unprivileged user and to kill every
-  process a check left behind, and -- where the kernel refused the
-  namespaces -- :func:`remove_files_of` and :func:`remove_ipc_of` to delete
-  what the sandbox user left in shared places.
-
-Each step that the kernel refuses is reported, never silently skipped: the
-grader prints what was and was not confined.
+The worker, just after it is forked and before it imports student code,
+calls :func:`confine`: a new session; a private mount namespace and a new
+IPC namespace in which every world-writable folder (:func:`world_writable_folders`)
+is a fresh private tmpfs and the grader's secrets and the forbidden modules'
+folders are covered by empty read-only mounts; a new PID namespace with its
+own ``/proc`` (:func:`new_pid_namespace`: the check's code sees, signals and
+traces only its own processes, all of which end with the check, while the
+worker's pid, still the grader's handle, ends as the check's process ended);
+rlimits; as root, the sandbox user and ``no_new_privs``; the forbidden
+modules unimportable. The grader uses :func:`resolve_user` and
+:func:`sweep_processes` (with :func:`set_child_subreaper`), and where the
+kernel refused namespaces :func:`remove_files_of` and :func:`remove_ipc_of`;
+every refused step is reported, never silently skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +22,9 @@ import ctypes.util
 import errno
 import os
 import resource
+import select
 import signal
+import socket
 import stat
 import time
 from dataclasses import dataclass, field
@@ -38,11 +32,13 @@ from dataclasses import dataclass, field
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 IPC_RMID = 0
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 _libc = None
 
@@ -125,7 +121,8 @@ class Confinement:
     ``keep``: folders inside those that must stay visible (the sandbox's own:
     the submission copy and scratch), bound back in; ``hide``: folders to
     cover with an empty read-only tmpfs; ``forbidden``: modules the student's
-    code may not import.
+    code may not import; ``pid_namespace``: run the check in a new PID
+    namespace (needs the private mount namespace for its ``/proc``).
     """
 
     uid: int | None = None
@@ -136,18 +133,19 @@ class Confinement:
     private_temp: list = field(default_factory=list)
     keep: list = field(default_factory=list)
     forbidden: list = field(default_factory=list)
+    pid_namespace: bool = True
 
     @classmethod
     def from_json(cls, data):
         return cls(uid=data.get("uid"), gid=data.get("gid"), hide=list(data.get("hide", [])),
                    limits=Limits(**data.get("limits", {})), scratch=str(data.get("scratch", "")),
                    private_temp=list(data.get("private_temp", [])), keep=list(data.get("keep", [])),
-                   forbidden=list(data.get("forbidden", [])))
+                   forbidden=list(data.get("forbidden", [])), pid_namespace=bool(data.get("pid_namespace", True)))
 
     def to_json(self):
         return {"uid": self.uid, "gid": self.gid, "hide": list(self.hide), "limits": self.limits.to_json(),
                 "scratch": self.scratch, "private_temp": list(self.private_temp), "keep": list(self.keep),
-                "forbidden": list(self.forbidden)}
+                "forbidden": list(self.forbidden), "pid_namespace": self.pid_namespace}
 
 
 def _set_limit(kind, value):
@@ -276,6 +274,115 @@ def new_namespaces():
     return report
 
 
+def new_pid_namespace():
+    """Go on in a new PID namespace, with a ``/proc`` of its own; the calling process stays outside as its keeper.
+
+    ``unshare(CLONE_NEWPID)`` only moves the caller's future children, so
+    this forks twice. The caller (the *keeper*: the pid the grader knows,
+    still privileged) never returns: it waits for the namespace and then
+    ends exactly as the check's process ended (its exit status or signal),
+    holding every descriptor it had until then, so the grader sees the
+    worker's socket close only once every process of the check is gone. Its
+    child is the namespace's init (pid 1, privileged, never runs student
+    code): it mounts the new ``/proc``, dies with the keeper
+    (``PR_SET_PDEATHSIG``) and, when the check's process ends, tells the
+    keeper how and exits, and the kernel kills every process left in the
+    namespace. The init's child (pid 2) returns: it goes on with the
+    confinement and runs the check. Must run in a private mount namespace,
+    before the uid is dropped.
+
+    Returns
+    -------
+    str or None
+        In the check's process: None, or why ``/proc`` shows more than the
+        namespace. In the caller, where the kernel refused the namespace:
+        why (nothing changed then, and no process was forked).
+
+    Raises
+    ------
+    OSError
+        A fork failed after the namespace was made (the check cannot run).
+    """
+    try:
+        unshare(CLONE_NEWPID)
+    except OSError as exc:
+        return str(exc)
+    keeper_end, init_end = socket.socketpair()
+    init = os.fork()
+    if init:
+        try:  # the keeper never returns into the confinement (it would run the check outside the namespace)
+            init_end.close()
+            _keep(init, keeper_end)
+        finally:
+            os._exit(1)
+    try:  # nor does the init: only its child, pid 2, runs the check
+        keeper_end.close()
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([init_end], [], [], 0)[0]:  # the keeper died before the line above: nobody would wait
+            os._exit(1)
+        try:
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            problem = None
+        except OSError as exc:
+            problem = f"{exc} (other processes stay visible in /proc)"
+        check = os.fork()
+        if check:
+            _init(check, init_end)
+    except BaseException:
+        os._exit(1)
+    init_end.close()
+    return problem
+
+
+def _keep(init, channel):
+    """The keeper: wait for the namespace's init, then end as the check's process ended."""
+    try:
+        message = channel.recv(32)
+    except OSError:
+        message = b""
+    _, status = os.waitpid(init, 0)  # the init is gone once every process of the namespace is
+    try:
+        status = int(message)
+    except ValueError:  # the init died without a word (killed): end as it ended
+        pass
+    end_as(status)
+
+
+def _init(check, channel):
+    """The namespace's pid 1: reap every orphan; when ``check`` ends, send its wait status and exit."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # pragma: no cover -- the check's process is our child until reaped
+            status = 0
+            break
+        if pid == check:
+            break
+    try:
+        channel.sendall(str(status).encode())
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def end_as(status):
+    """End this process as a process with wait status ``status`` ended: same exit code, or same signal.
+
+    No core file is written; never returns.
+    """
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL, SIGSTOP: cannot be caught anyway
+            pass
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+        os.kill(os.getpid(), number)
+        os._exit(128 + number)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
 class ForbiddenModuleError(ImportError):
     """Student code imported a module the assignment forbids."""
 
@@ -323,21 +430,31 @@ def confine(request):
     """Confine the calling (freshly forked) worker as ``request`` (a :class:`Confinement`) says.
 
     Order matters: mounts need the privileges that dropping the uid gives up.
+    With a new PID namespace the caller never returns: it stays outside as
+    the keeper, and this returns in the check's process
+    (:func:`new_pid_namespace`); everything after it (rlimits, the uid)
+    applies to that process only.
 
     Returns
     -------
     dict
-        ``{"namespaces": {"mount": why not, "ipc": why not}, "private_temp": [covered],
-        "refused": {folder: why not}, "scratch": folder}``.
+        ``{"namespaces": {"mount": why not, "ipc": why not, "pid": why not}, "private_temp": [covered],
+        "refused": {folder: why not}, "scratch": folder}`` (None: done).
     """
-    os.setsid()  # its own process group: the grader kills the group
+    os.setsid()  # its own process group: the grader kills the group (the keeper and the namespace's init)
     report = {"namespaces": {"mount": "not asked", "ipc": "not asked"}, "private_temp": [], "refused": {}}
-    if request.hide or request.private_temp:
+    if request.hide or request.private_temp or request.pid_namespace:
         report["namespaces"] = new_namespaces()
         if report["namespaces"]["mount"] is None:
             covered, refused = _mount_private_temp(request.private_temp, request.keep, request.limits.temp_size)
             report["private_temp"], report["refused"] = covered, refused
             report["refused"].update(_hide(request.hide))
+    if not request.pid_namespace:
+        report["namespaces"]["pid"] = "not asked"
+    elif report["namespaces"]["mount"] is not None:  # a new /proc needs a mount namespace of its own
+        report["namespaces"]["pid"] = f"no private mount namespace for its /proc ({report['namespaces']['mount']})"
+    else:
+        report["namespaces"]["pid"] = new_pid_namespace()
     limits = request.limits
     for kind, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_seconds),
                         (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_FSIZE, limits.file_size),

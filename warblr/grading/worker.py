@@ -12,8 +12,10 @@ seconds importing torch.
 
 A worker first confines itself (:func:`warblr.grading.sandbox.confine`:
 session, private tmpfs over every world-writable folder, a new IPC
-namespace, hidden folders, rlimits, the sandbox user, an empty scratch
-folder as cwd, the forbidden modules unimportable), then serves requests
+namespace, hidden folders, a new PID namespace -- the forked pid stays
+outside as the keeper and the check runs as pid 2 inside, seeing only its
+own processes --, rlimits, the sandbox user, an empty scratch folder as
+cwd, the forbidden modules unimportable), then serves requests
 from the grader on its own socket: import a
 graded module, call one of its functions, read an attribute or call a method
 of a live object it returned (a model, an estimator: these stay here behind
@@ -25,7 +27,8 @@ end of the check, or when the check's time is up.
 Protocol with the fork server (small JSON messages on a Unix socket; a spawn
 request carries the worker's socket and output pipe as file descriptors):
 ``{"op": "spawn", "submission": DIR, "confine": {...}}`` -> ``{"pid": PID}``,
-``{"op": "status", "pid": PID}`` -> ``{"status": "exited 0" | "killed by SIGKILL" | ...}``,
+``{"op": "status", "pid": PID}`` -> ``{"status": "exited 0" | "killed by SIGKILL" | ...}`` (how the check's
+process ended: the keeper ends the same way),
 ``{"op": "probe", "confine": {...}, "paths": [...]}`` -> what the sandbox user can read and how the
 confinement went.
 """
