@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -199,11 +200,6 @@ def exclusive(folder, *, what="warblr run"):
     >>> with exclusive(folder), exclusive(folder):  # re-entrant in one thread
     ...     pass
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
     key = (os.path.realpath(folder), threading.get_ident())
     with _HELD_GUARD:
         depth = _HELD.get(key, 0)
@@ -216,17 +212,9 @@ def exclusive(folder, *, what="warblr run"):
             with _HELD_GUARD:
                 _HELD[key] -= 1
         return
-    lock = Path(folder) / ".lock"
-    try:
-        handle = open(lock, "a")
-    except OSError as exc:
-        raise OutputError(f"{lock}: cannot write ({exc.strerror or exc})", path=lock) from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise OutputError(f"{folder}: another {what} is writing this folder; wait for it or choose another "
-                              "output folder", path=folder) from exc
+    busy = OutputError(f"{folder}: another {what} is writing this folder; wait for it or choose another "
+                       "output folder", path=folder)
+    with locked_file(Path(folder) / ".lock", busy=busy):
         with _HELD_GUARD:
             _HELD[key] = 1
         try:
@@ -234,3 +222,49 @@ def exclusive(folder, *, what="warblr run"):
         finally:
             with _HELD_GUARD:
                 del _HELD[key]
+
+
+@contextlib.contextmanager
+def locked_file(path, *, busy=None, waiting=None):
+    """Hold an exclusive ``flock`` on the file ``path`` (created if missing, never deleted).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The lock file.
+    busy : Exception, keyword-only
+        Raised when another process holds the lock; ``None`` waits for it instead.
+    waiting : str, keyword-only
+        Printed to stderr once before waiting (with ``busy=None``).
+
+    Raises
+    ------
+    OutputError
+        The lock file cannot be created or locked; or ``busy`` as given.
+
+    Examples
+    --------
+    >>> with locked_file(Path(tempfile.mkdtemp()) / "lock"):
+    ...     pass
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        handle = open(path, "a")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the lock file ({exc.strerror or exc})", path=path) from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if busy is not None:
+                raise busy from None
+            if waiting:
+                print(waiting, file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot lock ({exc.strerror or exc})", path=path) from exc
+        yield  # closing the file releases the lock

@@ -12,17 +12,15 @@ only verifies it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DatasetError, FetchError, InvalidArgumentError, OutputError
-from ...fileio import atomic_write_json, file_digest
+from ...fileio import atomic_write_json, file_digest, locked_file
 from ..dataset import read_dataset
 from ..download import RETRIES, RETRY_WAIT_S, TIMEOUT_S, check_transfer_options, download, partial_path
 from .archive import AUDIO_DIR, check_space, extract_wavs
@@ -167,29 +165,11 @@ def _install(bird_set, staging, dest, base, options):
     return manifest
 
 
-@contextlib.contextmanager
 def _one_fetch_at_a_time(dest, *, progress):
     """Hold :func:`lock_file` of ``dest``, waiting for a fetch that holds it; the file is never deleted."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
     path = lock_file(dest)
-    try:
-        handle = open(path, "a")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot create the fetch lock ({exc.strerror or exc})", path=path) from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if progress:
-                print(f"waiting for another warblr fetch into {dest} to finish (it holds {path})", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot lock ({exc.strerror or exc})", path=path) from exc
-        yield  # closing the file releases the lock
+    return locked_file(path, waiting=(f"waiting for another warblr fetch into {dest} to finish (it holds {path})"
+                                      if progress else None))
 
 
 def _make_folder(folder):
