@@ -49,8 +49,11 @@ GALLERY_TIMEOUT = 3.0
 SELECTION = ["test_resampling.py::test_to_mono_keeps_mono", "test_resampling.py::test_resample_same_rate_is_identity",
              "test_classify.py::test_pool_matches_solution", "test_logmel.py::test_periodic_hann",
              "test_embedding.py::test_postprocess_matches_solution"]
-#: Peak resident memory any grading process may reach, bytes.
+#: Peak resident memory any grading process may reach, bytes (a grading command measured from outside).
 GRADER_PEAK_LIMIT = 3 << 30
+#: How far grading may grow the resident size of the process it runs in, bytes (pytest's own size, whatever
+#: earlier tests left in it, is not the grader's; the forged 100 MB reply once grew it by 5 GB).
+GRADER_GROWTH_LIMIT = 1 << 30
 pytestmark = pytest.mark.usefixtures("needs_uid_separation")
 
 
@@ -188,7 +191,7 @@ def control_characters(results):
     return sorted({repr(c) for text in texts for c in text if c in "\x1b\x07\r\x00\x9b"})
 
 
-def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, peak=None):
+def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, peak=None, growth=None):
     """The attack scored exactly 0, ran, was stopped, leaked nothing and left nothing behind."""
     outputs = "\n".join(test["output"] for test in results["tests"])
     assert results["max_score"] > 0 and results["score"] == 0, (attack.name, results["score"], outputs[:3000])
@@ -211,6 +214,9 @@ def assert_stopped(attack, results, results_path, *, token, listener, lab=ROOT, 
     if peak is not None:
         print(f"\n{attack.name}: grading peaked at {peak >> 20} MiB resident")
         assert peak < GRADER_PEAK_LIMIT, f"{attack.name}: a grading process peaked at {peak >> 20} MiB"
+    if growth is not None:
+        print(f"\n{attack.name}: grading grew its process by {growth >> 20} MiB resident")
+        assert growth < GRADER_GROWTH_LIMIT, f"{attack.name}: grading grew its process by {growth >> 20} MiB"
 
 
 def network_isolated(results):
@@ -224,12 +230,13 @@ def test_attack_scores_zero_in_isolated_grading(entry, grade_in_process, results
     folder = hostile_submission(tmp_path / "submission", entry, port=listener.port, token=token,
                                 results=results_path)
     reset_peak_memory()
+    before = peak_memory()
     outcome = grade_in_process(folder, SELECTION, timeout=GALLERY_TIMEOUT, results_path=results_path)
-    peak = peak_memory()
+    growth = peak_memory() - before
     results = outcome["results"]
     if entry.needs_network_namespace and not network_isolated(results):
         pytest.skip("this kernel refuses a new network namespace: the grader says so, and the network stays open")
-    assert_stopped(entry, results, results_path, token=token, listener=listener, peak=peak)
+    assert_stopped(entry, results, results_path, token=token, listener=listener, growth=growth)
 
 
 def test_isolation_is_reported_in_the_results(stubs_with, grade_in_process, results_folder):
