@@ -12,7 +12,7 @@ mode was on, and compare every row with the grader's own copy of that network.
 import numpy as np
 import pytest
 import torch
-from torchvggish.torchvggish import VGG, Postprocessor, make_layers
+from torchvggish.torchvggish import Postprocessor
 
 from warblr.grading import credit, probes
 

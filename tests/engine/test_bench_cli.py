@@ -11,6 +11,7 @@ from warblr.cli import main
 pytest.importorskip("torchvggish")
 
 
+@pytest.mark.slow  # a full bench run (speed)
 def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     path = tmp_path / "out" / "bench.json"
     assert main(["bench", "--clips", "2", "--seconds", "3", "--json", str(path)]) == 0
@@ -35,6 +36,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert set(report["targets"]) >= {"features_speedup", "end_to_end_speedup", "network_roofline_fraction"}
 
 
+@pytest.mark.slow  # a second full bench run
 def test_bench_reads_a_data_folder(tmp_path, make_wav, capsys):
     for i, (wave, rate) in enumerate(synthetic_clips(2, seconds=1.5, sample_rate=22050, seed=4)):
         make_wav(wave, rate, name=f"data/clip{i}.wav")

@@ -86,6 +86,7 @@ def test_engine_runs_int8_through_the_same_cache(model, int8, cache_dir, held_ou
     assert batch_embeddings(clip, model, dtype="int8")[0].shape == (2, 128)
 
 
+@pytest.mark.slow  # calibrates a second int8 network
 def test_a_changed_weight_names_another_cache_file(model, cache_dir):
     changed = load_vggish("random", seed=0)
     with torch.no_grad():
@@ -94,6 +95,7 @@ def test_a_changed_weight_names_another_cache_file(model, cache_dir):
     assert quantize.cache_path(load_vggish("random", seed=0), cache_dir) == quantize.cache_path(model, cache_dir)
 
 
+@pytest.mark.slow  # loads a second int8 network; the cache key is checked by test_built_once_then_read_from_the_cache_bit_identical
 def test_a_cache_file_with_other_provenance_is_not_used(model, int8, tmp_path):
     saved = torch.load(int8.cache_file, weights_only=True)
     record = quantize.provenance(model)

@@ -18,12 +18,14 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from warblr.grading.batch import grade_batch
 from warblr.grading.handout import ROOT_CONFTEST, write_tree
+
+#: A whole course run with a kill and a resume: the slow pass (test_batch_units.py covers the parts in the default).
+pytestmark = pytest.mark.slow
 
 #: Seconds per check: short, so the hanging submission costs little.
 TIMEOUT = 6.0

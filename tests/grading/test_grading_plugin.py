@@ -349,6 +349,7 @@ def test_partial_credit_survives_a_resumed_run():
     assert undeclared.score == 0
 
 
+@pytest.mark.slow  # two grading runs of an optional feature
 def test_leaderboard_figures_go_into_results_json_only_when_asked(tmp_path):
     checks = {"test_logmel.py": "def test_fast(impl, record_property):\n"
                                 "    record_property('leaderboard', {'name': 'AUC', 'value': impl.logmel.double(0.4),"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from warblr.grading.handout import build_handout
 from warblr.grading.report import VISIBILITIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +81,7 @@ def test_solutions_score_full_marks(solutions_run):
     assert_well_formed(results)
 
 
+@pytest.mark.slow  # a full grading run; test_grading_plugin.py and the lazy gallery's 'none' cover it fast
 def test_untouched_stubs_are_not_attempted(stubs_run, solutions_run):
     run, results = stubs_run
     assert run.returncode == 1
@@ -102,9 +102,9 @@ def test_hidden_checks_are_marked_hidden_in_results(solutions_run):
         assert (test["visibility"] == "hidden") == (function in hidden), test["name"]
 
 
-@pytest.fixture(scope="module")
-def handout(tmp_path_factory):
-    return build_handout(tmp_path_factory.mktemp("handout") / "lab", source=ROOT)["out"]
+@pytest.fixture
+def handout(lab_handout):
+    return lab_handout
 
 
 def test_handout_has_no_solutions_and_no_hidden_checks(handout):
@@ -130,6 +130,7 @@ def test_handout_says_how_many_hidden_checks_and_points_run_only_at_grading(hand
     assert f"warblr_hidden_checks = {len(hidden)} checks, {points:g} points" in (handout / "pytest.ini").read_text()
 
 
+@pytest.mark.slow  # a subset of test_handout_checks_pass_on_the_solutions, also slow
 def test_handout_reference_checks_pass_on_the_solutions(handout, tmp_path):
     # only the checks that compare with the stored reference data, to keep the default run fast
     run, results = grade(handout, ROOT / "solutions", tmp_path / "results.json", "-k", "solution")

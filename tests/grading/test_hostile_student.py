@@ -210,6 +210,7 @@ def test_a_crash_leaves_a_report_blaming_the_running_check(tmp_path):
     assert results["score"] == 1 and results["max_score"] == 4
 
 
+@pytest.mark.slow  # waits out hangs
 def test_grade_run_resumes_after_crashes_and_hangs_that_ignore_the_timeout(tmp_path):
     make_hostile_lab(tmp_path, CRASHERS)
     outcome = run_checks(root=tmp_path, grade_json=tmp_path / "out" / "results.json", timeout=1.0,
@@ -238,6 +239,7 @@ def test_grade_run_always_leaves_a_well_formed_results_json(tmp_path, broken):
     assert outcome["returncode"] == 2
 
 
+@pytest.mark.slow  # grades every hostile check twice; the gallery's default entries cover isolation
 def test_isolated_grading_stops_the_same_code_without_a_restart(tmp_path):
     make_hostile_lab(tmp_path, CHECKS + "\n\n" + CRASHERS.replace("def test_before", "def test_honest_before"))
     outcome = run_checks(root=tmp_path, grade_json=tmp_path / "out" / "results.json", timeout=2.0,
@@ -258,6 +260,7 @@ def test_isolated_grading_stops_the_same_code_without_a_restart(tmp_path):
     assert "isolation: " in outcome["results"]["output"]
 
 
+@pytest.mark.slow  # waits out the overall limit
 def test_the_whole_run_stops_at_its_overall_time_limit(tmp_path):
     make_hostile_lab(tmp_path, CHECKS)
     outcome = run_checks(root=tmp_path, grade_json=tmp_path / "results.json", timeout=60.0, total_timeout=6.0,

@@ -33,3 +33,11 @@ def test_other_good_resamplers_get_full_marks(alternative, apply_mutant, grade_i
 def test_gallery_is_large_and_unique(galleries):
     names = [m.name for m in galleries["mutant"]]
     assert len(names) >= 18 and len(set(names)) == len(names)
+
+
+def test_the_default_pass_grades_named_entries_of_every_module(galleries, default_pass):
+    for kind, names in default_pass.items():
+        known = {entry.name for entry in galleries[kind]}
+        assert names <= known, f"DEFAULT_PASS names {sorted(names - known)} that the {kind} gallery lacks"
+    modules = {m.module for m in galleries["mutant"] if m.name in default_pass["mutant"]}
+    assert modules == {m.module for m in galleries["mutant"]}, "every graded module has a mutant in the default pass"

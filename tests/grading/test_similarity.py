@@ -98,6 +98,7 @@ def chromium_options(profile):
     return options
 
 
+@pytest.mark.slow  # a headless browser; the fingerprints and ranking are tested in the default pass
 def test_the_html_report_shows_the_matched_passages_side_by_side_in_a_browser(course, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service

@@ -207,6 +207,7 @@ def test_cross_dataset_test_auc_is_reported_and_never_fits_on_the_test_labels(tm
     assert shuffled["auc"]["log_mel"]["best"]["mean"] > 0.75
 
 
+@pytest.mark.slow  # a second cross-dataset run; the default pass keeps the cross-dataset AUC test
 def test_cross_dataset_reports_the_test_sets_bad_items(tmp_path, random_model, random_provenance, make_tree,
                                                        bad_ids):
     from warblr.lab.dataset import read_dataset

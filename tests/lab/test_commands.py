@@ -132,6 +132,7 @@ def test_demo_generates_then_reuses_its_corpus(tmp_path, capsys):
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["counts"]["reused"] == 8
 
 
+@pytest.mark.slow  # loads the model several times; tests/engine/test_weights.py covers provenance in the default pass
 def test_weights_provenance(tmp_path, random_provenance):
     import warblr.model
     from warblr.errors import WeightsNotFoundError

@@ -59,6 +59,7 @@ def local(tree, tmp_path_factory, random_model, random_provenance):
     return run(tree, out, random_model, random_provenance), item_bytes(out)
 
 
+@pytest.mark.slow  # Ray start-up and a full run; the default pass keeps Ray's errors and imports
 def test_ray_run_equals_local_run_byte_for_byte(ray_session, tree, local, tmp_path, random_model,
                                                random_provenance, bad_ids):
     local_result, local_items = local
@@ -167,6 +168,7 @@ def command(tree, out, *options):
             "random", "--group-size", str(GROUP_SIZE), "--device", "cpu", "--quiet", *options]
 
 
+@pytest.mark.slow  # waits out Ray's connection timeout
 def test_an_unreachable_cluster_is_a_clear_error(tree, tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import warblr.audio
 import warblr.fileio
@@ -282,6 +281,7 @@ def test_another_user_reads_what_extract_analyse_and_export_wrote(tree, random_m
         shutil.rmtree(shared, ignore_errors=True)
 
 
+@pytest.mark.slow  # waits on a running analyse; the folder lock itself is tested in the default pass
 def test_a_concurrent_extract_cannot_mix_into_a_running_analyse(tmp_path, make_tree, random_model,
                                                                 random_provenance):
     data = make_tree(tmp_path / "data", 3, 3)

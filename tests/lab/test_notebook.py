@@ -102,6 +102,7 @@ def auc_rows(notebook):
     return rows
 
 
+@pytest.mark.slow  # executes the notebook with the solutions in a kernel (13 s); the stubs' run is in the default pass
 def test_notebook_with_the_solutions_shows_every_step(notebook_runs, lab_tree):
     notebook = notebook_runs.executed("solutions")
     everything = all_text(notebook)

@@ -255,6 +255,7 @@ def _figure_outputs(notebook):
             if "image/png" in output.get("data", {})]
 
 
+@pytest.mark.slow  # executes the notebook with the solutions in a kernel (13 s); the stubs' run is in the default pass
 def test_the_solutions_notebook_renders_with_every_figure_whole(browser, reference_notebook, artifacts):
     images, problems = _open(browser, reference_notebook, artifacts / "lab-notebook-solutions.html")
     assert problems == []
@@ -263,6 +264,7 @@ def test_the_solutions_notebook_renders_with_every_figure_whole(browser, referen
     assert all(image["width"] > 0 and image["src"].startswith("data:image/png;base64,") for image in images)
 
 
+@pytest.mark.slow  # executes the notebook with the solutions in a kernel (13 s); the stubs' run is in the default pass
 def test_the_browser_check_fails_on_a_flattened_panel(browser, reference_notebook, tmp_path):
     from PIL import Image, PngImagePlugin
 
@@ -283,6 +285,7 @@ def test_the_browser_check_fails_on_a_flattened_panel(browser, reference_noteboo
     assert len(problems) == 1 and f"panel {panels[0]['title']!r} is flat" in problems[0], problems
 
 
+@pytest.mark.slow  # executes the notebook with the solutions in a kernel (13 s); the stubs' run is in the default pass
 def test_the_browser_check_fails_on_a_broken_image_and_on_error_output(browser, reference_notebook, tmp_path):
     notebook = copy.deepcopy(reference_notebook)
     stft = next(c for c in notebook.cells if c.get("id") == "stft")

@@ -57,6 +57,7 @@ def test_twenty_fresh_processes_give_identical_bytes(tree, tmp_path):
         assert run.keys() == runs[0].keys() and not differing, f"run {k} differs from run 0 in {differing}"
 
 
+@pytest.mark.slow  # two extract runs
 def test_decoding_threads_do_not_change_a_bit(tree, tmp_path):
     serial = extract_in_a_fresh_process(tree, tmp_path / "serial", "--workers", "0")
     threaded = extract_in_a_fresh_process(tree, tmp_path / "threaded", "--workers", "4")
