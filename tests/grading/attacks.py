@@ -170,7 +170,7 @@ ATTACKS = [
 import atexit as _atexit
 _atexit.register(_write_fake)
 _write_fake()
-''', default=True),
+'''),
     _attack("symlinked_solutions_folder", r'''
 from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link to the lab's solutions/
 ''', entries=(("sol", ("link", "{lab}/solutions")),), expect=REFUSED, default=True),

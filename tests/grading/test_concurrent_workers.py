@@ -179,6 +179,7 @@ def outcome_of(results):
     return test
 
 
+@pytest.mark.slow  # two whole gradings at once (~15 s); the pid-2 tests below show the namespace in the default pass
 def test_a_worker_cannot_reach_a_concurrent_gradings_worker(tmp_path):
     token = "w" + secrets.token_hex(3)  # process names hold at most 15 characters
     folders = {"a": submission(tmp_path / "a", HOSTILE.replace("{token}", token)),
