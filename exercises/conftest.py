@@ -1,6 +1,7 @@
-"""Fixtures for the graded checks: reference values and a shared, seeded VGGish.
+"""Fixtures for the graded checks: the session's seeded inputs, reference values and a shared, seeded VGGish.
 
-The ``impl`` fixture (the implementation being graded) and the ``points``,
+The ``impl`` fixture (the implementation being graded), the ``input_seed``
+fixture (chosen by the grader: ``--input-seed``) and the ``points``,
 ``hint`` and ``visibility`` markers come from the grading plugin.
 """
 
@@ -10,13 +11,24 @@ from . import reference as _reference
 
 
 @pytest.fixture(scope="session")
-def reference():
-    """Reference values by name (``reference("logmel.log_mel_spectrogram.noise_16k")``).
+def inputs(input_seed):
+    """The seeded inputs of this session (``inputs.noise_16k()``, ... ; :class:`reference.Inputs`).
+
+    The public ones when you check yourself; when grading counts, inputs
+    from a seed you cannot know, so only code that computes its answers scores.
+    """
+    return _reference.Inputs(input_seed)
+
+
+@pytest.fixture(scope="session")
+def reference(input_seed):
+    """Reference values by name at this session's input seed (``reference("logmel.log_mel_spectrogram.noise_16k")``).
 
     Computed from ``solutions/`` when it sits next to ``exercises/``,
-    otherwise loaded from ``exercises/reference_data/`` (the student handout).
+    otherwise loaded from ``exercises/reference_data/`` (the student handout:
+    the public seed only; the Gradescope package: also its secret seeds).
     """
-    return _reference.Reference.discover()
+    return _reference.Reference.discover().bind(input_seed)
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +44,12 @@ def torchvggish_model():
 
 
 @pytest.fixture(scope="session")
-def log_mel_examples():
-    """Six realistic float32 ``[6, 96, 64]`` examples: torchvggish's front end on seeded audio."""
+def log_mel_examples(inputs):
+    """Six realistic float32 ``[6, 96, 64]`` examples: torchvggish's front end on this session's seeded audio."""
     import numpy as np
     from torchvggish import vggish_input
 
-    noise = _reference.noise_16k()
+    noise = inputs.noise_16k()
     parts = [vggish_input.waveform_to_examples(audio, 16000, return_tensor=False)
              for audio in (noise, noise[::-1].copy())]
     return np.concatenate(parts).astype(np.float32)

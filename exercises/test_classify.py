@@ -6,7 +6,8 @@ chosen here and its probabilities must equal this file's reference pipeline
 fitted on the same data; your cross-validated AUC must equal scikit-learn's
 ``cross_val_score`` of that reference pipeline, computed here; a
 closed-form property (no leakage: random labels score about 0.5, learnable
-ones what the reference scores); and ``solutions/`` on a fixed data set.
+ones what the reference scores); and ``solutions/`` on a seeded data set
+(the session's ``inputs``: public when you check yourself, unknown when graded).
 """
 
 import functools
@@ -22,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .reference import classification_data, clip_features, to_numpy
+from .reference import assert_matches_reference, to_numpy
 
 
 def reference_pipeline(n_components, random_state=0):
@@ -79,6 +80,16 @@ def student_auc(impl, *args, **kwargs):
     return got
 
 
+def assert_near(got, expected, tolerance, message, inputs):
+    """Fail with ``message`` unless ``|got - expected| < tolerance``; ``{expected}`` in it is filled in only for public inputs.
+
+    At a graded run's unknown seed the expected value stays hidden (a plain ``assert`` would print it too), so
+    failing on purpose over many submissions collects no table of answers.
+    """
+    if not abs(got - expected) < tolerance:
+        raise AssertionError(message.format(expected=f"{expected:.4f}" if inputs.public else "(not shown when graded)"))
+
+
 def fitted_probabilities(impl, n_components, X, y, *, random_state=0):
     """Positive-class probabilities on ``X`` of your ``make_classifier`` fitted on ``(X, y)``."""
     model = impl.classify.make_classifier(n_components, random_state=random_state)
@@ -113,10 +124,10 @@ def test_pool_is_the_mean_over_leading_axes(impl, shape, dim, seed):
 
 
 @pytest.mark.points(1)
-@pytest.mark.hint("pool: mean pooling of the fixed [3, 7, 16] features differs from the solution's")
-def test_pool_matches_solution(impl, reference):
-    np.testing.assert_allclose(to_numpy(impl.classify.pool(clip_features())), reference("classify.pool.clip_features"),
-                               rtol=1e-6, atol=1e-9)
+@pytest.mark.hint("pool: mean pooling of the seeded [3, 7, 16] features differs from the solution's")
+def test_pool_matches_solution(impl, inputs, reference):
+    assert_matches_reference(to_numpy(impl.classify.pool(inputs.clip_features())),
+                             reference("classify.pool.clip_features"), rtol=1e-6, atol=1e-9)
 
 
 # ------------------------------------------------------------------ the classifier
@@ -127,19 +138,19 @@ def test_pool_matches_solution(impl, reference):
                   "random_state) and LogisticRegression, in that order: fitted on the same data its probabilities "
                   "must equal that pipeline's")
 @pytest.mark.parametrize("n_components", [2, 5])
-def test_make_classifier_steps(impl, n_components):
-    X, y = classification_data()
+def test_make_classifier_steps(impl, inputs, n_components):
+    X, y = inputs.classification_data()
     got = fitted_probabilities(impl, n_components, X, y)
     expected = reference_pipeline(n_components).fit(X, y).predict_proba(X)[:, 1]
-    np.testing.assert_allclose(got, expected, atol=1e-3, err_msg=(
-        f"your classifier's probabilities differ from StandardScaler -> PCA({n_components}) -> LogisticRegression"))
+    assert_matches_reference(got, expected, atol=1e-3,
+                             what=f"StandardScaler -> PCA({n_components}) -> LogisticRegression's probabilities")
 
 
 @pytest.mark.points(3)
 @pytest.mark.hint("make_classifier: standardise (StandardScaler) before PCA; without it PCA only sees the "
                   "columns with the largest scale and rescaling a feature changes the predictions")
-def test_make_classifier_ignores_feature_scale(impl):
-    X, y = classification_data()
+def test_make_classifier_ignores_feature_scale(impl, inputs):
+    X, y = inputs.classification_data()
     scales = np.geomspace(1000.0, 0.001, X.shape[1])
     original = fitted_probabilities(impl, 3, X, y)
     rescaled = fitted_probabilities(impl, 3, X * scales, y)
@@ -147,19 +158,18 @@ def test_make_classifier_ignores_feature_scale(impl):
     # It must also have learnt what the reference learns (a constant or an untrained model is scale-blind too).
     learnt = roc_auc_score(y, original)
     expected = roc_auc_score(y, reference_pipeline(3).fit(X, y).predict_proba(X)[:, 1])
-    assert abs(learnt - expected) < 0.02, (
-        f"your fitted classifier ranks its own training data with AUC {learnt:.3f}; the pipeline asked for: "
-        f"{expected:.3f}")
+    assert_near(learnt, expected, 0.02, f"your fitted classifier ranks its own training data with AUC {learnt:.3f}; "
+                "the pipeline asked for: {expected}", inputs)
 
 
 @pytest.mark.points(2)
-@pytest.mark.hint("make_classifier: on the fixed data set your fitted pipeline's probabilities differ from the "
+@pytest.mark.hint("make_classifier: on the seeded data set your fitted pipeline's probabilities differ from the "
                   "solution's (StandardScaler -> PCA(n_components) -> LogisticRegression with its defaults: C=1, no "
                   "class_weight, no extra penalty)")
-def test_make_classifier_matches_solution(impl, reference):
-    X, y = classification_data()
-    np.testing.assert_allclose(fitted_probabilities(impl, 4, X, y), reference("classify.make_classifier.proba"),
-                               atol=1e-3)
+def test_make_classifier_matches_solution(impl, inputs, reference):
+    X, y = inputs.classification_data()
+    assert_matches_reference(fitted_probabilities(impl, 4, X, y), reference("classify.make_classifier.proba"),
+                             atol=1e-3, what="the solution's probabilities")
 
 
 # ------------------------------------------------------------------ cross-validation
@@ -169,18 +179,18 @@ def test_make_classifier_matches_solution(impl, reference):
 @pytest.mark.hint(CV_HINT)
 @GRADED
 @given(n_components=st.integers(1, 5), n_splits=st.integers(2, 6), random_state=st.integers(0, 1000))
-def test_cross_validated_auc_matches_sklearn(impl, n_components, n_splits, random_state):
-    X, y = classification_data()
+def test_cross_validated_auc_matches_sklearn(impl, inputs, n_components, n_splits, random_state):
+    X, y = inputs.classification_data()
     expected = reference_auc(X, y, n_components, n_splits, random_state)
     got = student_auc(impl, X, y, n_components, n_splits=n_splits, random_state=random_state)
-    assert abs(got - expected) < 1e-6, f"your AUC {got:.4f}, sklearn's cross_val_score gives {expected:.4f}"
+    assert_near(got, expected, 1e-6, f"your AUC {got:.4f}, sklearn's cross_val_score gives {{expected}}", inputs)
 
 
 @pytest.mark.points(4)
 @pytest.mark.hint("cross_validated_auc: test-fold leakage. Labels that are pure noise must score an AUC near 0.5: "
                   "fit on the training folds only and score the held-out fold (never fit on all the data, never "
                   "score the data you trained on)")
-def test_cross_validated_auc_has_no_leakage(impl):
+def test_cross_validated_auc_has_no_leakage(impl, inputs):
     rng = np.random.default_rng(2024)
     scores = []
     for seed in range(6):  # one run's AUC spreads by about 0.11 around 0.5; six runs by about 0.05
@@ -190,33 +200,34 @@ def test_cross_validated_auc_has_no_leakage(impl):
     assert abs(np.mean(scores) - 0.5) < 0.2, (
         f"AUC {np.mean(scores):.2f} on random labels: the test folds leaked into training")
     # ... and labels that can be learnt must score what leak-free cross-validation scores (not a constant 0.5).
-    X, y = classification_data()
+    X, y = inputs.classification_data()
     for n_components, random_state in ((2, 1), (4, 2)):
         got = student_auc(impl, X, y, n_components, n_splits=4, random_state=random_state)
         expected = reference_auc(X, y, n_components, 4, random_state)
-        assert abs(got - expected) < 0.02, (
-            f"AUC {got:.3f} on learnable labels, leak-free cross-validation gives {expected:.3f}")
+        assert_near(got, expected, 0.02, f"AUC {got:.3f} on learnable labels, leak-free cross-validation gives "
+                    "{expected}", inputs)
 
 
 @pytest.mark.points(2)
 @pytest.mark.hint("cross_validated_auc: score probabilities (predict_proba[:, 1] or decision_function), not hard "
                   "predicted labels: ROC AUC ranks scores, and 0/1 labels throw the ranking away")
-def test_cross_validated_auc_uses_probabilities(impl):
-    X, y = classification_data()
+def test_cross_validated_auc_uses_probabilities(impl, inputs):
+    X, y = inputs.classification_data()
     expected, from_labels = reference_auc(X, y, 4), labels_auc(X, y, 4)
     got = student_auc(impl, X, y, 4)
     diagnosis = " (that is the AUC of hard predicted labels)" if abs(got - from_labels) < 1e-9 else ""
-    assert abs(got - expected) < 1e-6, f"your AUC {got:.4f}{diagnosis}, expected {expected:.4f} from probabilities"
+    assert_near(got, expected, 1e-6, f"your AUC {got:.4f}{diagnosis}, expected {{expected}} from probabilities", inputs)
 
 
 @pytest.mark.points(2)
-@pytest.mark.hint("cross_validated_auc: on the fixed data set your mean AUC differs from the solution's: stratified "
+@pytest.mark.hint("cross_validated_auc: on the seeded data set your mean AUC differs from the solution's: stratified "
                   "shuffled folds with random_state, fit inside each fold, held-out probabilities, mean over folds")
 @pytest.mark.parametrize("case, kwargs", [("default", dict(n_components=4)),
                                           ("custom", dict(n_components=2, n_splits=3, random_state=11))])
-def test_cross_validated_auc_matches_solution(impl, reference, case, kwargs):
-    got = student_auc(impl, *classification_data(), **kwargs)
-    assert abs(got - float(reference(f"classify.cross_validated_auc.{case}"))) < 1e-3
+def test_cross_validated_auc_matches_solution(impl, inputs, reference, case, kwargs):
+    got = student_auc(impl, *inputs.classification_data(), **kwargs)
+    assert_near(got, float(reference(f"classify.cross_validated_auc.{case}")), 1e-3,
+                f"your mean AUC {got:.4f} differs from the solution's ({{expected}}) by 1e-3 or more", inputs)
 
 
 @pytest.mark.points(2)

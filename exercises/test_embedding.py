@@ -16,7 +16,7 @@ from torchvggish.torchvggish import Postprocessor
 
 from warblr.grading import credit, probes
 
-from .reference import pca_inputs, to_numpy
+from .reference import to_numpy
 
 ARCHITECTURE = ("conv 64-M-128-M-256-256-M-512-512-M (3x3, padding 1, ReLU; 2x2 max-pool) named 'features', "
                 "then 'embeddings' = Linear 12288->4096, ReLU, 4096->4096, ReLU, 4096->128, ReLU")
@@ -192,8 +192,8 @@ def test_embed_is_batched(impl):
                   "torchvggish rounds and so do these checks; TensorFlow's vggish_postprocess (which made "
                   "AudioSet's released embeddings) truncates with astype(np.uint8) instead, which moves about half "
                   "the codes down by one: a different convention, not a bug, but here the codes must be rounded")
-def test_postprocess_matches_torchvggish(impl):
-    inside, _, eigen_vectors, means = pca_inputs()
+def test_postprocess_matches_torchvggish(impl, inputs):
+    inside, _, eigen_vectors, means = inputs.pca_inputs()
     got = impl.embedding.postprocess(inside, eigen_vectors, means)
     expected = torchvggish_postprocess(inside, eigen_vectors, means)
     difference = code_difference(got, expected)
@@ -207,8 +207,8 @@ def test_postprocess_matches_torchvggish(impl):
 @pytest.mark.points(3)
 @pytest.mark.hint("postprocess: clip the PCA output to [-2, 2] before quantising (otherwise values wrap around "
                   "in uint8): clip, then round((x + 2) * 255 / 4)")
-def test_postprocess_clips_before_quantising(impl):
-    _, beyond, eigen_vectors, means = pca_inputs()
+def test_postprocess_clips_before_quantising(impl, inputs):
+    _, beyond, eigen_vectors, means = inputs.pca_inputs()
     got = impl.embedding.postprocess(beyond, eigen_vectors, means)
     expected = torchvggish_postprocess(beyond, eigen_vectors, means)
     assert np.mean(expected == 0) > 0.1 and np.mean(expected == 255) > 0.1  # the input really needs clipping
@@ -219,16 +219,16 @@ def test_postprocess_clips_before_quantising(impl):
 @pytest.mark.hint("postprocess: pca_means may come as [128] or [128, 1] (the released file): flatten it before "
                   "subtracting from every embedding row")
 @pytest.mark.visibility("hidden")
-def test_postprocess_accepts_column_means(impl):
-    inside, _, eigen_vectors, means = pca_inputs()
+def test_postprocess_accepts_column_means(impl, inputs):
+    inside, _, eigen_vectors, means = inputs.pca_inputs()
     got = impl.embedding.postprocess(inside, eigen_vectors, means.reshape(-1, 1))
     assert_codes_match(got, torchvggish_postprocess(inside, eigen_vectors, means), "torchvggish's")
 
 
 @pytest.mark.points(1)
-@pytest.mark.hint("postprocess: on the fixed test embeddings your codes differ from the solution's: centre, project "
+@pytest.mark.hint("postprocess: on the seeded test embeddings your codes differ from the solution's: centre, project "
                   "with E.T, clip to [-2, 2], round((x + 2) * 255 / 4)")
-def test_postprocess_matches_solution(impl, reference):
-    inside, _, eigen_vectors, means = pca_inputs()
+def test_postprocess_matches_solution(impl, inputs, reference):
+    inside, _, eigen_vectors, means = inputs.pca_inputs()
     got = impl.embedding.postprocess(inside, eigen_vectors, means)
     assert_codes_match(got, reference("embedding.postprocess.inside"), "the solution's")

@@ -48,6 +48,11 @@ DEFAULT_PASS = {
 }
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "input_seed(kind): the --input-seed grade_in_process grades with in this "
+                                       "test ('public' unless marked: meta-tests stay deterministic)")
+
+
 def pytest_generate_tests(metafunc):
     galleries = {"mutant": MUTANTS.MUTANTS, "alternative": MUTANTS.ALTERNATIVES, "attack": ATTACKS.ATTACKS,
                  "lazy": LAZY.LAZY}
@@ -55,9 +60,13 @@ def pytest_generate_tests(metafunc):
         if name in metafunc.fixturenames:
             default = DEFAULT_PASS.get(name)
             metafunc.parametrize(name, [
-                pytest.param(entry, id=entry.name,
-                             marks=() if default is None or entry.name in default else pytest.mark.slow)
-                for entry in entries])
+                pytest.param(entry, id=entry.name, marks=_marks(entry, default)) for entry in entries])
+
+
+def _marks(entry, default):
+    marks = [] if default is None or entry.name in default else [pytest.mark.slow]
+    seed = getattr(entry, "input_seed", None)  # e.g. the lookup table of the handout's answers: graded at random
+    return marks + ([pytest.mark.input_seed(seed)] if seed else [])
 
 
 @pytest.fixture
@@ -153,22 +162,27 @@ class _FailedHints:
 
 
 @pytest.fixture
-def grade_in_process(tmp_path):
-    """``grade_in_process(folder, selection, isolate=True, timeout=0)``: run graded checks in this process.
+def grade_in_process(tmp_path, request):
+    """``grade_in_process(folder, selection, isolate=True, timeout=0, input_seed=None)``: run graded checks here.
 
     ``selection`` are paths relative to ``exercises/`` (``"test_logmel.py::test_periodic_hann"``).
     With ``isolate`` the checks run as under ``warblr grade run``: the graded
     code runs in confined workers (this test process is the grader; its fork
-    server is shared by every call). Returns ``{"failed": {check: hint},
-    "results": results.json, "exit_code": int}``.
+    server is shared by every call). ``input_seed`` is passed as
+    ``--input-seed``; by default ``public`` (verdicts stay deterministic), or
+    the test's ``@pytest.mark.input_seed(kind)``. Returns ``{"failed":
+    {check: hint}, "results": results.json, "exit_code": int}``.
     """
+    marker = request.node.get_closest_marker("input_seed")
+    default_seed = str(marker.args[0]) if marker else "public"
 
-    def grade(folder, selection, *, isolate=True, timeout=0.0, results_path=None):
+    def grade(folder, selection, *, isolate=True, timeout=0.0, results_path=None, input_seed=None):
         results_path = results_path or tmp_path / f"results_{Path(folder).name}.json"
         hints = _FailedHints()
         before = set(sys.modules)
         args = [str(EXERCISES / item) for item in selection] + [
             "--impl", str(folder), "--grade-json", str(results_path), f"--grade-timeout={timeout:g}",
+            f"--input-seed={input_seed if input_seed is not None else default_seed}",
             "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
         try:
             exit_code = pytest.main(args + (["--isolate"] if isolate else []), plugins=[hints])

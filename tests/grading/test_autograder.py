@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from warblr.errors import InvalidArgumentError
-from warblr.grading.autograder import build_autograder
+from warblr.grading.autograder import SECRET_INPUT_SEEDS, build_autograder
+from warblr.grading.plugin import PUBLIC_INPUT_SEED
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("resampling", "logmel", "embedding", "classify")
@@ -77,6 +78,9 @@ def test_package_has_every_check_and_the_reference_data_but_no_solutions(package
     for name in checks:  # hidden checks included, unchanged
         assert (out / "lab" / "exercises" / name).read_text() == (ROOT / "exercises" / name).read_text()
     assert (out / "lab" / "exercises" / "reference_data" / "reference.npz").is_file()
+    # The public input seed (the handout's answers) and SECRET_INPUT_SEEDS secret ones, drawn at build time.
+    seeds = json.loads((out / "lab" / "exercises" / "reference_data" / "manifest.json").read_text())["seeds"]
+    assert PUBLIC_INPUT_SEED in seeds and len(set(seeds) - {PUBLIC_INPUT_SEED}) == SECRET_INPUT_SEEDS == 16
     assert not list(out.rglob("solutions"))
     def long_lines(folder):
         return {line.strip() for module in MODULES for line in (folder / f"{module}.py").read_text().splitlines()
@@ -107,6 +111,11 @@ def test_run_autograder_grades_a_top_level_submission_into_gradescope_json(packa
     assert results["score"] == 0 and len(results["tests"]) >= 3
     assert {test["extra_data"]["outcome"] for test in results["tests"]} == {"not_attempted"}
     assert "isolation: " in results["output"]
+    # Graded with one of the package's secret input seeds: said on the first line, its value nowhere.
+    assert results["output"].splitlines()[0] == "input seed: secret (one of the 16 stored for grading)"
+    seeds = json.loads((package["out"] / "lab" / "exercises" / "reference_data" / "manifest.json").read_text())["seeds"]
+    text = json.dumps(results)
+    assert not [seed for seed in seeds if seed != PUBLIC_INPUT_SEED and str(seed) in text]
 
 
 @pytest.mark.slow  # the intake's refusal of links is in the default pass (test_intake, the gallery)

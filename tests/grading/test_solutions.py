@@ -141,12 +141,15 @@ def test_cross_validated_auc_equals_sklearn():
 
 
 def test_reference_data_round_trip(tmp_path):
-    """build() stores exactly what the live reference computes, and the stored copy loads back."""
-    path = reference.build(tmp_path)
+    """build() stores exactly what the live reference computes at each input seed, and the stored copy loads back."""
+    path = reference.build(tmp_path, seeds=[reference.PUBLIC_SEED, 77])
     stored, live = reference.Reference.from_data(tmp_path), reference.Reference.from_solutions()
     assert path.is_file() and (tmp_path / "manifest.json").is_file()
+    assert stored.seeds == [reference.PUBLIC_SEED, 77] and live.seeds is None
     for name in reference.REFERENCE_CASES:
         np.testing.assert_array_equal(stored(name), live(name))
+        np.testing.assert_array_equal(stored(name, 77), live(name, 77))
+        assert not np.array_equal(stored(name, 77), stored(name)), name  # the seed reaches every case
 
 
 def test_vggish_probe_equals_torchvggish():

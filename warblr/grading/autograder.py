@@ -18,15 +18,36 @@ results folder unreadable to other users (``chmod 700``), then runs ``warblr
 grade run``, which takes the submission in (:mod:`warblr.grading.intake`:
 Gradescope keeps the symbolic links of GitHub and zip submissions; a link
 is refused, never followed) and isolates it (:mod:`warblr.grading.proxies`).
+
+The package's reference data holds the solutions' answers at the public
+input seed and at :data:`SECRET_INPUT_SEEDS` secret ones drawn with
+:mod:`secrets` at build time; a graded run picks one secret seed at random
+(:func:`warblr.grading.plugin.choose_input_seed`), so the answers a handout
+ships for the public inputs earn nothing here. Students never see the
+package (``run_autograder`` makes it readable by root only).
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from .plugin import INPUT_SEED_BOUND, PUBLIC_INPUT_SEED
 from .handout import ROOT_CONFTEST, STAMP, build_folder, build_reference_data, copy_exercises, write_tree
+
+#: Secret input seeds stored in a package (besides the public one); a graded run uses one of them.
+SECRET_INPUT_SEEDS = 16
+
+
+def draw_secret_seeds(count=SECRET_INPUT_SEEDS):
+    """``count`` distinct input seeds from :mod:`secrets`, none of them the public one."""
+    seeds = set()
+    while len(seeds) < count:
+        seeds.add(secrets.randbelow(INPUT_SEED_BOUND - 1) + 1)
+    return sorted(seeds)
+
 
 AUTOGRADER_INI = '''\
 [pytest]
@@ -99,6 +120,10 @@ top level of their submission or inside an `exercises/` folder.
   (every check scores 0 and says which file); links are never followed.
 * `lab/` holds every check, the hidden ones included, and the reference
   values computed from `solutions/`; the solutions' source is not here.
+  The reference values cover the public input seed (the handout's inputs)
+  and SECRET_COUNT secret seeds drawn when this package was built; each graded
+  run uses one secret seed at random, so answers copied from the handout
+  score nothing. Rebuild the package to draw new ones.
 
 How the submission is isolated: the checks and the results writer run in a
 trusted grader process that never imports the submission. Each check gets a
@@ -142,7 +167,8 @@ def _copy_warblr_source(target):
     shutil.copytree(root / "warblr", target / "warblr", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=False):
+def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=False,
+                     secret_seeds=SECRET_INPUT_SEEDS):
     """Build the Gradescope autograder package in ``out``.
 
     Parameters
@@ -159,6 +185,9 @@ def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=Fal
     make_zip : bool, optional
         Also write ``<out>.zip`` (the files at the top level of the zip, as
         Gradescope expects).
+    secret_seeds : int, optional
+        How many secret input seeds (drawn with :mod:`secrets`) to store
+        besides the public one; a graded run uses one of them.
 
     Returns
     -------
@@ -169,8 +198,11 @@ def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=Fal
     ------
     InvalidArgumentError
         Bad ``source``/``out`` (see :func:`warblr.grading.handout.build_folder`)
-        or a time limit that is not positive.
+        or a time limit that is not positive, or fewer than one secret seed.
     """
+    if not isinstance(secret_seeds, int) or secret_seeds < 1:
+        raise InvalidArgumentError(f"secret_seeds: must be an int >= 1, got {secret_seeds!r}",
+                                   parameter="secret_seeds")
     if not timeout > 0:
         raise InvalidArgumentError(f"--timeout: must be > 0 seconds, got {timeout!r}", parameter="timeout")
     import torch
@@ -178,11 +210,12 @@ def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=Fal
     def fill(staging, exercises, solutions):
         lab = staging / "lab"
         copy_exercises(exercises, lab / "exercises", keep_hidden=True)
-        build_reference_data(exercises, solutions, lab / "exercises" / "reference_data")
+        build_reference_data(exercises, solutions, lab / "exercises" / "reference_data",
+                             seeds=[PUBLIC_INPUT_SEED, *draw_secret_seeds(secret_seeds)])
         _copy_warblr_source(staging / "warblr-src")
         torch_version = torch.__version__.split("+")[0]
         write_tree(staging, {
-            "lab/conftest.py": ROOT_CONFTEST, "lab/pytest.ini": AUTOGRADER_INI, "README.md": README,
+            "lab/conftest.py": ROOT_CONFTEST, "lab/pytest.ini": AUTOGRADER_INI, "README.md": README.replace("SECRET_COUNT", str(secret_seeds)),
             "setup.sh": SETUP_SH.replace("TORCH_VERSION", torch_version),
             "run_autograder": RUN_AUTOGRADER.replace("TIMEOUT", f"{float(timeout):g}"),
             STAMP: "built by `warblr grade autograder`\n"})

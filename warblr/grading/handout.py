@@ -5,6 +5,8 @@ The handout is a folder a student can work in offline::
     exercises/                 stubs + visible graded checks + conftest.py + reference.py
                                + the lab notebook lab.ipynb (when the lab has one)
     exercises/reference_data/  reference values computed from solutions/ (exercises.reference.build)
+                               at the public input seed only: graded runs use inputs the handout has no
+                               answers for (see warblr.grading.plugin, --input-seed)
     conftest.py                registers warblr's grading plugin
     pytest.ini                 runs exercises/, never runs hidden checks (warblr_handout = true)
     requirements.txt           what to install (warblr brings the plugin)
@@ -102,7 +104,10 @@ limit (30 s; `--grade-timeout SECONDS` to change it while you work).
 
 The checks compare your results with reference values stored in
 `exercises/reference_data/` and with torchvggish and librosa; they run
-offline.
+offline. Here they use the public seeded inputs; when you are graded, the
+same checks use inputs drawn from a seed you cannot know, so only code that
+computes its answers scores (the first line of your results says which
+inputs were used).
 
 {points_table}
 
@@ -262,18 +267,25 @@ def copy_exercises(source, target, *, keep_hidden=False):
     return removed
 
 
-def build_reference_data(exercises, solutions, out_dir):
-    """Run ``exercises/reference.py:build(out_dir, solutions_dir=solutions)`` in a fresh interpreter."""
+def build_reference_data(exercises, solutions, out_dir, *, seeds=None):
+    """Run ``exercises/reference.py:build(out_dir, solutions_dir=solutions, seeds=seeds)`` in a fresh interpreter.
+
+    ``seeds`` (input seeds to store) defaults to the public one only: what a
+    handout ships. The Gradescope package adds secret ones.
+    """
     script = textwrap.dedent("""
-        import importlib.util, sys
+        import importlib.util, json, sys
         spec = importlib.util.spec_from_file_location("warblr_handout_reference", sys.argv[1])
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-        module.build(sys.argv[2], solutions_dir=sys.argv[3])
+        seeds = json.loads(sys.argv[4])
+        module.build(sys.argv[2], solutions_dir=sys.argv[3], **({} if seeds is None else {"seeds": seeds}))
     """)
+    seeds = None if seeds is None else [int(seed) for seed in seeds]
+    # The seeds travel in argv of a child of the instructor's own process (never a student's).
     result = subprocess.run([sys.executable, "-c", script, str(exercises / "reference.py"), str(out_dir),
-                             str(solutions)], capture_output=True, text=True)
+                             str(solutions), json.dumps(seeds)], capture_output=True, text=True)
     if result.returncode != 0:
         raise WarblrError(f"{exercises / 'reference.py'}: build() failed:\n{result.stderr[-3000:]}")
 

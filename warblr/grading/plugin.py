@@ -26,6 +26,13 @@ marked ``points``. For those (and only those) the plugin:
   not respond to the timeout (``warblr grade run`` then resumes the run);
 - in-process: undoes monkey-patching of numpy, torch, builtins ... and
   fails the check that did it; trims megabytes of captured output;
+- chooses the *input seed* of the checks' seeded inputs (``--input-seed``,
+  the ``input_seed`` fixture): the public seed, whose answers the handout
+  ships, when students check themselves; when grading counts (``--grade-json``
+  or ``--isolate``) a seed the student cannot know -- fresh from ``secrets``
+  where ``solutions/`` computes any seed live, else one of the secret seeds
+  stored with the Gradescope package -- so a table of the handout's answers
+  earns nothing; the results' first output line says which kind was used;
 - with ``--grade-leaderboard``, collects the figures checks record with
   ``record_property("leaderboard", {"name": "AUC", "value": auc, "order":
   "desc"})`` (measured by the check in the grader, never by the student's
@@ -41,7 +48,9 @@ left untouched: no table, no timeouts, no guards.
 from __future__ import annotations
 
 import faulthandler
+import json
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -72,6 +81,12 @@ MAX_CAPTURED = 4000
 
 #: Isolated runs: seconds pytest-timeout adds to a check's limit (the worker is killed at the limit itself).
 ISOLATED_TIMEOUT_MARGIN = 60.0
+
+#: The input seed whose inputs (and stored answers) the handout ships (``exercises/reference.py: PUBLIC_SEED``).
+PUBLIC_INPUT_SEED = 0
+
+#: Fresh random input seeds are drawn below this bound (``exercises/reference.py`` accepts [0, 2**63)).
+INPUT_SEED_BOUND = 2**62
 
 _GRADER = pytest.StashKey()
 
@@ -105,6 +120,11 @@ def pytest_addoption(parser):
     group.addoption("--grade-list", metavar="PATH", default=None,
                     help="write the graded checks (name, exercise, points, visibility, partial) as JSON to "
                          "PATH after collection (with --collect-only: the handout's points table)")
+    group.addoption("--input-seed", metavar="public|random|N", default=None,
+                    help="seed of the checks' seeded inputs: 'public' (the handout's inputs; default of a "
+                         "self-check), 'random' (default when grading counts: with --grade-json or --isolate; a "
+                         "fresh seed where solutions/ is present, else one of the secret seeds stored with the "
+                         "autograder) or a number")
     parser.addini("warblr_handout", type="bool", default=False,
                   help="student handout: never run checks marked visibility('hidden')")
     parser.addini("warblr_hidden_checks", default="",
@@ -243,6 +263,64 @@ def impl(request):
     return request.config.stash[_GRADER].impl
 
 
+@pytest.fixture(scope="session")
+def input_seed(request):
+    """The input seed of this session's seeded inputs (an int; chosen in the grader, see ``--input-seed``)."""
+    return request.config.stash[_GRADER].input_seed
+
+
+def choose_input_seed(config, *, choose=None):
+    """The input seed of a session and the line that says which kind it is.
+
+    Parameters
+    ----------
+    config : pytest.Config
+        Reads ``--input-seed`` (None: ``random`` when the run grades, i.e.
+        ``--grade-json`` or ``--isolate``, else ``public``), the lab root
+        (``rootpath``) and its ``exercises/reference_data/manifest.json``.
+    choose : callable, optional
+        ``choose(seeds)`` picks one stored secret seed (default
+        :func:`secrets.choice`); for tests.
+
+    Returns
+    -------
+    (int, str)
+        The seed, and a line for the results' output that names its kind
+        (the value only for a fresh seed, never for a stored secret one).
+    """
+    text = config.getoption("input_seed")
+    graded = bool(config.getoption("grade_json") or config.getoption("isolate"))
+    mode = (text if text is not None else "random" if graded else "public").strip().lower()
+    if mode == "public":
+        return PUBLIC_INPUT_SEED, "input seed: public (the handout's inputs)"
+    if mode != "random":
+        try:
+            seed = int(mode)
+        except ValueError:
+            raise pytest.UsageError(f"--input-seed: 'public', 'random' or a number, got {text!r}") from None
+        if not 0 <= seed < 2**63:
+            raise pytest.UsageError(f"--input-seed: must be in [0, 2**63), got {text!r}")
+        return seed, f"input seed: {seed} (given with --input-seed)"
+    root = Path(config.rootpath)
+    if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
+        seed = secrets.randbelow(INPUT_SEED_BOUND - 1) + 1
+        return seed, f"input seed: random ({seed}, fresh for this run)"
+    secret = [seed for seed in stored_input_seeds(root / GRADED_DIR / "reference_data") if seed != PUBLIC_INPUT_SEED]
+    if secret:
+        return (choose or secrets.choice)(secret), f"input seed: secret (one of the {len(secret)} stored for grading)"
+    return PUBLIC_INPUT_SEED, ("input seed: public (no secret input seeds here: no solutions/, and no reference "
+                               "data with secret seeds)")
+
+
+def stored_input_seeds(folder):
+    """The input seeds listed in ``folder/manifest.json`` (written by ``exercises/reference.py: build``); [] if none."""
+    try:
+        seeds = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8")).get("seeds", [])
+        return sorted({int(seed) for seed in seeds})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
 class MonkeyPatchError(AssertionError):
     """Student code replaced a library function; the change was undone."""
 
@@ -293,6 +371,7 @@ class Grader:
         self.sandbox = None
         self._impl = None
         self.leaderboard = {}
+        self.input_seed, self.input_seed_note = choose_input_seed(config)
 
     @property
     def impl(self):
@@ -398,6 +477,7 @@ class Grader:
     def pytest_collection_finish(self, session):
         if not self.records:
             return
+        self.notes.insert(0, self.input_seed_note)  # the results' first line: which inputs the checks used
         if session.config.option.tbstyle == "auto":
             session.config.option.tbstyle = "short"  # students read the checks, not pytest internals
         if self.isolated and any(record.outcome == "not_run" for record in self.records.values()):
