@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from warblr.grading.batch import grade_batch
+from warblr.grading.batch import INPUT_SEED_FILE, grade_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -131,10 +131,12 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
     for name, kind in sorted(kinds.items()):
         by_kind.setdefault(kind, []).append(name)
     chosen = [names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]]
+    seed = json.loads((out / INPUT_SEED_FILE).read_text())["input_seed"]  # the batch's inputs, drawn once
     for name in chosen[:sample]:
         alone = tmp_path / f"{name}.json"
         subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(lab), "--impl",
-                        str(tmp_path / "submissions" / name), "--grade-json", str(alone)],
+                        str(tmp_path / "submissions" / name), "--grade-json", str(alone), "--",
+                        f"--input-seed={seed}"],
                        capture_output=True, timeout=3600)
         expected = json.loads(alone.read_text())
         graded = json.loads((out / "students" / name / "results.json").read_text())

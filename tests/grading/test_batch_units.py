@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from warblr.errors import InvalidArgumentError, SubmissionError
-from warblr.grading.batch import GradingOptions, checks_digest, default_jobs, fingerprint
+from warblr.grading.batch import GradingOptions, batch_input_seed, checks_digest, default_jobs, fingerprint
 from warblr.grading.gradebook import Row, canvas_csv, grades_csv, summary_markdown
 from warblr.grading.handout import hidden_summary, points_table
 from warblr.grading.layout import check_layout
@@ -224,3 +224,19 @@ def test_handout_points_table_counts_hidden_checks_and_points():
     assert table[4] == "| **total** | **1 (3)** | **2 (3.5)** | **1** |"
     assert hidden_summary(checks) == "2 checks, 3.5 points"
     json.dumps(checks)
+
+
+def test_a_batch_draws_one_secret_input_seed_and_keeps_it(tmp_path):
+    lab, out = tmp_path / "lab", tmp_path / "out"
+    (lab / "solutions").mkdir(parents=True)
+    out.mkdir()
+    assert batch_input_seed(out, lab) is None  # no solutions/__init__.py: each grading picks a stored seed
+    (lab / "solutions" / "__init__.py").write_text("")
+    seed = batch_input_seed(out, lab)
+    assert isinstance(seed, int) and seed > 0  # never the public seed 0
+    assert batch_input_seed(out, lab) == seed  # a resumed or rerun batch grades on the same inputs
+    (tmp_path / "other").mkdir()
+    assert batch_input_seed(tmp_path / "other", lab) != seed  # drawn fresh for another batch
+    options = GradingOptions(lab=str(lab), input_seed=seed)
+    assert f"--input-seed={seed}" in options.pytest_args()
+    assert options.fingerprint_fields()["input_seed"] == seed  # another seed regrades

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,9 @@ class GradingOptions:
         Math-library threads of each grader (``OMP_NUM_THREADS``...).
     leaderboard : bool
         Put the checks' leaderboard figures into each results.json (``--grade-leaderboard``).
+    input_seed : int or None
+        The seeded checks' input seed for every submission of the batch (one course, one set of inputs);
+        None lets each grading pick (a lab without ``solutions/`` picks one of its stored secret seeds).
     """
 
     lab: str
@@ -80,11 +84,17 @@ class GradingOptions:
     sandbox_user: str = DEFAULT_SANDBOX_USER
     threads: int = 1
     leaderboard: bool = False
+    input_seed: int | None = None
 
     def fingerprint_fields(self):
         """The options that can change a result (not where the lab lives, nor the threads)."""
         return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user,
-                "leaderboard": self.leaderboard}
+                "leaderboard": self.leaderboard, "input_seed": self.input_seed}
+
+    def pytest_args(self):
+        """The grading pytest's options these settings add."""
+        return ((["--grade-leaderboard"] if self.leaderboard else [])
+                + ([f"--input-seed={self.input_seed}"] if self.input_seed is not None else []))
 
 
 def usable_cores():
@@ -173,6 +183,33 @@ def fingerprint(files, *, checks, options):
     return digest.hexdigest()
 
 
+#: The batch's input seed, drawn once per output folder and kept (a resumed or rerun batch reuses it).
+INPUT_SEED_FILE = "input-seed.json"
+
+
+def batch_input_seed(out, lab):
+    """One fresh secret input seed for a whole batch, kept in ``OUT/input-seed.json``; None without ``solutions/``.
+
+    Every submission of a course is graded on the same inputs (fair, and a local, Ray or resumed run agree);
+    the seed is drawn with :mod:`secrets` when the batch starts, after the deadline, so no student could
+    have known it. A lab without ``solutions/`` (a Gradescope-style package) has only its stored secret
+    seeds: each grading then picks one of them itself.
+
+    Examples
+    --------
+    >>> batch_input_seed(tempfile.mkdtemp(), tempfile.mkdtemp()) is None
+    True
+    """
+    if not (Path(lab) / "solutions" / "__init__.py").is_file():
+        return None
+    path = Path(out) / INPUT_SEED_FILE
+    if path.is_file():
+        return int(json.loads(path.read_text(encoding="utf-8"))["input_seed"])
+    seed = secrets.randbelow(2**62) + 1
+    write_json_atomic(path, {"input_seed": seed, "note": "the seeded checks' inputs for every submission here"})
+    return seed
+
+
 def grade_submission(folder, options):
     """Grade one staged submission exactly as ``warblr grade run --impl FOLDER`` does; return a dict.
 
@@ -196,7 +233,7 @@ def grade_submission(folder, options):
     try:
         outcome = run_checks(root=options.lab, impl=str(folder), grade_json=grade_json, timeout=options.timeout,
                              max_memory=options.max_memory, sandbox_user=options.sandbox_user, env=env,
-                             pytest_args=["--grade-leaderboard"] if options.leaderboard else [],
+                             pytest_args=options.pytest_args(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         Path(grade_json).unlink(missing_ok=True)
@@ -379,11 +416,11 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         if int(jobs) < 1:
             raise InvalidArgumentError(f"--jobs: expected an integer >= 1, got {jobs}", parameter="jobs")
         jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
-    options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=1 if ray else max(1, usable_cores() // jobs),
-                             leaderboard=leaderboard)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
+    options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
+                             sandbox_user=sandbox_user, threads=1 if ray else max(1, usable_cores() // jobs),
+                             leaderboard=leaderboard, input_seed=batch_input_seed(out, lab))
     store = _Store(out)
     with exclusive(out, what="warblr grade batch"):
         remove_temporaries(out)
