@@ -104,6 +104,7 @@ def test_package_refuses_bad_arguments(tmp_path):
         build_autograder(tmp_path / "out", source=tmp_path)
 
 
+@pytest.mark.slow  # a whole run_autograder; the package's layout is checked in the default pass
 def test_run_autograder_grades_a_top_level_submission_into_gradescope_json(package, tmp_path):
     files = {f"{module}.py": ROOT / "exercises" / f"{module}.py" for module in MODULES}
     results = run_autograder(package["out"], tmp_path, files, "-k", "to_mono or pool_matches")

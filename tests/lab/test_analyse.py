@@ -173,6 +173,7 @@ def _relabel(root, new_labels):
     (root / "metadata.csv").write_text("\n".join([rows[0], *body]) + "\n")
 
 
+@pytest.mark.slow  # two datasets extracted and analysed (7 s)
 def test_cross_dataset_test_auc_is_reported_and_never_fits_on_the_test_labels(tmp_path, random_model,
                                                                                random_provenance, make_tree):
     from warblr.lab.report import summary_table

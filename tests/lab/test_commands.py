@@ -85,6 +85,7 @@ def test_analyse_writes_everything_lists_bad_items_and_beats_chance(tmp_path, ra
     assert not (tmp_path / "escape.npz").exists() and not list(tmp_path.glob("**/escape*"))
 
 
+@pytest.mark.slow  # a whole analyse run; the random-weights labels are checked by test_analyse_writes_everything...
 def test_cli_analyse_falls_back_to_random_weights_loudly(tmp_path, monkeypatch, capsys, make_tree):
     monkeypatch.setenv("WARBLR_VGGISH_WEIGHTS", str(tmp_path / "nowhere.pth"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
