@@ -19,7 +19,7 @@ import pytest
 
 from warblr.errors import InvalidArgumentError
 from warblr.grading.autograder import SECRET_INPUT_SEEDS, build_autograder
-from warblr.grading.plugin import PUBLIC_INPUT_SEED
+from warblr.grading.seeds import PUBLIC_INPUT_SEED
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("resampling", "logmel", "embedding", "classify")

@@ -20,8 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from warblr.grading.autograder import draw_secret_seeds
-from warblr.grading.plugin import PUBLIC_INPUT_SEED, choose_input_seed
+from warblr.grading.seeds import PUBLIC_INPUT_SEED, choose_input_seed, draw_secret_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEPENDENT = Path(__file__).resolve().parent / "independent"

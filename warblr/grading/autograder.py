@@ -29,24 +29,15 @@ package (``run_autograder`` makes it readable by root only).
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from .plugin import INPUT_SEED_BOUND, PUBLIC_INPUT_SEED
+from .seeds import PUBLIC_INPUT_SEED, draw_secret_seeds
 from .handout import ROOT_CONFTEST, STAMP, build_folder, build_reference_data, copy_exercises, write_tree
 
 #: Secret input seeds stored in a package (besides the public one); a graded run uses one of them.
 SECRET_INPUT_SEEDS = 16
-
-
-def draw_secret_seeds(count=SECRET_INPUT_SEEDS):
-    """``count`` distinct input seeds from :mod:`secrets`, none of them the public one."""
-    seeds = set()
-    while len(seeds) < count:
-        seeds.add(secrets.randbelow(INPUT_SEED_BOUND - 1) + 1)
-    return sorted(seeds)
 
 
 AUTOGRADER_INI = '''\

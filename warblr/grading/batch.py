@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
+from .seeds import fresh_seed
 from .runner import run_checks
 from .submissions import find_submissions
 
@@ -205,7 +205,7 @@ def batch_input_seed(out, lab):
     path = Path(out) / INPUT_SEED_FILE
     if path.is_file():
         return int(json.loads(path.read_text(encoding="utf-8"))["input_seed"])
-    seed = secrets.randbelow(2**62) + 1
+    seed = fresh_seed()
     write_json_atomic(path, {"input_seed": seed, "note": "the seeded checks' inputs for every submission here"})
     return seed
 

@@ -48,9 +48,7 @@ left untouched: no table, no timeouts, no guards.
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
-import secrets
 import signal
 import sys
 import tempfile
@@ -68,6 +66,7 @@ from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKE
 from .failures import clean_text
 from .fork_server import ForkServer
 from .proxies import RemoteImpl
+from .seeds import choose_input_seed
 from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
                      score_table, trim, write_json_atomic)
 
@@ -81,12 +80,6 @@ MAX_CAPTURED = 4000
 
 #: Isolated runs: seconds pytest-timeout adds to a check's limit (the worker is killed at the limit itself).
 ISOLATED_TIMEOUT_MARGIN = 60.0
-
-#: The input seed whose inputs (and stored answers) the handout ships (``exercises/reference.py: PUBLIC_SEED``).
-PUBLIC_INPUT_SEED = 0
-
-#: Fresh random input seeds are drawn below this bound (``exercises/reference.py`` accepts [0, 2**63)).
-INPUT_SEED_BOUND = 2**62
 
 _GRADER = pytest.StashKey()
 
@@ -267,58 +260,6 @@ def impl(request):
 def input_seed(request):
     """The input seed of this session's seeded inputs (an int; chosen in the grader, see ``--input-seed``)."""
     return request.config.stash[_GRADER].input_seed
-
-
-def choose_input_seed(config, *, choose=None):
-    """The input seed of a session and the line that says which kind it is.
-
-    Parameters
-    ----------
-    config : pytest.Config
-        Reads ``--input-seed`` (None: ``random`` when the run grades, i.e.
-        ``--grade-json`` or ``--isolate``, else ``public``), the lab root
-        (``rootpath``) and its ``exercises/reference_data/manifest.json``.
-    choose : callable, optional
-        ``choose(seeds)`` picks one stored secret seed (default
-        :func:`secrets.choice`); for tests.
-
-    Returns
-    -------
-    (int, str)
-        The seed, and a line for the results' output that names its kind
-        (the value only for a fresh seed, never for a stored secret one).
-    """
-    text = config.getoption("input_seed")
-    graded = bool(config.getoption("grade_json") or config.getoption("isolate"))
-    mode = (text if text is not None else "random" if graded else "public").strip().lower()
-    if mode == "public":
-        return PUBLIC_INPUT_SEED, "input seed: public (the handout's inputs)"
-    if mode != "random":
-        try:
-            seed = int(mode)
-        except ValueError:
-            raise pytest.UsageError(f"--input-seed: 'public', 'random' or a number, got {text!r}") from None
-        if not 0 <= seed < 2**63:
-            raise pytest.UsageError(f"--input-seed: must be in [0, 2**63), got {text!r}")
-        return seed, f"input seed: {seed} (given with --input-seed)"
-    root = Path(config.rootpath)
-    if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
-        seed = secrets.randbelow(INPUT_SEED_BOUND - 1) + 1
-        return seed, f"input seed: random ({seed}, fresh for this run)"
-    secret = [seed for seed in stored_input_seeds(root / GRADED_DIR / "reference_data") if seed != PUBLIC_INPUT_SEED]
-    if secret:
-        return (choose or secrets.choice)(secret), f"input seed: secret (one of the {len(secret)} stored for grading)"
-    return PUBLIC_INPUT_SEED, ("input seed: public (no secret input seeds here: no solutions/, and no reference "
-                               "data with secret seeds)")
-
-
-def stored_input_seeds(folder):
-    """The input seeds listed in ``folder/manifest.json`` (written by ``exercises/reference.py: build``); [] if none."""
-    try:
-        seeds = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8")).get("seeds", [])
-        return sorted({int(seed) for seed in seeds})
-    except (OSError, ValueError, TypeError, AttributeError):
-        return []
 
 
 class MonkeyPatchError(AssertionError):
