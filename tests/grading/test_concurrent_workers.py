@@ -19,7 +19,6 @@ reported while confinement goes on as before.
 
 import json
 import os
-import pwd
 import secrets
 import signal
 import subprocess
@@ -33,7 +32,8 @@ import pytest
 from warblr.grading import sandbox
 from warblr.grading.fork_server import ForkServer
 from warblr.grading.runner import run_checks
-from warblr.grading.sandbox import process_table
+
+from test_hostile_gallery import nobody_processes  # noqa: I001 -- a test module beside this one
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "exercises"
@@ -158,22 +158,6 @@ def stopped(pid):
         return False
 
 
-def nobody_below_us():
-    """Processes of the user nobody below this test process (a grading's leftovers)."""
-    uid, table = pwd.getpwnam("nobody").pw_uid, process_table()
-
-    def ours(pid):
-        seen = set()
-        while pid in table and pid not in seen:
-            seen.add(pid)
-            pid = table[pid][0]
-            if pid == os.getpid():
-                return True
-        return False
-
-    return [pid for pid, (_, owner) in table.items() if owner == uid and ours(pid)]
-
-
 def outcome_of(results):
     (test,) = [t for t in results["tests"] if t["name"].endswith(CHECK)]
     return test
@@ -232,7 +216,7 @@ def test_a_worker_cannot_reach_a_concurrent_gradings_worker(tmp_path):
     assert "kill(-1, SIGKILL) reached nothing" in a["output"], a["output"][:3000]
     print(f"\nthe hostile worker's report: {a['output'][-1500:]}")
     assert not named(token), f"left running: {named(token)}"
-    assert not nobody_below_us(), "a grading left processes of the sandbox user running"
+    assert not nobody_processes(), "a grading left processes of the sandbox user running"
     for results in (outcomes["a"]["results"], outcomes["b"]["results"]):
         assert "processes: a new PID namespace per check" in results["output"], results["output"]
 
