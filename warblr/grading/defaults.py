@@ -12,3 +12,6 @@ DEFAULT_SANDBOX_USER = "nobody"
 
 #: Seconds each graded check may take.
 DEFAULT_CHECK_TIMEOUT = 30.0
+
+#: The lab's folder of graded checks (and, in a handout, the stubs students fill in).
+CHECKS_FOLDER = "exercises"

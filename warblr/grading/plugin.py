@@ -62,7 +62,7 @@ from .credit import PartialCredit
 from .guard import LibraryGuard
 from .impl import (EXERCISE_MODULES, GradedImpl, ImplImportError, find_submission, is_timeout, not_attempted,
                    resolve_impl, student_file)
-from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
+from .defaults import CHECKS_FOLDER, DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
 from .failures import clean_text
 from .fork_server import ForkServer
 from .proxies import RemoteImpl
@@ -71,9 +71,6 @@ from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, rea
                      score_table, trim, write_json_atomic)
 
 __all__ = ["DEFAULT_SANDBOX_USER", "DEFAULT_WORKER_MEMORY", "EXERCISE_MODULES", "GradedImpl", "is_graded"]
-
-#: Folder name whose tests are graded.
-GRADED_DIR = "exercises"
 
 #: Characters of captured output kept per section in the terminal report.
 MAX_CAPTURED = 4000
@@ -136,7 +133,7 @@ def pytest_configure(config):
         set_memory_limit(limit)
     grader = config.stash[_GRADER] = Grader(config)
     config.pluginmanager.register(grader, "warblr-grader")
-    if grader.isolated and any(GRADED_DIR in Path(str(arg)).parts or str(arg).rstrip("/") == GRADED_DIR
+    if grader.isolated and any(CHECKS_FOLDER in Path(str(arg)).parts or str(arg).rstrip("/") == CHECKS_FOLDER
                                for arg in config.args):
         grader.start_sandbox()  # the worker's fork server imports torch while pytest collects
 
@@ -187,7 +184,7 @@ def set_memory_limit(nbytes):
 
 def is_graded(item):
     """Whether ``item`` is a graded check (under ``exercises/`` or marked ``points``)."""
-    return item.get_closest_marker("points") is not None or GRADED_DIR in Path(str(item.path)).parts
+    return item.get_closest_marker("points") is not None or CHECKS_FOLDER in Path(str(item.path)).parts
 
 
 def _marker_arg(item, name, default):
@@ -334,7 +331,7 @@ class Grader:
         root = Path(self.config.rootpath).resolve()
         prefix = Path(sys.prefix).resolve()
         folders = [root] if not prefix.is_relative_to(root) else [
-            root / name for name in ("solutions", GRADED_DIR, "tests", ".git")]
+            root / name for name in ("solutions", CHECKS_FOLDER, "tests", ".git")]
         if self.json_path:
             results = Path(self.json_path).resolve().parent
             if not prefix.is_relative_to(results) and not Path(tempfile.gettempdir()).resolve().is_relative_to(results):

@@ -14,6 +14,8 @@ import json
 import secrets
 from pathlib import Path
 
+from .defaults import CHECKS_FOLDER
+
 #: The input seed whose inputs (and stored answers) the handout ships (``exercises/reference.py: PUBLIC_SEED``).
 PUBLIC_INPUT_SEED = 0
 
@@ -88,7 +90,7 @@ def choose_input_seed(config, *, choose=None):
     if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
         seed = fresh_seed()
         return seed, f"input seed: random ({seed}, fresh for this run)"
-    secret = [seed for seed in stored_input_seeds(root / "exercises" / "reference_data") if seed != PUBLIC_INPUT_SEED]
+    secret = [seed for seed in stored_input_seeds(root / CHECKS_FOLDER / "reference_data") if seed != PUBLIC_INPUT_SEED]
     if secret:
         return (choose or secrets.choice)(secret), f"input seed: secret (one of the {len(secret)} stored for grading)"
     return PUBLIC_INPUT_SEED, ("input seed: public (no secret input seeds here: no solutions/, and no reference "
