@@ -246,13 +246,13 @@ class ForkServer:
         self._channel = grader_end
 
     def user(self, name):
-        """``(uid, gid, scratch, note)`` for workers of the sandbox user ``name``.
+        """``(uid, gid, scratch, notes)`` for workers of the sandbox user ``name``.
 
         As root: ``name``'s ids if that user can run this Python (checked once
         from a confined child), else the grader's own with a note saying why.
-        Otherwise: the grader's ids (no uid separation) and a note. The
-        note also says whether each check gets a PID namespace of its own
-        (tried once in a confined child).
+        Otherwise: the grader's ids (no uid separation) and a note. A second
+        note says whether each check gets a PID namespace of its own (tried
+        once in a confined child).
 
         Raises
         ------
@@ -288,8 +288,8 @@ class ForkServer:
                 else:
                     note = (f"worker runs as {name} (uid {uid}), not as the grader (uid {os.getuid()}): it cannot "
                             "read the answers, write the results or signal the grader")
-            note += "; " + self._process_note(probe, name if uid is not None else None)
-            self._users[name] = (uid, gid, self._scratch(uid, gid), note)
+            notes = (note, self._process_note(probe, name if uid is not None else None))
+            self._users[name] = (uid, gid, self._scratch(uid, gid), notes)
         return self._users[name]
 
     def _process_note(self, probe, user):

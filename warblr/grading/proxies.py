@@ -64,7 +64,7 @@ class RemoteImpl(ExerciseNamespace):
                  forbidden=intake.FORBIDDEN_MODULES, intake_limits=None, reply_limits=None):
         self.sandbox = (sandbox_ or ForkServer.shared()).ready()
         self.folder = Path(folder)
-        self.uid, self.gid, scratch, uid_note = self.sandbox.user(user)
+        self.uid, self.gid, scratch, user_notes = self.sandbox.user(user)
         cpu = int(max(60.0, 4.0 * timeout)) if timeout else 0
         limits = sandbox.Limits(address_space=max_memory or None, cpu_seconds=cpu)
         self.scratch = scratch
@@ -76,7 +76,7 @@ class RemoteImpl(ExerciseNamespace):
             uid=self.uid, gid=self.gid, hide=self.hide + forbidden_folders, limits=limits, scratch=str(scratch),
             private_temp=self.sandbox.private_temp, keep=self.sandbox.keep, forbidden=self.forbidden).to_json()
         self.import_errors = {}
-        self.notes = [uid_note, self.sandbox.network_note]
+        self.notes = [*user_notes, self.sandbox.network_note]
         try:
             self.copy, submission = self.sandbox.submission_copy(folder, limits=intake_limits, forbidden=forbidden)
             self.import_errors.update(submission.forbidden_by_module())
