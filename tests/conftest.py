@@ -68,15 +68,15 @@ def make_wav(tmp_path):
 @pytest.fixture(scope="session")
 def random_model():
     """VGGish with seeded random weights (seed 0), ReLU kept, eval mode, CPU."""
-    from warblr.model import load_vggish
+    from warblr.weights import load_vggish
 
     return load_vggish("random", seed=0)
 
 
 @pytest.fixture(scope="session")
 def random_provenance(random_model):
-    """The weights provenance of ``random_model``, as :func:`warblr.model.load_with_provenance` states it."""
-    from warblr.model import WeightsProvenance
+    """The weights provenance of ``random_model``, as :func:`warblr.weights.load_with_provenance` states it."""
+    from warblr.weights import WeightsProvenance
 
     return WeightsProvenance(requested="random", source=random_model.weights_source, pretrained=False,
                              final_relu=True, seed=0)

@@ -22,7 +22,7 @@ from .features import log_mel_spectrogram, waveform_to_examples, wavfile_to_exam
 __version__ = "0.1.0"
 
 _LAZY = {  # torch-heavy names import on first use, so `warblr --help` stays quick
-    "load_vggish": "model", "VGGish": "model", "Postprocessor": "model", "load_pca_params": "model",
+    "load_vggish": "weights", "VGGish": "model", "Postprocessor": "postprocess", "load_pca_params": "postprocess",
     "batch_examples": "embed", "batch_embeddings": "embed", "embed_examples": "embed", "load_clips": "embed",
     "iter_file_examples": "stream",
 }

@@ -268,7 +268,7 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features, embed_examples,
                         feature_threads, resolve_device, resolve_dtype, torch_threads)
     from .fast import examples_torch
-    from .model import load_vggish
+    from .weights import load_vggish
     from .resample import resample_kaiser_best_torch
 
     require_torchvggish()

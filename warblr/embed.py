@@ -449,7 +449,7 @@ def embed_examples(model, examples, *, batch_size=DEFAULT_BATCH_SIZE, device=Non
 
     Examples
     --------
-    >>> from warblr.model import load_vggish
+    >>> from warblr.weights import load_vggish
     >>> embed_examples(load_vggish("random"), np.zeros((3, 96, 64), np.float32)).shape
     (3, 128)
     """
@@ -504,7 +504,7 @@ def batch_embeddings(clips, model, *, device=None, dtype=torch.float32, batch_si
 
     Examples
     --------
-    >>> from warblr.model import load_vggish
+    >>> from warblr.weights import load_vggish
     >>> tone = np.sin(np.arange(32000) / 5.0)
     >>> [e.shape for e in batch_embeddings([(tone, 16000)] * 2, load_vggish("random"))]
     [(2, 128), (2, 128)]

@@ -155,7 +155,7 @@ def weights_digest(model):
 
     Examples
     --------
-    >>> from warblr.model import load_vggish
+    >>> from warblr.weights import load_vggish
     >>> weights_digest(load_vggish("random", seed=1)) == weights_digest(load_vggish("random", seed=1))
     True
     """
@@ -188,7 +188,7 @@ def provenance(model):
 
 def default_cache_dir(model):
     """Next to the float weights: the weights file's folder, else the torch hub checkpoint folder."""
-    from .model import hub_checkpoint_dir
+    from .weights import hub_checkpoint_dir
 
     source = Path(str(getattr(model, "weights_source", "")))
     if getattr(model, "pretrained", False) and source.is_file():
@@ -247,7 +247,7 @@ def build_quantized(model, *, examples=None):
 
     Examples
     --------
-    >>> from warblr.model import load_vggish
+    >>> from warblr.weights import load_vggish
     >>> net = build_quantized(load_vggish("random"), examples=np.zeros((2, 96, 64), np.float32))
     >>> net(torch.zeros(3, 96, 64)).shape
     torch.Size([3, 128])
@@ -303,7 +303,7 @@ def load_quantized(model, *, cache_dir=None, cache=True):
     Examples
     --------
     >>> import tempfile
-    >>> from warblr.model import load_vggish
+    >>> from warblr.weights import load_vggish
     >>> folder = tempfile.mkdtemp()
     >>> load_quantized(load_vggish("random"), cache_dir=folder).built
     True

@@ -22,7 +22,7 @@ from warblr.bench import (gemm_gflops, reference_examples, reference_network, re
                           relative_difference, synthetic_clips)
 from warblr.embed import batch_embeddings, batch_examples, embed_examples
 from warblr.fast import examples_torch
-from warblr.model import load_vggish
+from warblr.weights import load_vggish
 from warblr.resample import resample_kaiser_best_torch
 
 pytest.importorskip("torchvggish")

@@ -24,7 +24,8 @@ from warblr.audio import load_audio, to_mono
 from warblr.resample import resample, resampled_length
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError, WarblrError
 from warblr.features import num_examples, waveform_to_examples, wavfile_to_examples
-from warblr.model import Postprocessor, load_pca_params, load_vggish, random_pca_params
+from warblr.postprocess import Postprocessor, load_pca_params, random_pca_params
+from warblr.weights import load_vggish
 from warblr.stream import iter_file_examples
 
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,7 @@ import torch
 
 from warblr.embed import batch_embeddings, batch_examples, embed_examples, load_clips
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError
-from warblr.model import load_vggish
+from warblr.weights import load_vggish
 
 vggish_input = pytest.importorskip("torchvggish.vggish_input")
 tv = pytest.importorskip("torchvggish.torchvggish")

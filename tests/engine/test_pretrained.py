@@ -24,7 +24,8 @@ import torch
 
 from warblr.errors import WeightsNotFoundError
 from warblr.features import waveform_to_examples
-from warblr.model import Postprocessor, load_pca_params, load_vggish, resolve_weights
+from warblr.postprocess import Postprocessor, load_pca_params
+from warblr.weights import load_vggish, resolve_weights
 
 pytestmark = pytest.mark.pretrained
 

@@ -14,7 +14,7 @@ from warblr import quantize
 from warblr.embed import batch_embeddings, batch_examples, embed_examples
 from warblr.errors import InvalidArgumentError
 from warblr.lab.corpus import synthesize_clip
-from warblr.model import load_vggish
+from warblr.weights import load_vggish
 
 #: Measured on held-out demo-corpus clips (seeds 777..., 3 clips), seeded random weights 0 and 1:
 #: max 3.1-3.5 %, mean 0.35-0.41 % of max |float32|. The bounds are the issue's 5 % and 1.5x the mean.

@@ -14,7 +14,7 @@ from warblr.lab import store
 from warblr.lab.analyse import analyse
 from warblr.lab.extract import extract
 from warblr.lab.feature_sets import FEATURE_SETS, STATS_NOTE
-from warblr.model import load_with_provenance
+from warblr.weights import load_with_provenance
 from warblr.audio import load_audio
 from warblr.lab.dataset import read_dataset
 from warblr.embed import batch_examples

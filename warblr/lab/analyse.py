@@ -297,7 +297,7 @@ def analyse(dataset, out, *, model, provenance, folds=DEFAULT_FOLDS, seed=0, pca
         The training set (cross-validated).
     out : str or os.PathLike
     model : VGGish, keyword-only
-    provenance : warblr.model.WeightsProvenance, keyword-only
+    provenance : warblr.weights.WeightsProvenance, keyword-only
     folds : int, keyword-only
         Stratified CV folds (fewer when a class is smaller).
     seed : int, keyword-only

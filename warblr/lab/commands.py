@@ -65,7 +65,7 @@ def _engine(args):
 
 
 def _load_model(args, what):
-    from ..model import load_with_provenance
+    from ..weights import load_with_provenance
 
     model, provenance = load_with_provenance(args.weights, seed=args.weights_seed, download=args.download)
     _banner(args, provenance, what)

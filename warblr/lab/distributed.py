@@ -352,7 +352,7 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
     out : str or os.PathLike
         Output folder, visible at the same path on every node.
     model : VGGish, keyword-only
-    provenance : warblr.model.WeightsProvenance, keyword-only
+    provenance : warblr.weights.WeightsProvenance, keyword-only
     group_size : int, keyword-only
     engine : warblr.embed.Engine, keyword-only
     progress : bool, keyword-only

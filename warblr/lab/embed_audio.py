@@ -227,7 +227,7 @@ def embed_audio(inputs, out, *, model, provenance, recursive=False, paths_from=N
     out : str or os.PathLike
         Output folder (created; a rerun resumes and reuses finished items).
     model : warblr.model.VGGish, keyword-only
-    provenance : warblr.model.WeightsProvenance, keyword-only
+    provenance : warblr.weights.WeightsProvenance, keyword-only
     recursive, paths_from : keyword-only
         See :func:`collect_audio`.
     table_format : {"parquet", "csv", "npz"}, keyword-only
@@ -259,7 +259,7 @@ def embed_audio(inputs, out, *, model, provenance, recursive=False, paths_from=N
 
     Examples
     --------
-    >>> from warblr.model import load_with_provenance                            # doctest: +SKIP
+    >>> from warblr.weights import load_with_provenance                            # doctest: +SKIP
     >>> model, provenance = load_with_provenance("auto")                         # doctest: +SKIP
     >>> embed_audio(["recordings/"], "out", model=model, provenance=provenance)  # doctest: +SKIP
     """

@@ -108,7 +108,7 @@ def plan_groups(dataset, out, provenance, *, precision, group_size=DEFAULT_GROUP
     dataset : warblr.lab.dataset.Dataset
     out : str or os.PathLike
         Output folder (its ``items/`` store).
-    provenance : warblr.model.WeightsProvenance
+    provenance : warblr.weights.WeightsProvenance
     precision : str, keyword-only
         The network dtype's name (part of each fingerprint).
     group_size : int, keyword-only
@@ -407,7 +407,7 @@ def extract(dataset, out, *, model, provenance, group_size=DEFAULT_GROUP_SIZE, e
     out : str or os.PathLike
         Output folder; items go to ``out/items/<itemid>.npz``.
     model : VGGish, keyword-only
-    provenance : warblr.model.WeightsProvenance, keyword-only
+    provenance : warblr.weights.WeightsProvenance, keyword-only
         Part of each item's fingerprint.
     group_size : int, keyword-only
         Clips per group. Groups are fixed by position, so a resumed run

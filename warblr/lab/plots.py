@@ -195,7 +195,7 @@ def plot_report(out, *, ids, labels, features, results, provenance, feature_sets
         ``key -> [n, dims]`` pooled features per feature set.
     results : dict
         ``key -> {"best": ..., "sweep": [...]}`` (with out-of-fold ``scores``).
-    provenance : warblr.model.WeightsProvenance
+    provenance : warblr.weights.WeightsProvenance
     feature_sets : sequence of FeatureSet
     read_examples : callable
         ``read_examples(item_id) -> [N, 96, 64]`` for the log-mel image.

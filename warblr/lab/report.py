@@ -33,7 +33,7 @@ def weights_label(provenance):
     Parameters
     ----------
     provenance : dict
-        A report's ``weights`` entry (:meth:`warblr.model.WeightsProvenance.as_dict`).
+        A report's ``weights`` entry (:meth:`warblr.weights.WeightsProvenance.as_dict`).
 
     Returns
     -------
@@ -44,7 +44,7 @@ def weights_label(provenance):
     >>> weights_label({"requested": "random", "source": "random (seed 0)", "pretrained": False, "seed": 0})
     'VGGish weights: RANDOM (seed 0), NOT pretrained'
     """
-    from ..model import WeightsProvenance
+    from ..weights import WeightsProvenance
 
     return WeightsProvenance.from_dict(provenance).label
 

@@ -80,7 +80,7 @@ def item_fingerprint(source_path, provenance, *, precision="float32", hop=spec.E
     ----------
     source_path : str or os.PathLike
         The item's audio file.
-    provenance : warblr.model.WeightsProvenance
+    provenance : warblr.weights.WeightsProvenance
     precision : str, keyword-only
         The network's dtype name; items made in another precision are stale.
     hop : float, keyword-only

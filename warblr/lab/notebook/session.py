@@ -266,14 +266,14 @@ class Lab:
     def reference_model(self):
         """The engine's VGGish: released weights when found (nothing downloads), else seeded random ones."""
         if self._reference is None:
-            from ...model import load_with_provenance
+            from ...weights import load_with_provenance
 
             object.__setattr__(self, "_reference", load_with_provenance("auto", seed=self._seed, download=False))
         return self._reference[0]
 
     @property
     def weights(self):
-        """:class:`warblr.model.WeightsProvenance` of :attr:`reference_model` (and of the student's model)."""
+        """:class:`warblr.weights.WeightsProvenance` of :attr:`reference_model` (and of the student's model)."""
         self.reference_model
         return self._reference[1]
 
@@ -319,7 +319,7 @@ class Lab:
         dict
             ``pca_eigen_vectors`` ``[128, 128]`` and ``pca_means`` ``[128, 1]``.
         """
-        from ...model import load_pca_params
+        from ...postprocess import load_pca_params
 
         try:
             params = load_pca_params("auto", download=False)
