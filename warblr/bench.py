@@ -217,9 +217,9 @@ def _timed(function, *, device, repeats):
 def engine_layout(dtype):
     """How warblr's network runs here (threads, chunk sizes, CPU kernels): printed by bench.
 
-    The same fields go into every lab report through :func:`warblr.embed.runtime_settings`.
+    The same fields go into every lab report through :func:`warblr.runtime.runtime_settings`.
     """
-    from .embed import runtime_settings
+    from .runtime import runtime_settings
 
     settings = runtime_settings()
     layout = {"torch_threads": settings["torch_threads"], "feature_threads": settings["feature_threads"],
@@ -232,7 +232,7 @@ def engine_layout(dtype):
 def _device_name(device):
     import torch
 
-    from .embed import cpu_model
+    from .runtime import cpu_model
 
     if str(device).startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -265,8 +265,9 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     """
     import torch
 
-    from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, cpu_features, embed_examples,
-                        feature_threads, resolve_device, resolve_dtype, torch_threads)
+    from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, embed_examples, feature_threads,
+                        resolve_device, resolve_dtype, torch_threads)
+    from .runtime import cpu_features
     from .fast import examples_torch
     from .weights import load_vggish
     from .resample import resample_kaiser_best_torch

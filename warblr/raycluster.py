@@ -89,7 +89,7 @@ def _worker_environment():
 
     ``OMP_NUM_THREADS`` stays Ray's (it sizes each task); actors set their torch threads themselves.
     """
-    from .embed import RUNTIME_VARIABLES
+    from .runtime import RUNTIME_VARIABLES
 
     return {name: os.environ[name] for name in RUNTIME_VARIABLES if name in os.environ and name != "OMP_NUM_THREADS"}
 

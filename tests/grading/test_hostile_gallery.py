@@ -38,7 +38,8 @@ from pathlib import Path
 import pytest
 
 from warblr.grading.autograder import build_autograder
-from warblr.grading.sandbox import process_table, world_writable_folders
+from warblr.grading.cleanup import process_table
+from warblr.grading.sandbox import world_writable_folders
 
 from test_hostile_student import peak_memory, reset_peak_memory  # noqa: I001 -- a test module beside this one
 

@@ -41,7 +41,7 @@ from warblr.grading.handout import ROOT_CONFTEST, write_tree
 from warblr.grading.intake import IntakeLimits, copy_submission, take_in
 from warblr.grading.report import RUNNING_TEXT
 from warblr.grading.runner import run_checks
-from warblr.grading.sandbox import remove_files_of, remove_ipc_of, resolve_user
+from warblr.grading.cleanup import remove_files_of, remove_ipc_of, resolve_user
 from warblr.grading.wire import Reader, ReplyLimits, WireError
 
 ROOT = Path(__file__).resolve().parents[2]

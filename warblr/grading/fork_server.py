@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import intake, sandbox, wire
+from . import cleanup, intake, sandbox, wire
 from .failures import SandboxError, clean_text
 
 #: Environment variables passed to the fork server (everything else is dropped).
@@ -269,7 +269,7 @@ class ForkServer:
                 probe = self.try_confinement(sandbox.Confinement(scratch=str(self._scratch(None, None))).to_json())
             else:
                 try:
-                    uid, gid = sandbox.resolve_user(name)
+                    uid, gid = cleanup.resolve_user(name)
                 except (KeyError, ValueError):
                     raise SandboxError(f"--sandbox-user {name}: no such user") from None
                 if uid == 0:
@@ -393,7 +393,7 @@ class ForkServer:
 
     def children(self):
         """Pids of this process's children now (taken before a check: they are not the check's)."""
-        return {pid for pid, (ppid, _) in sandbox.process_table().items() if ppid == os.getpid()}
+        return {pid for pid, (ppid, _) in cleanup.process_table().items() if ppid == os.getpid()}
 
     def sweep(self, worker, *, uid, keep, since=0.0, unconfined_temp=(), ipc_shared=False):
         """Kill ``worker`` and everything the check left running; return how the worker ended.
@@ -412,14 +412,14 @@ class ForkServer:
         # user. Without one, a PID namespace needs nothing more (its processes died with its init); else the
         # processes of the sandbox user in the worker's session die (a setsid escapes that).
         if self.subreaper or not self.pid_namespaces:
-            sandbox.sweep_processes(uid=None if self.subreaper else uid,
+            cleanup.sweep_processes(uid=None if self.subreaper else uid,
                                     parent=os.getpid() if self.subreaper else None,
                                     keep=set(keep) | {self.server_pid, self._server.pid},
                                     session=None if self.subreaper else worker.pid)
         if uid is not None:
-            sandbox.remove_files_of(uid, unconfined_temp, since=since)
+            cleanup.remove_files_of(uid, unconfined_temp, since=since)
             if ipc_shared:
-                sandbox.remove_ipc_of(uid)
+                cleanup.remove_ipc_of(uid)
         return status
 
     @staticmethod

@@ -362,7 +362,7 @@ def analyse(dataset, out, *, model, provenance, folds=DEFAULT_FOLDS, seed=0, pca
 def _analyse_locked(dataset, out, *, model, provenance, folds, seed, pca_sizes, group_size, engine, progress,
                     command, test_dataset, feature_sets, ray, hop, started):
     """:func:`analyse`'s work, with the output folder's lock held."""
-    from ..embed import runtime_settings
+    from ..runtime import runtime_settings
 
     common = dict(model=model, provenance=provenance, group_size=group_size, engine=engine, progress=progress,
                   feature_sets=feature_sets, ray=ray, hop=hop)

@@ -41,7 +41,7 @@ identical examples and embeddings (torch 2.13 CPU). The actors still set
 their torch threads explicitly (``--ray-threads``) instead of inheriting
 Ray's ``OMP_NUM_THREADS=1``, every worker starts with the driver's
 math-library variables (a ``runtime_env``), and each actor's
-:func:`~warblr.embed.runtime_settings` are returned in
+:func:`~warblr.runtime.runtime_settings` are returned in
 ``ExtractResult.runtime``. With ``--device cuda`` the log-mel examples are
 computed on CPU in the decode tasks (equal to a local ``--device cpu`` run's)
 and only the network runs on the GPU.
@@ -288,7 +288,7 @@ class _Network:
         import ray
         import torch
 
-        from ..embed import runtime_settings
+        from ..runtime import runtime_settings
 
         if engine.device.type == "cpu":
             torch.set_num_threads(threads)  # not Ray's OMP_NUM_THREADS=1: the actor's share of the cores
@@ -365,7 +365,7 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
     -------
     warblr.lab.extract.ExtractResult
         As a local run's; ``runtime`` holds each distinct network actor's
-        :func:`~warblr.embed.runtime_settings`.
+        :func:`~warblr.runtime.runtime_settings`.
 
     Raises
     ------

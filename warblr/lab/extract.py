@@ -60,7 +60,7 @@ class ExtractResult:
     computed: int = 0
     reused: int = 0
     seconds: float = 0.0
-    runtime: list = field(default_factory=list)  # Ray runs: each network actor's embed.runtime_settings()
+    runtime: list = field(default_factory=list)  # Ray runs: each network actor's runtime.runtime_settings()
 
 
 @dataclass(frozen=True)
