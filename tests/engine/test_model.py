@@ -6,8 +6,8 @@ import torch
 
 from warblr import spec
 from warblr.errors import InvalidArgumentError
-from warblr.postprocess import Postprocessor, random_pca_params
 from warblr.model import VGGish, random_state_dict
+from warblr.postprocess import Postprocessor, random_pca_params
 from warblr.weights import load_vggish
 
 tv = pytest.importorskip("torchvggish.torchvggish")

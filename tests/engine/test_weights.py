@@ -15,9 +15,10 @@ import torch
 
 from warblr import spec
 from warblr.errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
-from warblr.weights import hub_checkpoint_dir, is_released_weights, load_vggish, load_with_provenance, published_sha256_prefix, resolve_weights
-from warblr.postprocess import load_pca_params, random_pca_params
 from warblr.model import random_state_dict
+from warblr.postprocess import load_pca_params, random_pca_params
+from warblr.weights import (hub_checkpoint_dir, is_released_weights, load_vggish, load_with_provenance,
+                            published_sha256_prefix, resolve_weights)
 
 
 @pytest.fixture
