@@ -138,7 +138,7 @@ def random_state_dict(*, seed=0):
     >>> sorted(random_state_dict())[:2]
     ['embeddings.0.bias', 'embeddings.0.weight']
     """
-    generator = torch.Generator().manual_seed(_check_seed(seed))
+    generator = torch.Generator().manual_seed(check_seed(seed))
     state = {}
     with torch.device("meta"):
         shapes = VGGish().state_dict()
@@ -154,7 +154,14 @@ def random_state_dict(*, seed=0):
     return state
 
 
-def _check_seed(seed):
+def check_seed(seed):
+    """``seed`` as an int, or an :class:`InvalidArgumentError` naming it (random weights are seeded by int only).
+
+    Examples
+    --------
+    >>> check_seed(3)
+    3
+    """
     try:
         return operator.index(seed)
     except TypeError:

@@ -12,7 +12,7 @@ import torch
 
 from . import spec
 from .errors import InvalidArgumentError, WarblrError
-from .weights import _read_state_dict, _resolve
+from .weights import find_weights_file, read_state_dict
 
 __all__ = ["Postprocessor", "load_pca_params", "random_pca_params"]
 
@@ -48,9 +48,9 @@ def load_pca_params(params="auto", *, seed=0, download=False):
     """
     if isinstance(params, str) and params == "random":
         return random_pca_params(seed=seed)
-    path = _resolve(params, filename=spec.PCA_PARAMS_FILENAME, env_var=spec.PCA_ENV_VAR,
-                    url=spec.PCA_PARAMS_URL, what="VGGish PCA parameters", download=download)
-    state = _read_state_dict(path)
+    path = find_weights_file(params, filename=spec.PCA_PARAMS_FILENAME, env_var=spec.PCA_ENV_VAR,
+                             url=spec.PCA_PARAMS_URL, what="VGGish PCA parameters", download=download)
+    state = read_state_dict(path)
     try:
         return {name: np.asarray(state[name], dtype=np.float64)
                 for name in (spec.PCA_EIGEN_VECTORS_NAME, spec.PCA_MEANS_NAME)}

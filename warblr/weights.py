@@ -20,7 +20,7 @@ import torch
 
 from . import spec
 from .errors import InvalidArgumentError, WarblrError, WeightsNotFoundError
-from .model import VGGish, _check_seed, random_state_dict
+from .model import VGGish, check_seed, random_state_dict
 
 __all__ = [
     "load_vggish",
@@ -79,8 +79,46 @@ def hub_checkpoint_dir():
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _resolve(argument, *, filename, env_var, url, what, download):
-    """Find a weights file: explicit path, env var, torch hub cache, download."""
+def find_weights_file(argument, *, filename, env_var, url, what, download):
+    """Find a released weights file: explicit path, environment variable, torch hub cache, download.
+
+    Shared by the VGGish weights (:func:`resolve_weights`) and the PCA
+    parameters (:func:`warblr.postprocess.load_pca_params`).
+
+    Parameters
+    ----------
+    argument : path-like, "auto" or None
+        An explicit path wins; ``"auto"`` and None look in the other places.
+    filename : str
+        The released file's name (its published SHA-256 prefix is part of it).
+    env_var : str
+        Environment variable that may name the file.
+    url : str
+        Where the file is published; fetched only when ``download`` is true.
+    what : str
+        What the file is, for error messages ("VGGish weights").
+    download : bool
+        Allow a download into the torch hub cache (checked against the published hash).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    WeightsNotFoundError
+        No place held the file; the message lists where it looked and what to do.
+    InvalidArgumentError
+        ``argument`` is neither a path nor ``"auto"``/None.
+
+    Examples
+    --------
+    >>> find_weights_file("no/such.pth", filename="vggish-10086976.pth", env_var="X", url="u",
+    ...                   what="VGGish weights", download=False)
+    Traceback (most recent call last):
+    ...
+    warblr.errors.WeightsNotFoundError: VGGish weights: no such file no/such.pth
+    """
     looked = []
     if argument is not None and not isinstance(argument, (str, os.PathLike)):
         raise InvalidArgumentError(f"{what}: expected a file path, 'auto' or 'random', got {argument!r}")
@@ -141,8 +179,8 @@ def resolve_weights(weights="auto", *, download=False):
         Nothing found; ``searched`` lists every place looked, and the message
         also says where to put which file.
     """
-    return _resolve(weights, filename=spec.VGGISH_WEIGHTS_FILENAME, env_var=spec.WEIGHTS_ENV_VAR,
-                    url=spec.VGGISH_WEIGHTS_URL, what="VGGish weights", download=download)
+    return find_weights_file(weights, filename=spec.VGGISH_WEIGHTS_FILENAME, env_var=spec.WEIGHTS_ENV_VAR,
+                             url=spec.VGGISH_WEIGHTS_URL, what="VGGish weights", download=download)
 
 
 def _numpy_array_globals():
@@ -162,7 +200,22 @@ def _numpy_array_globals():
             *[getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType") if hasattr(np, "dtypes")]]
 
 
-def _read_state_dict(path):
+def read_state_dict(path):
+    """Load a ``state_dict`` saved by torch, with ``weights_only=True`` (no code runs from the file).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict of str to torch.Tensor or numpy.ndarray
+
+    Raises
+    ------
+    WarblrError
+        The file is not a readable torch file, or holds something other than a dict.
+    """
     try:
         with torch.serialization.safe_globals(_numpy_array_globals()):
             state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -222,7 +275,7 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
     ('random (seed 1)', False)
     """
     device = _check_device(device)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     with torch.device("meta"):  # no default initialisation: every tensor is assigned below
         model = VGGish(final_relu=bool(final_relu))
     if isinstance(weights, str) and weights == "random":
@@ -232,7 +285,7 @@ def load_vggish(weights="auto", *, seed=0, final_relu=True, device="cpu", downlo
         from .fileio import file_digest
 
         path = resolve_weights(weights, download=download)
-        _assign_state_dict(model, _read_state_dict(path), path)
+        _assign_state_dict(model, read_state_dict(path), path)
         model.weights_sha256 = file_digest(path)
         model.weights_source, model.pretrained = str(path), is_released_weights(model.weights_sha256)
     try:

@@ -9,8 +9,9 @@ lands on both sides. Target: isolated within 2x of in-process. Marked slow::
     pytest -m slow tests/benchmarks/test_grading_isolation.py -s
 
 prints both figures. The two runs must both score 100 %. Under
-``--benchmark-disable`` (CI's untimed pass) the runs and their scores are
-checked, the ratio is not: one busy machine's timing is no basis for it.
+``--benchmark-disable`` (CI's untimed pass) each mode runs once and only the
+scores are checked, not the ratio: one busy machine's timing is no basis
+for it, and a second run would only time it again.
 
 A second test grades ``solutions/`` isolated inside this process and prints
 the largest reply a worker sent: the grader's reply cap
@@ -51,8 +52,9 @@ def isolated(results):
 
 
 def test_isolated_grading_is_within_twice_in_process_time(tmp_path, request):
+    untimed = request.config.getoption("benchmark_disable", default=False)
     best = {}
-    for attempt in range(2):
+    for attempt in range(1 if untimed else 2):
         for name, command in (("in-process", in_process), ("isolated", isolated)):
             results = tmp_path / f"{name}-{attempt}.json"
             seconds, run = timed(command(results))
@@ -64,7 +66,7 @@ def test_isolated_grading_is_within_twice_in_process_time(tmp_path, request):
             f"(ratio {ratio:.2f}, target <= {TARGET_RATIO:g})")
     print("\n" + line)
     request.node.user_properties.append(("grading_isolation", line))
-    if request.config.getoption("benchmark_disable", default=False):
+    if untimed:
         pytest.skip(f"untimed run (--benchmark-disable): {line}")
     assert ratio <= TARGET_RATIO, line
 

@@ -32,6 +32,10 @@ class Attack:
 
     ``code`` runs at the end of ``resampling.py`` (module level). ``expect``:
     texts of which the results must show one (proof the attack ran and was stopped).
+    ``reads_no_paths``: the attack only spends resources (processes, disk, time) and
+    looks for no file of the lab or the results, so where the lab lies cannot change
+    what it does: the slow pass grades it through one command (``run_autograder``,
+    which runs ``warblr grade run``), not through both.
     """
 
     name: str
@@ -41,6 +45,7 @@ class Attack:
     entries: tuple = ()
     default: bool = False
     secrets: tuple = ()
+    reads_no_paths: bool = False
 
 
 PRELUDE = r'''
@@ -400,7 +405,7 @@ try:
 except OSError as _exc:
     _note(f"could not kill the parent: {_exc.strerror}")
 '''),
-    _attack("fork_bomb", expect=("ATTEMPTED", "time limit"), code=r'''
+    _attack("fork_bomb", expect=("ATTEMPTED", "time limit"), reads_no_paths=True, code=r'''
 def _attack_on_call():
     _children = 0
     while _children < 2000:
@@ -415,7 +420,7 @@ def _attack_on_call():
                 _time.sleep(1)
         _children += 1
 '''),
-    _attack("fills_the_disk", expect=("ATTEMPTED", "time limit"), code=r'''
+    _attack("fills_the_disk", expect=("ATTEMPTED", "time limit"), reads_no_paths=True, code=r'''
 def _attack_on_call():
     _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
     _block = b"x" * (16 << 20)
@@ -444,7 +449,7 @@ def _attack_on_call():
             pass
     while True:
         _time.sleep(1000)
-''' + INSTALL, expect=("time limit",)),
+''' + INSTALL, expect=("time limit",), reads_no_paths=True),
     Attack("returns_lying_objects", PRELUDE + INSTALL + r'''
 import numpy as _np
 

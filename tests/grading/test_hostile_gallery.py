@@ -18,7 +18,11 @@ plugin with ``--isolate``, sharing one fork server for the whole test
 session), through the ``warblr grade run`` command, and through the
 Gradescope package's ``run_autograder`` laid out as Gradescope runs it. The
 default pass grades a representative few attacks in this process; the
-slow pass grades every attack all three ways. These need root and the user
+slow pass grades every attack all three ways, but for those that only spend
+resources and read no path (``Attack.reads_no_paths``: the fork bomb, the
+disk filler, the sleeper): where the lab lies cannot change them, so they go
+through ``run_autograder`` (which runs ``warblr grade run``) and not through
+``warblr grade run`` from the checkout as well. These need root and the user
 nobody (CI runs as root); elsewhere they skip and say why.
 """
 
@@ -280,7 +284,7 @@ def grade_command(submission, results_path, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("entry", gallery())
+@pytest.mark.parametrize("entry", [param for param in gallery() if not param.values[0].reads_no_paths])
 def test_every_attack_scores_zero_under_warblr_grade_run(entry, results_folder, listener, tmp_path):
     token = secrets.token_hex(4)
     results_path = results_folder / "results.json"

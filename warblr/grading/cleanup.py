@@ -15,7 +15,7 @@ import signal
 import stat
 import time
 
-from .sandbox import _lib
+from .sandbox import libc
 
 IPC_RMID = 0
 
@@ -166,7 +166,7 @@ def remove_ipc_of(uid):
                 number = int(record[id_column])
             except (KeyError, ValueError):
                 continue
-            function = getattr(_lib(), call)
+            function = getattr(libc(), call)
             result = function(number, 0, IPC_RMID, None) if call == "semctl" else function(number, IPC_RMID, None)
             removed += result == 0
     return removed

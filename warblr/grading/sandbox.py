@@ -38,14 +38,15 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
 
-_libc = None
+_LIBC = None
 
 
-def _lib():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    return _libc
+def libc():
+    """The C library through ctypes with ``use_errno``, loaded once (unshare, mount, prctl, IPC removal)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    return _LIBC
 
 
 def _check(result, what):
@@ -56,19 +57,19 @@ def _check(result, what):
 
 def unshare(flags):
     """``unshare(2)`` (``os.unshare`` exists only from Python 3.12)."""
-    _check(_lib().unshare(ctypes.c_int(flags)), "unshare")
+    _check(libc().unshare(ctypes.c_int(flags)), "unshare")
 
 
 def mount(source, target, fstype, flags, data=None):
     """``mount(2)``."""
     encode = lambda text: None if text is None else os.fsencode(text)  # noqa: E731
-    _check(_lib().mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
+    _check(libc().mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
            f"mount {target}")
 
 
 def prctl(option, value):
     """``prctl(2)`` with one argument."""
-    _check(_lib().prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+    _check(libc().prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
                         ctypes.c_ulong(0)), "prctl")
 
 
