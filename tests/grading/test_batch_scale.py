@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from warblr.grading.batch import INPUT_SEED_FILE, grade_batch, usable_cores
+from warblr.grading.batch import INPUT_SEED_FILE, grade_batch, grader_environment, threads_per_grader
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -133,10 +133,9 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
     by_kind = {}
     for name, kind in sorted(kinds.items()):
         by_kind.setdefault(kind, []).append(name)
-    chosen = [names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]]
+    chosen = ([names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]])[:sample]
     seed = json.loads((out / INPUT_SEED_FILE).read_text())["input_seed"]  # the batch's inputs, drawn once
-    threads = str(max(1, usable_cores() // summary.jobs))  # as the batch's graders: math threads only
-    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+    env = grader_environment(threads_per_grader(summary.jobs))  # the batch's graders' math threads
 
     def grade_alone(name):
         """``{check: (gradebook score, alone score)}`` where ``warblr grade run`` scores ``name`` differently."""
@@ -154,11 +153,11 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
 
     started, differ = time.monotonic(), {}
     with ThreadPoolExecutor(max_workers=summary.jobs) as pool:  # as many at once as the batch ran
-        for done, (name, difference) in enumerate(zip(chosen[:sample], pool.map(grade_alone, chosen[:sample])), 1):
+        for done, (name, difference) in enumerate(zip(chosen, pool.map(grade_alone, chosen)), 1):
             if difference:
                 differ[name] = difference
                 print(f"DIFFERS {name} (check: (gradebook, alone)): {difference}", flush=True)
-            if done % 10 == 0 or done == len(chosen[:sample]):
+            if done % 10 == 0 or done == len(chosen):
                 print(f"{done} graded alone in {time.monotonic() - started:.0f} s; "
                       f"{len(differ)} differ from the gradebook", flush=True)
     assert not differ, sorted(differ)

@@ -102,6 +102,19 @@ def usable_cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def threads_per_grader(jobs):
+    """Math-library threads for each of ``jobs`` graders on one machine: the usable cores shared out, at least 1."""
+    return max(1, usable_cores() // jobs)
+
+
+def grader_environment(threads):
+    """This process's environment with the math libraries held to ``threads`` threads (``OMP_NUM_THREADS``...)."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
 def default_jobs():
     """``(jobs, why)``: graders to run at once on this machine -- one per core, :data:`MEMORY_PER_JOB` each."""
     cores = usable_cores()
@@ -224,9 +237,7 @@ def grade_submission(folder, options):
     dict
         ``{"results": results.json as a dict, "crashes": int, "seconds": float}``.
     """
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[name] = str(options.threads)
+    env = grader_environment(options.threads)
     handle, grade_json = tempfile.mkstemp(prefix="warblr-batch-", suffix=".json")
     os.close(handle)
     started = time.monotonic()
@@ -419,7 +430,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=1 if ray else max(1, usable_cores() // jobs),
+                             sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
                              leaderboard=leaderboard, input_seed=batch_input_seed(out, lab))
     store = _Store(out)
     with exclusive(out, what="warblr grade batch"):
