@@ -16,10 +16,13 @@ for it, and a second run would only time it again.
 A second test grades ``solutions/`` isolated inside this process and prints
 the largest reply a worker sent: the grader's reply cap
 (:class:`warblr.grading.wire.ReplyLimits`) must keep at least 10x headroom
-over it.
+over it. Every check must pass there except that a speed check may miss
+its ratio (its outputs still right): a timing verdict on a busy CI machine
+says nothing about reply sizes.
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -32,6 +35,8 @@ from warblr.grading.wire import ReplyLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 2.0
+#: The ratio assertion of exercises/test_speed.py (the output also holds the check's hint).
+TOO_SLOW = re.compile(r"your (log_mel_spectrogram|embed) takes [0-9.]+x ")
 pytestmark = pytest.mark.slow
 
 
@@ -71,13 +76,26 @@ def test_isolated_grading_is_within_twice_in_process_time(tmp_path, request):
     assert ratio <= TARGET_RATIO, line
 
 
+def only_too_slow(check):
+    """Whether ``check`` is a speed check whose outputs were right and only its timing ratio failed.
+
+    The replies of the speed checks count (they carry the largest arrays), but their timing verdict is
+    the timed suite's business (``test_speed.py`` graded on a quiet machine), not this behaviour test's.
+    """
+    return ("speed" in check.get("tags", ()) and TOO_SLOW.search(check["output"]) is not None
+            and "its speed does not count" not in check["output"])
+
+
 def test_the_reply_cap_has_headroom_over_the_largest_legitimate_reply(tmp_path, request):
     results = tmp_path / "results.json"
     code = pytest.main([str(ROOT / "exercises"), "--impl", str(ROOT / "solutions"), "--isolate",
                         f"--grade-json={results}", "--grade-timeout=300", "-q", "-p", "no:cacheprovider",
                         "--rootdir", str(ROOT)])
     scored = json.loads(results.read_text())
-    assert code == 0 and scored["score"] == scored["max_score"] > 0
+    wrong = {t["name"]: t["output"][-800:] for t in scored["tests"]
+             if t["score"] != t["max_score"] and not only_too_slow(t)}
+    assert scored["max_score"] > 0 and not wrong, wrong
+    assert code in (0, 1), code  # 1: a speed check timed out of its ratio on a busy machine, see only_too_slow
     largest, cap = RemoteImpl.largest_reply_seen, ReplyLimits().max_bytes
     line = f"largest reply of solutions/: {largest} bytes; reply cap {cap} bytes ({cap / largest:.0f}x)"
     print("\n" + line)
