@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import cleanup, intake, sandbox, wire
+from . import allocator, cleanup, intake, sandbox, wire
 from .failures import SandboxError, clean_text
 
 #: Environment variables passed to the fork server (everything else is dropped).
@@ -232,7 +232,7 @@ class ForkServer:
     def _env(self):
         env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
         env.update(PATH="/usr/bin:/bin", HOME=str(self.root), TMPDIR=str(self.root), MPLBACKEND="Agg",
-                   PYTHONDONTWRITEBYTECODE="1", LANG=env.get("LANG", "C.UTF-8"))
+                   PYTHONDONTWRITEBYTECODE="1", LANG=env.get("LANG", "C.UTF-8"), **allocator.worker_environment())
         return env
 
     def _launch(self):
