@@ -158,10 +158,11 @@ def _to_16k(group, *, resampler, device):
     """
     names, monos, sample_rate = [g[0] for g in group], [g[1] for g in group], group[0][2]
     if resampler == "kaiser_best":
-        batch = torch.from_numpy(np.stack(monos, dtype=np.float64))
         if device.type == "cuda":
-            batch = batch.pin_memory().to(device, non_blocking=True)
-        if sample_rate != spec.SAMPLE_RATE:
+            batch = torch.from_numpy(np.stack(monos, dtype=np.float64)).pin_memory().to(device, non_blocking=True)
+        else:  # each clip copied once, into the resampler's padded buffer
+            batch = monos
+        if sample_rate != spec.SAMPLE_RATE or not torch.is_tensor(batch):
             batch = resample_kaiser_best_torch(batch, sample_rate, spec.SAMPLE_RATE)
     else:
         batch = torch.from_numpy(np.stack([np.asarray(resample(m, sample_rate, spec.SAMPLE_RATE, method=resampler),

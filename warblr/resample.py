@@ -462,13 +462,33 @@ def _torch_chunks(orig_sr, target_sr, device, dtype):
             for first, last, start, weights in plan.chunks]
 
 
+def _rows(waveforms):
+    """The clips of ``waveforms`` (a tensor, or a list of equal-length 1-D arrays/tensors) as 1-D tensors."""
+    import torch
+
+    if torch.is_tensor(waveforms) and waveforms.dim() in (1, 2):
+        return list(waveforms.reshape(-1, waveforms.shape[-1]))
+    if isinstance(waveforms, (list, tuple)) and waveforms:
+        rows = [torch.as_tensor(row) for row in waveforms]  # numpy arrays: views, not copies
+        if all(row.dim() == 1 and row.shape == rows[0].shape and row.device == rows[0].device for row in rows):
+            return rows
+        shapes = sorted({tuple(row.shape) for row in rows})
+        raise InvalidArgumentError(f"waveforms: a list must hold 1-D clips of one length on one device, got shapes "
+                                   f"{shapes[:4]}")
+    raise InvalidArgumentError("waveforms: expected a torch tensor [samples] or [batch, samples], or a list of "
+                               "equal-length 1-D arrays")
+
+
 def resample_kaiser_best_torch(waveforms, orig_sr, target_sr, *, dtype=None):
     """:func:`resample_kaiser_best` for torch tensors, batched, on any device.
 
     Parameters
     ----------
-    waveforms : torch.Tensor
-        ``[samples]`` or ``[batch, samples]`` (clips or channels of one length and rate).
+    waveforms : torch.Tensor or list of 1-D arrays
+        ``[samples]`` or ``[batch, samples]`` (clips or channels of one length
+        and rate), or a list of ``[samples]`` arrays or tensors of one length:
+        each is copied once, straight into the padded work buffer (no
+        ``np.stack`` copy of the batch first).
     orig_sr, target_sr : int
     dtype : torch.dtype, keyword-only
         Compute dtype; default float64 (resampy's precision). float32 is
@@ -487,19 +507,21 @@ def resample_kaiser_best_torch(waveforms, orig_sr, target_sr, *, dtype=None):
     """
     import torch
 
-    if not torch.is_tensor(waveforms) or waveforms.dim() not in (1, 2):
-        raise InvalidArgumentError("waveforms: expected a torch tensor [samples] or [batch, samples]")
+    rows = _rows(waveforms)
     dtype = dtype or torch.float64
-    orig_sr, target_sr, n_out = _check_rates(waveforms.shape[-1], orig_sr, target_sr)
-    squeeze = waveforms.dim() == 1
-    batch = waveforms.reshape(-1, waveforms.shape[-1]).to(dtype)
+    num_samples = rows[0].shape[-1]
+    orig_sr, target_sr, n_out = _check_rates(num_samples, orig_sr, target_sr)
+    squeeze = torch.is_tensor(waveforms) and waveforms.dim() == 1
     if orig_sr == target_sr:
-        out = batch.clone()
+        out = torch.stack([row.to(dtype) for row in rows])
     else:
         plan = polyphase_plan(orig_sr, target_sr)
-        blocks, length = _padded_length(n_out, plan, batch.shape[1])
-        signal = batch.new_zeros((batch.shape[0], length))
-        signal[:, plan.pad:plan.pad + batch.shape[1]] = batch
+        blocks, length = _padded_length(n_out, plan, num_samples)
+        signal = torch.empty((len(rows), length), dtype=dtype, device=rows[0].device)
+        signal[:, :plan.pad] = 0  # only the padding is zeroed: the clips overwrite the rest
+        signal[:, plan.pad + num_samples:] = 0
+        for number, row in enumerate(rows):
+            signal[number, plan.pad:plan.pad + num_samples] = row
         if plan.direct:
             out = torch.stack([torch.cat([_direct(row, np.arange(i, min(i + _DIRECT_SLAB, n_out)), plan)
                                           for i in range(0, n_out, _DIRECT_SLAB)]) for row in signal])
@@ -509,7 +531,7 @@ def resample_kaiser_best_torch(waveforms, orig_sr, target_sr, *, dtype=None):
             begin = plan.pad + start
             rows = signal[:, begin:begin + blocks * plan.stride].reshape(-1, blocks, plan.stride)
             parts.append(rows @ weights)
-        out = torch.cat(parts, dim=2).reshape(batch.shape[0], -1)[:, :n_out]
+        out = torch.cat(parts, dim=2).reshape(len(rows), -1)[:, :n_out]
         fix = plan.mismatches(n_out)
         if fix.size:
             index = torch.as_tensor(fix, device=signal.device)

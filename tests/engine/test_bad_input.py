@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from warblr import spec
-from warblr.audio import load_audio, to_mono
+from warblr.audio import load_audio, to_mono, validate_waveform
 from warblr.resample import resample, resampled_length
 from warblr.errors import AudioFileError, AudioTooShortError, InvalidArgumentError, WarblrError
 from warblr.features import num_examples, waveform_to_examples, wavfile_to_examples
@@ -304,6 +304,17 @@ def test_non_finite_arrays(bad):
     x[123, 1] = bad
     with pytest.raises(InvalidArgumentError, match="clip_7.*NaN or Inf"):
         waveform_to_examples(x, 16000, name="clip_7")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_finite_samples_whose_sum_overflows_are_not_called_non_finite(dtype):
+    x = np.full(20000, np.finfo(dtype).max / 2, dtype=dtype)  # the sum is Inf; every sample is finite
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(x.sum())
+    assert validate_waveform(x, name="loud").shape == x.shape
+    x[-1] = np.nan
+    with pytest.raises(InvalidArgumentError, match="loud.*NaN or Inf"):
+        validate_waveform(x, name="loud")
 
 
 @pytest.mark.parametrize("rate", [0, -16000, 16000.5, float("nan"), float("inf"), "16000", None, True, [16000]])

@@ -164,6 +164,21 @@ def test_torch_rejects_arrays():
         resample_kaiser_best_torch(np.zeros(100), 44100, 16000)
 
 
+@pytest.mark.parametrize("orig, target", [(44100, 16000), (16000, 16000), (44101, 16000)])
+def test_torch_takes_a_list_of_clips_with_the_same_result_as_a_batch(orig, target):
+    x = noise(3 * 20000, seed=9).reshape(3, -1)
+    batch = resample_kaiser_best_torch(torch.from_numpy(x), orig, target)
+    listed = resample_kaiser_best_torch(list(x), orig, target)  # numpy rows, copied once into the work buffer
+    assert listed.dtype == torch.float64
+    assert torch.equal(listed, batch)
+
+
+@pytest.mark.parametrize("clips", [[np.zeros(100), np.zeros(101)], [np.zeros((2, 100))], []], ids=str)
+def test_torch_refuses_a_list_of_clips_of_other_lengths_or_shapes(clips):
+    with pytest.raises(InvalidArgumentError, match="waveforms"):
+        resample_kaiser_best_torch(clips, 44100, 16000)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_resampy():
