@@ -55,8 +55,9 @@ BACKEND = "x86"
 #: The calibration set: demo-corpus clips at 16 kHz (no resampling, so the set is cheap to make).
 CALIBRATION = {"generator": "warblr.lab.corpus.synthesize_clip", "clips": 12, "seconds": 8.0,
                "sample_rate": spec.SAMPLE_RATE, "seed": 2021, "birds": "every other clip, the first has one"}
-#: Bump when the saved layout or the quantisation recipe changes.
-FORMAT_VERSION = 1
+#: Bump when the saved layout, the quantisation recipe or the calibration log-mel's bytes change
+#: (2: the log-mel's magnitude is sqrt(re^2 + im^2)).
+FORMAT_VERSION = 2
 #: Float layers: the first convolution (its input is the raw log-mel).
 FLOAT_LAYERS = ("features.0",)
 #: Examples per int8 forward call: larger batches fell out of cache (2-core EPYC, measured 32-64 best).

@@ -36,8 +36,10 @@ __all__ = [
     "output_error",
 ]
 
-#: Version of the ``items/<id>.npz`` layout (part of every fingerprint).
-FORMAT_VERSION = 3
+#: Version of the ``items/<id>.npz`` layout and of the engine's arithmetic (part of every fingerprint): bumped
+#: when the bytes of an item change, so a resumed run never mixes old and new items (4: the log-mel's magnitude
+#: is sqrt(re^2 + im^2), not torch's complex abs, which rounds float32 differently).
+FORMAT_VERSION = 4
 ITEMS_DIR = "items"
 _ITEM_KEYS = ["embeddings", "examples", "meta"]
 
