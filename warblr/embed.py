@@ -157,13 +157,12 @@ def _to_16k(group, *, resampler, device):
     resampy's output, past the 1e-5 the parity tests hold.
     """
     names, monos, sample_rate = [g[0] for g in group], [g[1] for g in group], group[0][2]
-    if resampler == "kaiser_best":
-        if device.type == "cuda":
-            batch = torch.from_numpy(np.stack(monos, dtype=np.float64)).pin_memory().to(device, non_blocking=True)
-        else:  # each clip copied once, into the resampler's padded buffer
-            batch = monos
-        if sample_rate != spec.SAMPLE_RATE or not torch.is_tensor(batch):
+    if resampler == "kaiser_best" and device.type == "cuda":  # one pinned batch, one transfer
+        batch = torch.from_numpy(np.stack(monos, dtype=np.float64)).pin_memory().to(device, non_blocking=True)
+        if sample_rate != spec.SAMPLE_RATE:
             batch = resample_kaiser_best_torch(batch, sample_rate, spec.SAMPLE_RATE)
+    elif resampler == "kaiser_best":  # each clip copied once, into the resampler's padded buffer
+        batch = resample_kaiser_best_torch(monos, sample_rate, spec.SAMPLE_RATE)
     else:
         batch = torch.from_numpy(np.stack([np.asarray(resample(m, sample_rate, spec.SAMPLE_RATE, method=resampler),
                                                       dtype=np.float64) for m in monos])).to(device)

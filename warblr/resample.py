@@ -529,9 +529,9 @@ def resample_kaiser_best_torch(waveforms, orig_sr, target_sr, *, dtype=None):
         parts = []
         for first, last, start, weights in _torch_chunks(orig_sr, target_sr, signal.device, dtype):
             begin = plan.pad + start
-            rows = signal[:, begin:begin + blocks * plan.stride].reshape(-1, blocks, plan.stride)
-            parts.append(rows @ weights)
-        out = torch.cat(parts, dim=2).reshape(len(rows), -1)[:, :n_out]
+            windows = signal[:, begin:begin + blocks * plan.stride].reshape(-1, blocks, plan.stride)
+            parts.append(windows @ weights)
+        out = torch.cat(parts, dim=2).reshape(signal.shape[0], -1)[:, :n_out]
         fix = plan.mismatches(n_out)
         if fix.size:
             index = torch.as_tensor(fix, device=signal.device)

@@ -5,8 +5,8 @@
 - torchvggish's log-mel runs with the grader's BLAS on one thread: numpy's
   idle OpenBLAS threads spin after each matrix product, and on 2 cores they
   took a core from the isolated worker, doubling the measured time of
-  ``solutions/`` in about one run in three (1.0-1.3x or 2.0-2.5x torchvggish
-  before the fix, 0.9-1.0x in every run after it). The limit is lifted again
+  ``solutions/`` in most runs of test_speed.py alone (2.3-2.7x torchvggish
+  before the fix, 0.89-1.07x in every run after it). The limit is lifted again
   after the checks.
 - The grader and every worker keep freed memory mapped alike
   (``warblr.grading.allocator``): otherwise the grader, warmed up by the
