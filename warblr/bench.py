@@ -153,8 +153,13 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3):
+def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3, library=None):
     """Best GFLOP/s of a large square matmul: the practical roofline of ``device`` in ``dtype``.
+
+    On CPU in float32 torch has two GEMM libraries: oneMKL (``nn.Linear``,
+    ``@``) and oneDNN (convolutions; warblr's FC head on non-Intel CPUs, see
+    :mod:`warblr.fc_head`). oneMKL's float32 GEMM ran at 206 GFLOP/s on an
+    AMD EPYC where oneDNN's ran at 492, so the roofline is the faster of the two.
 
     Parameters
     ----------
@@ -164,6 +169,8 @@ def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3):
     size : int, keyword-only
         Matrix size; default 4096 on CPU, 8192 on CUDA.
     repeats : int, keyword-only
+    library : {None, "MKL", "oneDNN"}, keyword-only
+        Time one library (CPU, float32 for oneDNN); None: the faster of those available.
 
     Returns
     -------
@@ -173,19 +180,26 @@ def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3):
 
     dtype = dtype or torch.float32
     size = size or (8192 if str(device).startswith("cuda") else 4096)
+    cpu_float32 = str(device) == "cpu" and dtype == torch.float32
+    if library is None:
+        libraries = ["MKL", "oneDNN"] if cpu_float32 and torch.backends.mkldnn.is_available() else ["MKL"]
+        return max(gemm_gflops(device=device, dtype=dtype, size=size, repeats=repeats, library=name)
+                   for name in libraries)
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
-    best = float("inf")
+    if library == "oneDNN":
+        if not cpu_float32:
+            raise InvalidArgumentError(f"library: oneDNN's GEMM is timed on CPU in float32, not {device} {dtype}")
+        product = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")  # noqa: E731
+    elif library == "MKL":
+        product = lambda: a @ b  # noqa: E731
+    else:
+        raise InvalidArgumentError(f"library: expected None, MKL or oneDNN, got {library!r}")
     with torch.inference_mode():
-        a @ b
-        _sync(device)
-        for _ in range(int(repeats)):
-            start = time.perf_counter()
-            a @ b
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-    return 2.0 * size ** 3 / best / 1e9
+        product()
+        seconds, _ = _timed(product, device=device, repeats=repeats)
+    return 2.0 * size ** 3 / seconds / 1e9
 
 
 def relative_difference(ours, reference):
@@ -223,7 +237,7 @@ def engine_layout(dtype):
 
     settings = runtime_settings()
     layout = {"torch_threads": settings["torch_threads"], "feature_threads": settings["feature_threads"],
-              "cpu_conv_chunk": settings["cpu_conv_chunk"]}
+              "cpu_conv_chunk": settings["cpu_conv_chunk"], "fc_library": settings["fc_library"]}
     if str(dtype).endswith("int8"):
         layout["int8_chunk"] = settings["int8_chunk"]
     return layout
@@ -232,7 +246,7 @@ def engine_layout(dtype):
 def _device_name(device):
     import torch
 
-    from .runtime import cpu_model
+    from .cpu import cpu_model
 
     if str(device).startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -267,7 +281,7 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
 
     from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, embed_examples, feature_threads,
                         resolve_device, resolve_dtype, torch_threads)
-    from .runtime import cpu_features
+    from .cpu import cpu_features
     from .fast import examples_torch
     from .weights import load_vggish
     from .resample import resample_kaiser_best_torch
@@ -278,6 +292,14 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     n_clips = len(clips)
     if n_clips == 0:
         raise InvalidArgumentError("clips: nothing to benchmark")
+    # The roofline first, in a fresh process: after the reference stages the same GEMM measured
+    # 15-25 % slower on a 2-core EPYC, which would flatter the network's fraction of it.
+    libraries = (["MKL", "oneDNN"] if device.type == "cpu" and torch.backends.mkldnn.is_available() else ["MKL"])
+    gemm_by_library = {name: gemm_gflops(device=device, dtype=torch.float32, library=name) for name in libraries}
+    gemm = max(gemm_by_library.values())
+    # int8 is set against the float32 GEMM (torch has no int8 GEMM roofline to time on every CPU).
+    gemm_same = (gemm if network_dtype in (torch.float32, torch.int8)
+                 else gemm_gflops(device=device, dtype=network_dtype))
     model = load_vggish("random", seed=seed, device=device)
     reference = reference_network(model, device=device)
 
@@ -324,11 +346,6 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
         error = np.abs(np.asarray(net_emb, np.float64) - fp32_emb)
         reduced = {"max_relative": float(error.max() / scale), "mean_relative": float(error.mean() / scale),
                    "definition": "|ours - float32| / max |float32| over all embedding values"}
-    gemm = gemm_gflops(device=device, dtype=torch.float32)
-    # int8 is set against the float32 GEMM (torch has no int8 GEMM roofline to time on every CPU).
-    gemm_same = (gemm if network_dtype in (torch.float32, torch.int8)
-                 else gemm_gflops(device=device, dtype=network_dtype))
-
     resample_diff = _max_abs([s.cpu().numpy() for s in our_16k], ref_16k)
     logmel_diff = _max_abs(our_ex, ref_ex_np)
     rows = {
@@ -353,6 +370,7 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     flops = 2.0 * spec.MULTIPLY_ADDS_PER_EXAMPLE * n_examples
     roofline = {
         "gemm_fp32_gflops": gemm,
+        "gemm_fp32_gflops_by_library": gemm_by_library,
         "gemm_same_dtype_gflops": gemm_same,
         "network_gflops": flops / t_network / 1e9,
         "torchvggish_network_gflops": flops / t_ref_network / 1e9,
@@ -414,7 +432,9 @@ def format_table(report):
     lines += ["", f"network: {roof['network_gflops']:.1f} GFLOP/s ({report['dtype']}) = "
                   f"{100 * roof['network_fraction_of_gemm']:.0f}% of a same-run {roof['gemm_same_dtype_gflops']:.1f} "
                   f"GFLOP/s GEMM (torchvggish: {roof['torchvggish_network_gflops']:.1f} GFLOP/s; "
-                  f"fp32 GEMM {roof['gemm_fp32_gflops']:.1f} GFLOP/s; "
+                  f"fp32 GEMM {roof['gemm_fp32_gflops']:.1f} GFLOP/s, the faster of "
+                  + ", ".join(f"{name} {value:.1f}" for name, value in roof["gemm_fp32_gflops_by_library"].items())
+                  + "; "
                   f"{roof['multiply_adds_per_example'] / 1e9:.3f} G multiply-adds per example)"]
     if report.get("versus_float32"):
         versus = report["versus_float32"]

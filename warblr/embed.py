@@ -37,6 +37,7 @@ from . import spec
 from .audio import load_audio, to_mono, validate_sample_rate
 from .errors import AudioError, AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
+from .fc_head import run_head
 from .features import num_examples, too_short_message
 from .resample import resample, resample_kaiser_best_torch, validate_resampler
 from .validation import check_scalar
@@ -400,7 +401,7 @@ def _run(network, batch, dtype):
         return network(batch).float()
     maps = torch.cat([network.features(batch[i:i + CPU_CONV_CHUNK])
                       for i in range(0, batch.shape[0], CPU_CONV_CHUNK)])
-    return head(maps).float()
+    return run_head(network, network.flatten_feature_maps(maps)).float()  # oneDNN where oneMKL is slow
 
 
 def _embed_stream(network, example_stream, *, batch_size, dtype):

@@ -103,7 +103,12 @@ class VGGish(nn.Module):
         The maps are flattened in TensorFlow's NHWC order, as torchvggish does:
         the released FC weights expect that order.
         """
-        return self.embeddings(maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1))
+        return self.embeddings(self.flatten_feature_maps(maps))
+
+    @staticmethod
+    def flatten_feature_maps(maps):
+        """``[N, 512, 6, 4]`` conv maps as ``[N, 12288]`` rows in TensorFlow's NHWC order (the FC input)."""
+        return maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)
 
     def _check_examples(self, examples):
         if not isinstance(examples, torch.Tensor):

@@ -41,6 +41,10 @@ class RaySettings:
         Groups per Ray task (one block of work; a killed task redoes that many).
     cpus : int or None
         CPUs of the private Ray started by ``address="local"`` (None: all).
+    local_start : bool
+        The driver computes groups itself, from the front, while Ray starts
+        and until it meets Ray's work from the back (CPU runs of the lab's
+        extract; see :mod:`warblr.lab.distributed`). False: Ray does everything.
 
     Examples
     --------
@@ -53,6 +57,7 @@ class RaySettings:
     threads: int | None = None
     batch: int = 1
     cpus: int | None = None
+    local_start: bool = True
 
     def __post_init__(self):
         if not isinstance(self.address, str) or not self.address.strip():
@@ -62,6 +67,9 @@ class RaySettings:
             if getattr(self, name) is not None:
                 check_scalar(getattr(self, name), f"ray_{name}", min_val=1)
         check_scalar(self.batch, "ray_batch", min_val=1)
+        if not isinstance(self.local_start, bool):
+            reason = f"expected True or False, got {self.local_start!r}"
+            raise InvalidArgumentError(f"ray_local_start: {reason}", parameter="ray_local_start", reason=reason)
 
 
 
@@ -118,11 +126,13 @@ def connect(settings):
                                    reason="Ray is not installed; pip install 'warblr[ray]'") from exc
     if ray.is_initialized():
         return False
-    options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False,
-               "runtime_env": {"env_vars": _worker_environment()}}
+    options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False}
     if settings.address == "local":
+        # A private Ray's workers inherit this process's environment; a runtime_env would make Ray start
+        # fresh workers for it instead of using the ones it prestarted (seconds on a small machine).
         options.update(address="local", num_cpus=settings.cpus)
     else:
+        options["runtime_env"] = {"env_vars": _worker_environment()}
         if settings.address != "auto":
             _check_reachable(settings.address)
         options["address"] = settings.address

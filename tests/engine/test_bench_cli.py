@@ -33,6 +33,10 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert stages["end-to-end"]["max_difference"] < 1e-3
     roof = report["roofline"]
     assert roof["gemm_fp32_gflops"] > 0 and 0 < roof["network_fraction_of_gemm"]
+    # The roofline is the faster GEMM library, never the slower one (oneMKL on AMD ran at half of oneDNN).
+    assert roof["gemm_fp32_gflops"] == max(roof["gemm_fp32_gflops_by_library"].values())
+    assert set(roof["gemm_fp32_gflops_by_library"]) <= {"MKL", "oneDNN"}
+    assert report["layout"]["fc_library"] in ("MKL", "oneDNN")
     assert set(report["targets"]) >= {"features_speedup", "end_to_end_speedup", "network_roofline_fraction"}
 
 

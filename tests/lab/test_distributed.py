@@ -80,9 +80,76 @@ def test_ray_run_equals_local_run_byte_for_byte(ray_session, tree, local, tmp_pa
 
 
 @pytest.mark.slow
+def test_the_driver_and_ray_share_the_groups_and_give_the_local_bytes(ray_session, tree, local, tmp_path,
+                                                                     random_model, random_provenance, monkeypatch):
+    """The driver starts at the front, Ray at the back; a driver that waits for Ray leaves it the rest."""
+    from warblr.lab import extract
+
+    real = extract.group_embeddings
+    last_item = tmp_path / "items" / f"{local[0].done[-1]}.npz"  # in Ray's first group (it starts at the back)
+
+    def slow_here(*args, **kwargs):  # only this process (the driver): Ray's actors run the real function
+        deadline = time.monotonic() + 120
+        while not last_item.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "group_embeddings", slow_here)
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    assert item_bytes(tmp_path) == local[1] and result.done == local[0].done
+    assert 0 < result.computed_here < result.computed == 8  # the driver's first group, and Ray's from the back
+    assert [(p.item_id, p.reason) for p in result.failed] == [(p.item_id, p.reason) for p in local[0].failed]
+    assert not list((tmp_path / "items").glob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_group_seen_begun_but_never_reported_is_computed_by_the_driver(ray_session, tree, local, tmp_path,
+                                                                        random_model, random_provenance, monkeypatch):
+    """As after a Ray worker killed half-way through writing a group: Ray's retry skips it, the driver sweeps it up."""
+    from warblr.lab import extract
+
+    real, planted = extract.group_embeddings, []
+    half_written = sorted(local[1])[5]  # item-005, with item-006 in the group of 2 that holds it
+
+    def plant_then_compute(*args, **kwargs):
+        if not planted:  # the driver's first group, seconds before Ray reaches the middle
+            (tmp_path / "items" / half_written).write_bytes(local[1][half_written])
+            planted.append(half_written)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "group_embeddings", plant_then_compute)
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    assert planted and item_bytes(tmp_path) == local[1]
+    assert result.done == local[0].done and result.computed == 8
+
+
+@pytest.mark.slow
+def test_an_error_in_the_drivers_share_is_raised_after_ray_is_done(ray_session, tree, local, tmp_path, random_model,
+                                                                    random_provenance, monkeypatch):
+    from warblr.errors import OutputError
+    from warblr.lab import extract
+
+    def full_disk(out, group, computed, *, kept=0):  # the driver's writes only: Ray's actors write for real
+        raise OutputError(f"{out}: no space left on device (test)")
+
+    monkeypatch.setattr(extract, "store_group", full_disk)
+    with pytest.raises(OutputError, match="no space left"):
+        run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    assert item_bytes(tmp_path) == local[1], "Ray's items are kept, and they are the local run's"
+
+
+@pytest.mark.slow
+def test_without_local_start_the_driver_computes_nothing(ray_session, tree, local, tmp_path, random_model,
+                                                         random_provenance):
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local", local_start=False))
+    assert result.computed == 8 and result.computed_here == 0 and item_bytes(tmp_path) == local[1]
+
+
+@pytest.mark.slow
 def test_two_actors_and_batches_of_groups_give_the_same_bytes(ray_session, tree, local, tmp_path, random_model,
                                                               random_provenance):
-    run(tree, tmp_path, random_model, random_provenance, RaySettings("local", actors=2, threads=1, batch=2))
+    run(tree, tmp_path, random_model, random_provenance,
+        RaySettings("local", actors=2, threads=1, batch=2, local_start=False))
     assert item_bytes(tmp_path) == local[1]
 
 
@@ -156,7 +223,7 @@ def test_a_killed_ray_worker_is_retried_and_every_item_is_identical(title, ray_s
     killer = threading.Thread(target=kill_when_busy, args=(title, tmp_path / "items", killed, seen, os.getpid()),
                               daemon=True)
     killer.start()
-    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local"))
+    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local", local_start=False))
     killer.join(timeout=5)
     assert killed, f"no {title} process was killed; saw {sorted(seen)}"
     assert result.computed == 8 and item_bytes(tmp_path) == local[1]
@@ -186,6 +253,33 @@ def test_without_ray_nothing_imports_ray(tree, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "no ray" in done.stdout
+
+
+@pytest.mark.slow  # starts a private Ray in a fresh process
+def test_a_private_rays_workers_inherit_the_drivers_math_settings():
+    """``--ray local`` passes no runtime_env: its workers must still run under the driver's MKL settings."""
+    script = ("import os, ray\nfrom warblr.raycluster import RaySettings, connect\n"
+              "connect(RaySettings('local', cpus=1))\n"
+              "task = ray.remote(lambda: [os.environ.get(n) for n in ('MKL_CBWR', 'MKL_DYNAMIC', 'OMP_WAIT_POLICY')])\n"
+              "print(ray.get(task.options(num_cpus=1).remote()))\nray.shutdown()\n")
+    env = {**os.environ, "MKL_CBWR": "AVX2,STRICT", "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['AVX2,STRICT', 'FALSE', 'PASSIVE']"
+
+
+def test_the_local_start_option_reaches_the_settings():
+    import argparse
+
+    from warblr.lab.distributed import add_ray_options, ray_settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_ray_options(parser)
+    assert ray_settings_from_args(parser.parse_args(["--ray", "local"])).local_start is True
+    assert ray_settings_from_args(parser.parse_args(["--ray", "local", "--ray-no-local-start"])).local_start is False
+    with pytest.raises(InvalidArgumentError) as info:
+        RaySettings("local", local_start="yes")
+    assert info.value.parameter == "ray_local_start"
 
 
 def test_ray_settings_are_validated():

@@ -115,6 +115,9 @@ def _run_extract(args):
     print(f"extract: {len(result.done)} items in {Path(args.out) / ITEMS_DIR} ({result.computed} computed, "
           f"{result.reused} reused) in {result.seconds:.1f} s; "
           f"{len(dataset.problems) + len(result.failed)} skipped")
+    if result.computed_here:
+        print(f"extract: {result.computed_here} of the {result.computed} computed here while Ray started "
+              "(--ray-no-local-start leaves all to Ray)")
     return 0
 
 

@@ -19,6 +19,19 @@ spread over a cluster, with the same functions:
 4. the driver streams one small row per finished group back: the tqdm bar,
    the written ids and the problems.
 
+Local start. Ray's start-up (``ray.init``, the model put in the object
+store, actors importing torch and fetching it, Ray Data's executor) costs
+seconds in which the cluster computes nothing. So on CPU the driver computes
+groups itself meanwhile, from the front, with the local run's functions, in a
+thread (:class:`_DriverShare`); Ray gets the groups from the back. The driver
+stops at the first group Ray has finished; Ray's stages skip a group the
+driver has begun storing (:func:`~warblr.lab.extract.started_elsewhere`), and
+the driver stops reading Ray's rows once every group is written (and computes
+itself any group no one reported, e.g. one Ray skipped after a killed worker's
+partial write). Where the two meet, a group may be computed by both: it is
+written twice, atomically, with the same bytes. ``--ray-no-local-start``
+leaves everything to Ray.
+
 Why Ray Data and not Ray core: Ray Data gives the streaming, back-pressured
 two-stage pipeline (bounded memory however many groups), retries of map tasks
 whose worker died (``max_retries=-1``) and restarts of dead actors with
@@ -67,12 +80,16 @@ resumes. A cluster that cannot be reached is an
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
 import math
 import os
 import pickle
+import queue
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -90,12 +107,15 @@ DECODE_CPUS = 0.25
 DECODE_SHARE = 1 / 8
 #: Default torch threads per network actor on CPU (more actors beat more threads per actor).
 MAX_DEFAULT_THREADS = 4
-#: Ray's fixed cost of a run, measured on 2 loaded cores (torch 2.13, Ray 2.60): ``ray.init`` of a private
-#: Ray 7.9 s, Ray Data's executor start 2.5-6 s, network actor start 3.1 s (0.7 s of it fetching the
-#: model from the object store), ``ray.put`` of the model 1.1 s, shutdown 1.4 s; about 17 s on a quiet machine.
-RAY_FIXED_SECONDS = 17.0
-#: CPU-seconds a local run spends per 10 s clip (16.1 s for 120 clips on 2 quiet cores, float32).
-CPU_SECONDS_PER_CLIP = 0.27
+#: Ray's fixed cost of a run, measured on 2 quiet cores (AMD EPYC, torch 2.13, Ray 2.60), 120 clips:
+#: ``--ray-no-local-start`` 15.0 s against 7.1 s locally (``ray.init`` 1.9 s, ``ray.put`` of the model 0.7 s,
+#: an actor up with the model 1.5 s, Ray Data's first pipeline 2.1 s, shutdown 1.4 s). With local start (the
+#: default on CPU) the driver computes meanwhile: 12.2 s on the same machine.
+RAY_FIXED_SECONDS = 8.0
+#: Seconds a run on a shared cluster waits for Ray Data to close its pipeline once every group is written.
+SHARED_PIPELINE_CLOSE_SECONDS = 60.0
+#: CPU-seconds a local run spends per 10 s clip (22 clips/s after the first group on 2 quiet cores, float32).
+CPU_SECONDS_PER_CLIP = 0.09
 
 
 _positive_int = argparse_type(int, min_val=1)
@@ -114,7 +134,7 @@ def add_ray_options(parser):
     >>> parser = argparse.ArgumentParser()
     >>> add_ray_options(parser)
     >>> ray_settings_from_args(parser.parse_args(["--ray", "local", "--ray-actors", "2"]))
-    RaySettings(address='local', actors=2, threads=None, batch=1, cpus=None)
+    RaySettings(address='local', actors=2, threads=None, batch=1, cpus=None, local_start=True)
     """
     group = parser.add_argument_group(
         "Ray", "Run the same groups on a Ray cluster (pip install 'warblr[ray]'; warblr installed on every "
@@ -136,6 +156,9 @@ def add_ray_options(parser):
                             "on big clusters, smaller means finer progress and less redone after a fault")
     group.add_argument("--ray-cpus", type=_positive_int, default=None, metavar="N",
                        help="CPUs the private Ray of --ray local may use (default: all)")
+    group.add_argument("--ray-no-local-start", dest="ray_local_start", action="store_false",
+                       help="leave every group to Ray (default on CPU: this process computes groups from the front "
+                            "while Ray starts, until it meets Ray's work from the back; same bytes either way)")
 
 
 def ray_settings_from_args(args):
@@ -151,7 +174,7 @@ def ray_settings_from_args(args):
     """
     return RaySettings(address=args.ray, actors=getattr(args, "ray_actors", None),
                        threads=getattr(args, "ray_threads", None), batch=getattr(args, "ray_batch", 1),
-                       cpus=getattr(args, "ray_cpus", None))
+                       cpus=getattr(args, "ray_cpus", None), local_start=getattr(args, "ray_local_start", True))
 
 
 @dataclass(frozen=True)
@@ -248,7 +271,7 @@ def payoff_note(clips, *, cluster_cpus, local_cpus=None):
     >>> payoff_note(1000, cluster_cpus=64, local_cpus=2) is None
     True
     >>> print(payoff_note(120, cluster_cpus=8, local_cpus=2))  # doctest: +ELLIPSIS
-    --ray: 120 clips are too few for Ray to pay off: about 21 s on 8 CPUs ... against 16 s locally ...
+    --ray: 120 clips are too few for Ray to pay off: about 9 s on 8 CPUs ... against 5 s locally ...
     """
     local_cpus = local_cpus or os.cpu_count() or 1
     local_s = clips * CPU_SECONDS_PER_CLIP / local_cpus
@@ -272,11 +295,17 @@ def _break_even(cluster_cpus, local_cpus):
 # --------------------------------------------------------------------------- the two stages
 
 
-def _decode_rows(row, *, device):
-    """Decode stage: one group's log-mel examples and problems (a pickled payload in, one out)."""
-    from .extract import group_examples
+def _decode_rows(row, *, device, out, skip_started):
+    """Decode stage: one group's log-mel examples and problems (a pickled payload in, one out).
+
+    With ``skip_started`` (a driver share runs), a group the driver has begun
+    storing is passed on as ``examples=None``.
+    """
+    from .extract import group_examples, started_elsewhere
 
     group = pickle.loads(row["group"])
+    if skip_started and started_elsewhere(out, group):
+        return {"work": pickle.dumps((group, None, []), protocol=5)}
     examples, problems = group_examples(group, device=device, workers=0)  # parallelism comes from Ray tasks
     return {"work": pickle.dumps((group, examples, problems), protocol=5)}
 
@@ -284,7 +313,7 @@ def _decode_rows(row, *, device):
 class _Network:
     """Network stage: a long-lived actor holding one model; embeds and stores a group per row."""
 
-    def __init__(self, model_box, engine, threads, out):
+    def __init__(self, model_box, engine, threads, out, skip_started):
         import ray
         import torch
 
@@ -293,13 +322,15 @@ class _Network:
         if engine.device.type == "cpu":
             torch.set_num_threads(threads)  # not Ray's OMP_NUM_THREADS=1: the actor's share of the cores
         self.model = ray.get(model_box[0]).to(engine.device)
-        self.engine, self.out = engine, out
+        self.engine, self.out, self.skip_started = engine, out, skip_started
         self.runtime = json.dumps(runtime_settings())
 
     def __call__(self, row):
-        from .extract import group_embeddings, store_group
+        from .extract import group_embeddings, started_elsewhere, store_group
 
         group, examples, problems = pickle.loads(row["work"])
+        if examples is None or (self.skip_started and started_elsewhere(self.out, group)):  # the driver has it
+            return {"report": json.dumps({"index": group.index, "skipped": True})}
         written = store_group(self.out, group, group_embeddings(examples, self.model, self.engine))
         return {"report": json.dumps({"index": group.index, "written": written,
                                       "problems": [p.as_dict() for p in problems], "runtime": self.runtime})}
@@ -382,7 +413,6 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
     """
     from tqdm import tqdm
 
-    from .dataset import Problem
     from .extract import ExtractResult, open_store, plan_groups
 
     start = time.perf_counter()
@@ -393,39 +423,203 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
             dataset, out, provenance, precision=engine.precision, group_size=group_size, workers=engine.workers,
             on_group=bar.update, hop=hop, log_mel_device="cpu")  # the decode tasks compute the log-mel on CPU
         result.reused = len(result.done)
-        runtimes, written, problems = set(), {}, {}  # by group index: a retried group counts once
-        if groups:  # nothing left to do: Ray is not even started
-            started = connect(settings)
-            try:
+        tally = _Tally(groups, bar, len(dataset.items), group_size)
+        share = None
+        if groups and settings.local_start and engine.device.type == "cpu":
+            share = _DriverShare(groups, out, model=model, engine=engine, on_report=tally.add)
+        started, reports = False, None
+        try:
+            if groups:  # nothing left to do: Ray is not even started
+                started = connect(settings)
                 import ray
 
                 note = payoff_note(sum(len(g.missing) for g in groups),
                                    cluster_cpus=ray.cluster_resources().get("CPU", 0))
                 if note and engine.device.type == "cpu":
                     print(note, file=sys.stderr)
-                for report in _run_groups(groups, out, model=model, engine=engine, settings=settings):
-                    index = report["index"]
-                    if index not in written:
-                        bar.update(len(dataset.items[index * group_size:(index + 1) * group_size]))
-                    written[index] = report["written"]
-                    problems[index] = [Problem(**p) for p in report["problems"]]
-                    runtimes.add(report["runtime"])
-            finally:
-                if started:
-                    ray.shutdown()
-                from ..fileio import remove_temporaries
+                # With a driver share Ray starts from the back, so the two meet in the middle.
+                order = groups[::-1] if share is not None else groups
+                if not tally.complete():
+                    reports = _Background(lambda: _run_groups(order, out, model=model, engine=engine,
+                                                              settings=settings, skip_started=share is not None))
+                    for report in reports.until(tally.complete):
+                        tally.add(report)
+                        if share is not None and not report.get("skipped"):
+                            share.ray_finished(report["index"])
+                if share is not None:
+                    share.stop()
+                    if share.error is None:
+                        # A group Ray skipped because it saw it begun, and nobody finished (a killed Ray
+                        # worker's partial write of a retried group): computed here.
+                        share.finish([g for g in groups if g.index in tally.left()])
+        finally:
+            if share is not None:
+                share.stop()
+            if reports is not None:
+                # A Ray we started is shut down at once (that ends the pipeline); on a shared cluster the
+                # pipeline is closed first, so its actors do not outlive the run.
+                reports.stop(wait_seconds=0 if started else SHARED_PIPELINE_CLOSE_SECONDS)
+            if started:
+                import ray
 
-                remove_temporaries(items_dir)  # a killed actor's half-written temporaries
+                ray.shutdown()
+            from ..fileio import remove_temporaries
+
+            remove_temporaries(items_dir)  # a killed actor's half-written temporaries
+        if share is not None and share.error is not None:
+            raise share.error
+    written, problems = tally.written, tally.problems
     result.computed = sum(map(len, written.values()))
+    result.computed_here = sum(len(written[index]) for index in share.indices) if share is not None else 0
     result.done = sorted(result.done + [item_id for ids in written.values() for item_id in ids])
     result.failed.extend(p for index in sorted(problems) for p in problems[index])  # in a local run's order
-    result.runtime = [json.loads(r) for r in sorted(runtimes)]
+    result.runtime = [json.loads(r) for r in sorted(tally.runtimes)]
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run_groups(groups, out, *, model, engine, settings):
-    """Yield one report dict per finished group, in completion order."""
+class _Background:
+    """A generator run in a thread, read with a stop condition, so the driver never waits on Ray's next row.
+
+    When the driver's share has written every group, Ray's rows still to come
+    are only skips: :meth:`until` returns at once, and ``ray.shutdown`` ends
+    the pipeline the thread is still reading.
+    """
+
+    _END = object()
+
+    def __init__(self, make_generator):
+        self._queue, self._stop = queue.Queue(), threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(make_generator,), name="warblr-ray-rows",
+                                        daemon=True)
+        self._thread.start()
+
+    def _read(self, make_generator):
+        try:
+            with contextlib.closing(make_generator()) as rows:  # closing it shuts Ray Data's executor down
+                for row in rows:
+                    if self._stop.is_set():
+                        break
+                    self._queue.put(row)
+        except BaseException as exc:  # re-raised in the driver's thread
+            self._queue.put(exc)
+        self._queue.put(self._END)
+
+    def stop(self, *, wait_seconds):
+        """Close the generator at its next row; wait up to ``wait_seconds`` for that (its rows left are skips)."""
+        self._stop.set()
+        self._thread.join(timeout=wait_seconds)
+
+    def until(self, done, *, poll_seconds=0.1):
+        """Yield rows until the generator ends or ``done()`` is true; re-raise the generator's error."""
+        while not done():
+            try:
+                row = self._queue.get(timeout=poll_seconds)
+            except queue.Empty:
+                continue
+            if row is self._END:
+                return
+            if isinstance(row, BaseException):
+                raise row
+            yield row
+
+
+class _Tally:
+    """The reports of a run's groups, from Ray and from the driver's share (two threads), each group counted once."""
+
+    def __init__(self, groups, bar, n_items, group_size):
+        self._left = {g.index for g in groups}
+        self._bar, self._n_items, self._group_size = bar, n_items, group_size
+        self._lock = threading.Lock()
+        self.written, self.problems, self.runtimes = {}, {}, set()
+
+    def add(self, report):
+        from .dataset import Problem
+
+        if report.get("skipped"):
+            return
+        index = report["index"]
+        with self._lock:
+            if index in self._left:
+                self._left.discard(index)
+                first = index * self._group_size
+                self._bar.update(min(self._n_items, first + self._group_size) - first)
+            self.written[index] = report["written"]  # a group computed twice wrote the same ids, same bytes
+            self.problems[index] = [Problem(**p) for p in report["problems"]]
+            self.runtimes.add(report["runtime"])
+
+    def complete(self):
+        with self._lock:
+            return not self._left
+
+    def left(self):
+        """Indices of the groups no report has come for."""
+        with self._lock:
+            return set(self._left)
+
+
+class _DriverShare:
+    """The driver's own share of a Ray run: groups from the front, in a thread, while Ray starts.
+
+    It takes the next group until it reaches one Ray has finished (reported,
+    or stored: Ray works from the back) or :meth:`stop` is called. A group both compute (at most
+    the ones in hand where they meet) is written twice, atomically, with the
+    same bytes: the same functions as a local run, on the same groups.
+    """
+
+    def __init__(self, groups, out, *, model, engine, on_report):
+        self._pending = collections.deque(groups)
+        self._finished_by_ray, self._stopped = set(), False
+        self._lock = threading.Lock()
+        self._out, self._model, self._engine, self._on_report = out, model, engine, on_report
+        self.indices, self.error = [], None
+        self._thread = threading.Thread(target=self._work, name="warblr-local-start", daemon=True)
+        self._thread.start()
+
+    def ray_finished(self, index):
+        with self._lock:
+            self._finished_by_ray.add(index)
+
+    def _next(self):
+        with self._lock:
+            if self._stopped or not self._pending or self._pending[0].index in self._finished_by_ray:
+                return None
+            return self._pending.popleft()
+
+    def _compute(self, group):
+        from ..runtime import runtime_settings
+        from .extract import group_embeddings, group_examples, store_group
+
+        examples, problems = group_examples(group, device=self._engine.device, workers=self._engine.workers)
+        written = store_group(self._out, group, group_embeddings(examples, self._model, self._engine))
+        self.indices.append(group.index)
+        self._on_report({"index": group.index, "written": written, "problems": [p.as_dict() for p in problems],
+                         "runtime": json.dumps(runtime_settings())})
+
+    def _work(self):
+        from .extract import started_elsewhere
+
+        try:
+            # Ray's rows reach the driver late and in bunches; its items on disk tell at once where it is.
+            while (group := self._next()) is not None and not started_elsewhere(self._out, group):
+                self._compute(group)
+        except BaseException as exc:  # re-raised by the driver once Ray is shut down
+            self.error = exc
+
+    def stop(self):
+        """Take no new group and wait for the one in hand."""
+        with self._lock:
+            self._stopped = True
+        self._thread.join()
+
+    def finish(self, groups):
+        """Compute ``groups`` here, now (no report came for them: Ray skipped a group it saw begun)."""
+        for group in groups:
+            self._compute(group)
+
+
+def _run_groups(groups, out, *, model, engine, settings, skip_started=False):
+    """Yield one report dict per finished group, in completion order (``{"skipped": True}`` for skipped ones)."""
     import ray
     import ray.data
 
@@ -437,10 +631,11 @@ def _run_groups(groups, out, *, model, engine, settings):
     blocks = math.ceil(len(groups) / settings.batch)
     pipeline = (
         ray.data.from_items([{"group": pickle.dumps(g, protocol=5)} for g in groups], override_num_blocks=blocks)
-        .map(_decode_rows, fn_kwargs={"device": "cpu"}, num_cpus=plan.decode_cpus)
+        .map(_decode_rows, fn_kwargs={"device": "cpu", "out": os.fspath(out), "skip_started": skip_started},
+             num_cpus=plan.decode_cpus)
         .map(_Network, compute=ray.data.ActorPoolStrategy(size=plan.actors),
              fn_constructor_kwargs={"model_box": [model_ref], "engine": engine, "threads": plan.threads,
-                                    "out": os.fspath(out)},
+                                    "out": os.fspath(out), "skip_started": skip_started},
              num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus or None)
     )
     try:

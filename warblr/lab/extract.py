@@ -40,7 +40,7 @@ from . import store
 from .dataset import Problem
 
 __all__ = ["DEFAULT_GROUP_SIZE", "STREAM_SECONDS", "ExtractResult", "Group", "plan_groups", "group_examples",
-           "group_embeddings", "store_group", "open_store", "extract"]
+           "group_embeddings", "store_group", "started_elsewhere", "open_store", "extract"]
 
 #: Clips per group: the unit of batching, progress and resumption.
 DEFAULT_GROUP_SIZE = 16
@@ -61,6 +61,7 @@ class ExtractResult:
     reused: int = 0
     seconds: float = 0.0
     runtime: list = field(default_factory=list)  # Ray runs: each network actor's runtime.runtime_settings()
+    computed_here: int = 0  # Ray runs: items this process computed itself while Ray started (local_start)
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,16 @@ def store_group(out, group, computed, *, kept=0):
             raise store.output_error(path, exc, kept + len(written)) from exc
         written.append(item.item_id)
     return written
+
+
+def started_elsewhere(out, group):
+    """True when an item ``group`` was missing is now stored: another worker has computed the group (or is writing it).
+
+    Groups are computed and written whole, so one stored item is enough; a
+    bad file in the group is never stored, so "all stored" could never be seen.
+    """
+    return any(store.read_item(store.item_path(out, item_id), fingerprint=group.fingerprints[item_id]) is not None
+               for item_id in group.missing)
 
 
 @contextlib.contextmanager
