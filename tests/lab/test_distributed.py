@@ -295,7 +295,8 @@ def test_ray_settings_are_validated():
 def test_a_killed_driver_loses_only_unfinished_groups_and_the_command_resumes(tree, local, tmp_path):
     out = tmp_path / "out"
     ray_processes = []
-    driver = subprocess.Popen(command(tree, out, "--ray", "local", "--ray-cpus", "2"),
+    # Ray alone: a driver computing its own share would finish these tiny groups before the kill lands.
+    driver = subprocess.Popen(command(tree, out, "--ray", "local", "--ray-cpus", "2", "--ray-no-local-start"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240

@@ -24,7 +24,7 @@ store, actors importing torch and fetching it, Ray Data's executor) costs
 seconds in which the cluster computes nothing. So on CPU the driver computes
 groups itself meanwhile, from the front, with the local run's functions, in a
 thread (:class:`_DriverShare`); Ray gets the groups from the back. The driver
-stops at the first group Ray has finished; Ray's stages skip a group the
+stops at the first group Ray has begun or finished; Ray's stages skip a group the
 driver has begun storing (:func:`~warblr.lab.extract.started_elsewhere`), and
 the driver stops reading Ray's rows once every group is written (and computes
 itself any group no one reported, e.g. one Ray skipped after a killed worker's
