@@ -26,8 +26,8 @@ from . import spec
 from .errors import InvalidArgumentError, WarblrError
 
 __all__ = ["register", "run_bench", "engine_layout", "synthetic_clips", "data_clips", "require_torchvggish",
-           "reference_resample", "reference_examples", "reference_network", "gemm_gflops", "relative_difference",
-           "format_table"]
+           "reference_resample", "reference_examples", "reference_network", "gemm_gflops", "gemm_libraries",
+           "relative_difference", "format_table"]
 
 #: Targets of issues 6 and 21 (ratios measured in one run). float32 embeddings are held to
 #: torchvggish's; reduced precisions to float32's (issue 21: int8 within 5 %, 6x end to end).
@@ -180,16 +180,14 @@ def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3, library=None)
 
     dtype = dtype or torch.float32
     size = size or (8192 if str(device).startswith("cuda") else 4096)
-    cpu_float32 = str(device) == "cpu" and dtype == torch.float32
     if library is None:
-        libraries = ["MKL", "oneDNN"] if cpu_float32 and torch.backends.mkldnn.is_available() else ["MKL"]
         return max(gemm_gflops(device=device, dtype=dtype, size=size, repeats=repeats, library=name)
-                   for name in libraries)
+                   for name in gemm_libraries(device, dtype))
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     if library == "oneDNN":
-        if not cpu_float32:
+        if "oneDNN" not in gemm_libraries(device, dtype):
             raise InvalidArgumentError(f"library: oneDNN's GEMM is timed on CPU in float32, not {device} {dtype}")
         product = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")  # noqa: E731
     elif library == "MKL":
@@ -200,6 +198,16 @@ def gemm_gflops(*, device="cpu", dtype=None, size=None, repeats=3, library=None)
         product()
         seconds, _ = _timed(product, device=device, repeats=repeats)
     return 2.0 * size ** 3 / seconds / 1e9
+
+
+def gemm_libraries(device, dtype):
+    """The GEMM libraries torch can run ``dtype`` with on ``device``: oneMKL, and oneDNN for float32 on CPU."""
+    import torch
+
+    from .fc_head import onednn_available
+
+    onednn = str(device) == "cpu" and dtype == torch.float32 and onednn_available()
+    return ["MKL", "oneDNN"] if onednn else ["MKL"]
 
 
 def relative_difference(ours, reference):
@@ -294,8 +302,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
         raise InvalidArgumentError("clips: nothing to benchmark")
     # The roofline first, in a fresh process: after the reference stages the same GEMM measured
     # 15-25 % slower on a 2-core EPYC, which would flatter the network's fraction of it.
-    libraries = (["MKL", "oneDNN"] if device.type == "cpu" and torch.backends.mkldnn.is_available() else ["MKL"])
-    gemm_by_library = {name: gemm_gflops(device=device, dtype=torch.float32, library=name) for name in libraries}
+    gemm_by_library = {name: gemm_gflops(device=device, dtype=torch.float32, library=name)
+                       for name in gemm_libraries(device, torch.float32)}
     gemm = max(gemm_by_library.values())
     # int8 is set against the float32 GEMM (torch has no int8 GEMM roofline to time on every CPU).
     gemm_same = (gemm if network_dtype in (torch.float32, torch.int8)

@@ -7,13 +7,19 @@ library by vendor) and :mod:`warblr.runtime` records it in every report.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["cpu_model", "cpu_features"]
 
 
+@functools.lru_cache(maxsize=None)
 def _cpuinfo(field):
-    """The first ``field`` line's value in ``/proc/cpuinfo``, or None (not Linux, unreadable)."""
+    """The first ``field`` line's value in ``/proc/cpuinfo``, or None (not Linux, unreadable).
+
+    Read once per field: :func:`warblr.fc_head.fc_library` asks for the vendor on every network batch.
+    """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:

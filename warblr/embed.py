@@ -396,8 +396,7 @@ def _run(network, batch, dtype):
     if dtype == torch.int8:  # the quantised network takes float32 examples and chunks them itself
         return network(batch.float())
     batch = batch.to(dtype).unsqueeze(1).contiguous(memory_format=torch.channels_last)
-    head = getattr(network, "embed_feature_maps", None)  # torchvggish's VGG has none: plain forward
-    if batch.device.type != "cpu" or head is None:
+    if batch.device.type != "cpu" or not hasattr(network, "flatten_feature_maps"):  # torchvggish's VGG: plain forward
         return network(batch).float()
     maps = torch.cat([network.features(batch[i:i + CPU_CONV_CHUNK])
                       for i in range(0, batch.shape[0], CPU_CONV_CHUNK)])

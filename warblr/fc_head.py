@@ -8,8 +8,9 @@ than Intel's the three FC layers run through oneDNN
 (``torch.ops.mkldnn._linear_pointwise``, on the model's own weights). The
 choice follows the CPU's vendor, never a timing, so reruns on one machine
 give the same bits; oneDNN's FC output was measured identical for 1, 2, 3,
-4 and 8 threads and for any batch split, as oneMKL's is under ``MKL_CBWR``. The choice is recorded in every report
-(:func:`warblr.runtime.runtime_settings`) and printed by ``warblr bench``.
+4 and 8 threads and for any batch split, as oneMKL's is under ``MKL_CBWR``.
+The choice is recorded in every report (:func:`warblr.runtime.runtime_settings`)
+and printed by ``warblr bench``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 
 from . import cpu
 
-__all__ = ["fc_library", "run_head", "FC_LIBRARY_VARIABLE"]
+__all__ = ["fc_library", "onednn_available", "run_head", "FC_LIBRARY_VARIABLE"]
 
 #: Set to ``MKL`` or ``oneDNN`` to override the vendor rule (e.g. to compare the two on one machine).
 FC_LIBRARY_VARIABLE = "WARBLR_FC_LIBRARY"
@@ -59,10 +60,11 @@ def fc_library():
         chosen = _LIBRARIES[chosen.lower()]
     else:
         chosen = "MKL" if cpu.cpu_features()["vendor"] == "GenuineIntel" else "oneDNN"
-    return chosen if _onednn_available() else "MKL"
+    return chosen if onednn_available() else "MKL"
 
 
-def _onednn_available():
+def onednn_available():
+    """True when this torch build has oneDNN and its dense-weight linear kernel (``mkldnn._linear_pointwise``)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
@@ -93,11 +95,11 @@ def run_head(model, flat):
     >>> run_head(VGGish(), torch.zeros(2, 12288)).shape
     torch.Size([2, 128])
     """
+    if fc_library() != "oneDNN" or flat.dtype != torch.float32 or flat.device.type != "cpu":
+        return model.embeddings(flat)
     layers = list(model.embeddings)
-    supported = all(isinstance(layer, (nn.ReLU, nn.Identity))
-                    or (isinstance(layer, nn.Linear) and layer.weight.dtype == torch.float32) for layer in layers)
-    if (not supported or fc_library() != "oneDNN" or flat.dtype != torch.float32 or flat.device.type != "cpu"
-            or not _onednn_available()):
+    if not all(isinstance(layer, (nn.ReLU, nn.Identity))
+               or (isinstance(layer, nn.Linear) and layer.weight.dtype == torch.float32) for layer in layers):
         return model.embeddings(flat)
     x, position = flat.contiguous(), 0
     while position < len(layers):
