@@ -7,6 +7,7 @@ the lab. Ray itself is imported only by :func:`connect`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -15,10 +16,14 @@ from dataclasses import dataclass
 from .errors import InvalidArgumentError
 from .validation import check_scalar
 
-__all__ = ["RaySettings", "connect", "CONNECT_TIMEOUT_S"]
+__all__ = ["RaySettings", "connect", "shutdown", "CONNECT_TIMEOUT_S", "THREAD_EXIT_SECONDS"]
 
 #: Seconds to wait for a cluster address to answer before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
+#: Seconds :func:`shutdown` waits for each thread still using Ray (a Ray Data reader) to end once Ray is down.
+THREAD_EXIT_SECONDS = 5.0
+#: Ray's loggers that only say, on a private Ray's start, that it uses token authentication (it should).
+_START_NOTICES = ("ray._private.authentication",)
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,8 @@ def connect(settings):
             _check_reachable(settings.address)
         options["address"] = settings.address
     try:
-        ray.init(**options)
+        with _loggers_quiet(_START_NOTICES if settings.address == "local" else ()):
+            ray.init(**options)
     except Exception as exc:  # Ray raises bare Exceptions too (e.g. a local node that timed out starting)
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if settings.address == "local":
@@ -145,3 +151,58 @@ def connect(settings):
             raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason) from exc
         raise _unreachable(settings.address, why) from exc
     return True
+
+
+def shutdown(*, wait_for=()):
+    """Shut down the Ray this process started, and let the threads still using it end without it.
+
+    A thread blocked in Ray when it goes (a Ray Data pipeline the driver
+    stopped reading) tidies up with calls such as ``ray.cancel``, and Ray's
+    auto-connect would answer them by starting a *second* local Ray (seen:
+    a new cluster and ~1 s more at exit, a stats actor's traceback on stderr).
+    So auto-connect is off, and Ray Data quiet, until those threads are done.
+
+    Parameters
+    ----------
+    wait_for : iterable of callables, keyword-only
+        ``join(timeout)`` of each thread to wait for (up to
+        :data:`THREAD_EXIT_SECONDS` each); a thread still running after that
+        is left (daemon threads end with the process).
+    """
+    import ray
+
+    # Ray Data logs the refused reconnection as an internal error, with a traceback: nothing for a user.
+    with _auto_connect_off(), _loggers_quiet(("ray.data",), level=logging.CRITICAL):
+        ray.shutdown()
+        for join in wait_for:
+            join(THREAD_EXIT_SECONDS)
+
+
+@contextlib.contextmanager
+def _auto_connect_off():
+    """Ray's implicit ``ray.init`` (on ``ray.get``, ``ray.cancel``, ... without a session) off inside the block."""
+    try:
+        from ray._private import auto_init_hook
+    except ImportError:  # a Ray without the hook has no auto-connect to turn off
+        yield
+        return
+    previous = getattr(auto_init_hook, "enable_auto_connect", True)
+    auto_init_hook.enable_auto_connect = False
+    try:
+        yield
+    finally:
+        auto_init_hook.enable_auto_connect = previous
+
+
+@contextlib.contextmanager
+def _loggers_quiet(names, *, level=logging.ERROR):
+    """Only records of ``level`` and above from the loggers ``names`` inside the block (levels restored after)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -256,6 +256,25 @@ def test_without_ray_nothing_imports_ray(tree, tmp_path):
 
 
 @pytest.mark.slow  # starts a private Ray in a fresh process
+def test_shutting_down_never_starts_a_second_ray_for_a_thread_still_using_it():
+    """A Ray Data reader the driver stopped calls ``ray.cancel`` after the shutdown: Ray's auto-connect would
+    start a new local Ray for it; :func:`warblr.raycluster.shutdown` turns that off until the thread is done."""
+    script = ("import threading, ray\nfrom warblr.raycluster import RaySettings, connect, shutdown\n"
+              "assert connect(RaySettings('local', cpus=1))\n"
+              "go, seen = threading.Event(), []\n"
+              "def late():\n    go.wait()\n    try:\n        ray.put(1)\n        seen.append('put worked')\n"
+              "    except Exception as exc:\n        seen.append(type(exc).__name__)\n"
+              "thread = threading.Thread(target=late)\nthread.start()\n"
+              "def join(timeout):\n    go.set()\n    thread.join(timeout)\n"
+              "shutdown(wait_for=[join])\n"
+              "print(seen, ray.is_initialized())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['RaySystemError'] False", done.stdout
+    assert "Token authentication" not in done.stderr  # a private Ray's start-up notice is not shown
+
+
+@pytest.mark.slow  # starts a private Ray in a fresh process
 def test_a_private_rays_workers_inherit_the_drivers_math_settings():
     """``--ray local`` passes no runtime_env: its workers must still run under the driver's MKL settings."""
     script = ("import os, ray\nfrom warblr.raycluster import RaySettings, connect\n"
@@ -322,6 +341,9 @@ def test_a_killed_driver_loses_only_unfinished_groups_and_the_command_resumes(tr
     assert done.returncode == 0, done.stderr
     assert f"({8 - len(kept)} computed, {len(kept)} reused)" in done.stdout
     assert item_bytes(out) == local[1]
+    # The driver finishes first and stops reading Ray's pipeline: its teardown is silent, with no second Ray.
+    for noise in ("Traceback", "SIGTERM handler is not set", "Progress bars disabled", "Token authentication"):
+        assert noise not in done.stderr, done.stderr[-3000:]
 
 
 def test_the_payoff_note_says_when_ray_cannot_pay_off():

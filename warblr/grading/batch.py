@@ -350,9 +350,9 @@ class _RayBackend:
     """Ray tasks (one CPU each) on the cluster at ``address``, started here if need be."""
 
     def __init__(self, address):
-        from ..raycluster import RaySettings, connect
+        from ..raycluster import RaySettings, connect, shutdown
 
-        self.started = connect(RaySettings(address=address))
+        self.started, self.shutdown = connect(RaySettings(address=address)), shutdown
         import ray
 
         self.ray = ray
@@ -370,7 +370,7 @@ class _RayBackend:
         for handle in handles:
             self.ray.cancel(handle, force=True)
         if self.started:
-            self.ray.shutdown()
+            self.shutdown()
 
 
 def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,

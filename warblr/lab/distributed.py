@@ -30,7 +30,9 @@ the driver stops reading Ray's rows once every group is written (and computes
 itself any group no one reported, e.g. one Ray skipped after a killed worker's
 partial write). Where the two meet, a group may be computed by both: it is
 written twice, atomically, with the same bytes. ``--ray-no-local-start``
-leaves everything to Ray.
+leaves everything to Ray. A private Ray is then shut down with the pipeline
+possibly still waiting on a row: :func:`warblr.raycluster.shutdown` keeps
+its thread from starting a second Ray as it tidies up.
 
 Why Ray Data and not Ray core: Ray Data gives the streaming, back-pressured
 two-stage pipeline (bounded memory however many groups), retries of map tasks
@@ -95,7 +97,7 @@ from dataclasses import dataclass
 
 from .. import spec
 from ..errors import InvalidArgumentError, WarblrError
-from ..raycluster import RaySettings, connect
+from ..raycluster import RaySettings, connect, shutdown
 from ..validation import argparse_type
 
 __all__ = ["RaySettings", "add_ray_options", "ray_settings_from_args", "run_extract", "extract_on_ray", "plan_resources",
@@ -344,6 +346,8 @@ def _quiet_ray_data():
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # Its one warning is that progress bars are off, which this function just did.
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     return context
 
 
@@ -460,9 +464,7 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                 # pipeline is closed first, so its actors do not outlive the run.
                 reports.stop(wait_seconds=0 if started else SHARED_PIPELINE_CLOSE_SECONDS)
             if started:
-                import ray
-
-                ray.shutdown()
+                shutdown(wait_for=[reports.join] if reports is not None else ())
             from ..fileio import remove_temporaries
 
             remove_temporaries(items_dir)  # a killed actor's half-written temporaries
@@ -508,7 +510,11 @@ class _Background:
     def stop(self, *, wait_seconds):
         """Close the generator at its next row; wait up to ``wait_seconds`` for that (its rows left are skips)."""
         self._stop.set()
-        self._thread.join(timeout=wait_seconds)
+        self.join(wait_seconds)
+
+    def join(self, timeout):
+        """Wait up to ``timeout`` seconds for the reading thread to end."""
+        self._thread.join(timeout=timeout)
 
     def until(self, done, *, poll_seconds=0.1):
         """Yield rows until the generator ends or ``done()`` is true; re-raise the generator's error."""
