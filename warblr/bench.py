@@ -289,7 +289,7 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
 
     from .embed import (NETWORK_DTYPES, batch_embeddings, batch_examples, embed_examples, feature_threads,
                         resolve_device, resolve_dtype, torch_threads)
-    from .cpu import cpu_features
+    from .cpu import ISA_VARIABLES, cpu_features
     from .fast import examples_torch
     from .weights import load_vggish
     from .resample import resample_kaiser_best_torch
@@ -413,7 +413,8 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
         "sample_rates": sorted({int(sr) for _, sr in clips}),
         "seconds_of_audio": float(sum(len(w) / sr for w, sr in clips)),
         "weights": model.weights_source,
-        "cpu": cpu_features() if device.type == "cpu" else None,
+        "cpu": ({**cpu_features(), "isa_caps": {name: os.environ[name] for name in ISA_VARIABLES if name in os.environ}}
+                if device.type == "cpu" else None),
         "layout": engine_layout(network_dtype),
         "versus_float32": reduced,
         "stages": stages,
@@ -451,8 +452,10 @@ def format_table(report):
                      f"({versus['definition']})")
     layout = ", ".join(f"{key} {value}" for key, value in report["layout"].items())
     cpu = report.get("cpu")
+    caps = " ".join(f"{name}={value}" for name, value in (cpu or {}).get("isa_caps", {}).items())
     lines.append(f"layout: {layout}" + (f"; CPU kernels {cpu['capability']}, VNNI {'yes' if cpu['vnni'] else 'no'}, "
-                                        f"AMX {'yes' if cpu['amx'] else 'no'}" if cpu else ""))
+                                        f"AMX {'yes' if cpu['amx'] else 'no'}" if cpu else "")
+                 + (f" (capped: {caps})" if caps else ""))
     lines.append("targets: " + "; ".join(
         f"{name} {t['value']:.3g} (target {'>=' if name.endswith(('speedup', 'fraction')) else '<='} "
         f"{t['target']:g}: {'met' if t['met'] else 'NOT met'})" for name, t in report["targets"].items()))

@@ -11,14 +11,14 @@ import os
 
 import torch
 
-from .cpu import cpu_features, cpu_model
+from .cpu import ISA_VARIABLES, cpu_features, cpu_model
 
 __all__ = ["RUNTIME_VARIABLES", "cpu_model", "cpu_features", "runtime_settings"]
 
 #: Environment variables that choose threads or math kernels (so can change floating-point results).
 RUNTIME_VARIABLES = ("OMP_NUM_THREADS", "OMP_DYNAMIC", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "MKL_DYNAMIC",
                      "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
-                     "WARBLR_FC_LIBRARY")
+                     "WARBLR_FC_LIBRARY") + ISA_VARIABLES
 
 
 def runtime_settings():

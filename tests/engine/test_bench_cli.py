@@ -12,7 +12,13 @@ pytest.importorskip("torchvggish")
 
 
 @pytest.mark.slow  # a full bench run (speed)
-def test_bench_prints_table_and_writes_json(tmp_path, capsys):
+def test_bench_prints_table_and_writes_json(tmp_path, capsys, monkeypatch):
+    from warblr.cpu import ISA_VARIABLES
+
+    for name in ISA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    # Read by FBGEMM's int8 kernels only (this run is float32): the report must say the int8 path was capped.
+    monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
     path = tmp_path / "out" / "bench.json"
     assert main(["bench", "--clips", "2", "--seconds", "3", "--json", str(path)]) == 0
     out = capsys.readouterr().out
@@ -38,6 +44,8 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys):
     assert set(roof["gemm_fp32_gflops_by_library"]) <= {"MKL", "oneDNN"}
     assert report["layout"]["fc_library"] in ("MKL", "oneDNN")
     assert set(report["targets"]) >= {"features_speedup", "end_to_end_speedup", "network_roofline_fraction"}
+    assert report["cpu"]["isa_caps"] == {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"} and report["cpu"]["vnni"] is False
+    assert "VNNI no, " in out and "(capped: FBGEMM_ENABLE_INSTRUCTIONS=AVX2)" in out
 
 
 @pytest.mark.slow  # a second full bench run
