@@ -1,8 +1,8 @@
-"""Join or start a Ray cluster: where (``RaySettings``) and how (:func:`connect`), nothing about the work.
+"""Join, start and end a Ray cluster: where (``RaySettings``), how (:func:`connect`, :func:`shutdown`); no work.
 
 Shared by the lab's ``--ray`` runner (:mod:`warblr.lab.distributed`) and the
 course grader's batches (:mod:`warblr.grading.batch`), which must not import
-the lab. Ray itself is imported only by :func:`connect`.
+the lab. Ray itself is imported only by :func:`connect` and :func:`shutdown`.
 """
 
 from __future__ import annotations
