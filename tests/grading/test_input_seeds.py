@@ -139,9 +139,10 @@ def test_the_handout_stores_only_the_public_seed(lab_handout):
     assert json.loads((data / "manifest.json").read_text())["seeds"] == [PUBLIC_INPUT_SEED]
     stored = reference.Reference.from_data(data)
     assert stored.seeds == [PUBLIC_INPUT_SEED]
+    secret = 7_310_452_986_113  # digits no temporary path or count holds by chance (a "5" did: pytest-57)
     with pytest.raises(LookupError, match="holds 1 seed") as error:
-        stored.bind(5)
-    assert "5" not in str(error.value).replace("holds 1", "")
+        stored.bind(secret)
+    assert str(secret) not in str(error.value)
 
 
 # ------------------------------------------------------------------ the lookup table of the handout's answers
