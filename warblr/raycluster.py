@@ -48,8 +48,13 @@ class RaySettings:
         CPUs of the private Ray started by ``address="local"`` (None: all).
     local_start : bool
         The driver computes groups itself, from the front, while Ray starts
-        and until it meets Ray's work from the back (CPU runs of the lab's
-        extract; see :mod:`warblr.lab.distributed`). False: Ray does everything.
+        and until Ray has finished one (CPU runs of the lab's extract; see
+        :mod:`warblr.lab.distributed`). False: Ray does everything.
+    decode_tasks : bool or None
+        Decode and log-mel in Ray Data tasks of their own, feeding the
+        network actors (True), or inside each actor, a group start to finish
+        as a local run does it (False). None: tasks with ``--device cuda``
+        (the GPU keeps computing while CPUs decode), inside the actors on CPU.
 
     Examples
     --------
@@ -63,6 +68,7 @@ class RaySettings:
     batch: int = 1
     cpus: int | None = None
     local_start: bool = True
+    decode_tasks: bool | None = None
 
     def __post_init__(self):
         if not isinstance(self.address, str) or not self.address.strip():
@@ -75,6 +81,9 @@ class RaySettings:
         if not isinstance(self.local_start, bool):
             reason = f"expected True or False, got {self.local_start!r}"
             raise InvalidArgumentError(f"ray_local_start: {reason}", parameter="ray_local_start", reason=reason)
+        if self.decode_tasks is not None and not isinstance(self.decode_tasks, bool):
+            reason = f"expected True, False or None, got {self.decode_tasks!r}"
+            raise InvalidArgumentError(f"ray_decode_tasks: {reason}", parameter="ray_decode_tasks", reason=reason)
 
 
 

@@ -26,7 +26,9 @@ ray = pytest.importorskip("ray")
 
 ENGINE = make_engine(device="cpu", workers=2)
 GROUP_SIZE = 2
-#: Process titles of this module's Ray stages (see warblr.lab.distributed).
+#: Process titles of this module's Ray workers (see warblr.lab.distributed): the CPU path's actors, and the
+#: two-stage path's actors and decode tasks (the path of --device cuda, run here on CPU with decode_tasks=True).
+GROUP_TITLE = "ray::_GroupWorker"
 NETWORK_TITLE, DECODE_TITLE = "ray::MapWorker(Map(_Network))", "ray::Map(_decode_rows)"
 
 
@@ -146,11 +148,13 @@ def test_without_local_start_the_driver_computes_nothing(ray_session, tree, loca
 
 
 @pytest.mark.slow
-def test_two_actors_and_batches_of_groups_give_the_same_bytes(ray_session, tree, local, tmp_path, random_model,
-                                                              random_provenance):
-    run(tree, tmp_path, random_model, random_provenance,
-        RaySettings("local", actors=2, threads=1, batch=2, local_start=False))
+@pytest.mark.parametrize("decode_tasks", [None, True], ids=["actors", "two-stage"])
+def test_two_actors_and_batches_of_groups_give_the_same_bytes(decode_tasks, ray_session, tree, local, tmp_path,
+                                                              random_model, random_provenance):
+    result = run(tree, tmp_path, random_model, random_provenance,
+                 RaySettings("local", actors=2, threads=1, batch=2, local_start=False, decode_tasks=decode_tasks))
     assert item_bytes(tmp_path) == local[1]
+    assert [(p.item_id, p.reason) for p in result.failed] == [(p.item_id, p.reason) for p in local[0].failed]
 
 
 def test_resources_never_starve_the_decode_tasks():
@@ -164,6 +168,14 @@ def test_resources_never_starve_the_decode_tasks():
             plan = plan_resources(cluster_cpus=cpus, cluster_gpus=0, cuda=False, actors=actors)
             assert plan.actors * plan.actor_cpus + plan.decode_cpus <= cpus, (cpus, actors, plan)
             assert plan.threads >= 1 and plan.actor_cpus > 0
+            plan = plan_resources(cluster_cpus=cpus, cluster_gpus=0, cuda=False, actors=actors, decode_tasks=False)
+            assert plan.actors * plan.actor_cpus <= cpus and plan.decode_cpus == 0, (cpus, actors, plan)
+    # Actors that decode their own groups take every CPU: one of 2 CPUs and 2 threads on 2 cores.
+    plan = plan_resources(cluster_cpus=2, cluster_gpus=0, cuda=False, decode_tasks=False)
+    assert (plan.actors, plan.threads, plan.actor_cpus) == (1, 2, 2.0)
+    with pytest.raises(InvalidArgumentError, match="9 actors need") as info:
+        plan_resources(cluster_cpus=2, cluster_gpus=0, cuda=False, actors=9, decode_tasks=False)
+    assert info.value.parameter == "ray_actors"
     plan = plan_resources(cluster_cpus=32, cluster_gpus=4, cuda=True)
     assert (plan.actors, plan.actor_gpus) == (4, 1.0) and 4 * plan.actor_cpus + plan.decode_cpus <= 32
     with pytest.raises(InvalidArgumentError, match="no GPUs") as info:
@@ -216,14 +228,16 @@ def kill_when_busy(title, items_dir, killed, seen, driver_pid):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("title", [NETWORK_TITLE, DECODE_TITLE], ids=["actor", "decode-worker"])
-def test_a_killed_ray_worker_is_retried_and_every_item_is_identical(title, ray_session, tree, local, tmp_path,
-                                                                    random_model, random_provenance):
+@pytest.mark.parametrize("title, decode_tasks", [(GROUP_TITLE, None), (NETWORK_TITLE, True), (DECODE_TITLE, True)],
+                         ids=["actor", "two-stage-actor", "decode-worker"])
+def test_a_killed_ray_worker_is_retried_and_every_item_is_identical(title, decode_tasks, ray_session, tree, local,
+                                                                    tmp_path, random_model, random_provenance):
     killed, seen = [], set()  # only workers of this test's Ray: children of its raylet, a child of this process
     killer = threading.Thread(target=kill_when_busy, args=(title, tmp_path / "items", killed, seen, os.getpid()),
                               daemon=True)
     killer.start()
-    result = run(tree, tmp_path, random_model, random_provenance, RaySettings("local", local_start=False))
+    result = run(tree, tmp_path, random_model, random_provenance,
+                 RaySettings("local", local_start=False, decode_tasks=decode_tasks))
     killer.join(timeout=5)
     assert killed, f"no {title} process was killed; saw {sorted(seen)}"
     assert result.computed == 8 and item_bytes(tmp_path) == local[1]
@@ -305,6 +319,9 @@ def test_ray_settings_are_validated():
     with pytest.raises(InvalidArgumentError) as info:
         RaySettings("local", actors=0)
     assert info.value.parameter == "ray_actors"
+    with pytest.raises(InvalidArgumentError) as info:
+        RaySettings("local", decode_tasks="yes")
+    assert info.value.parameter == "ray_decode_tasks"
     with pytest.raises(InvalidArgumentError) as info:
         RaySettings(" ")
     assert info.value.parameter == "ray"
