@@ -373,3 +373,47 @@ def test_the_payoff_note_says_when_ray_cannot_pay_off():
     break_even = int(small.rsplit("from about ", 1)[1].split()[0])
     assert payoff_note(break_even - 1, cluster_cpus=16, local_cpus=2) is not None
     assert payoff_note(break_even, cluster_cpus=16, local_cpus=2) is None
+
+
+def _share_groups(tree, out, provenance):
+    from warblr.lab.extract import open_store, plan_groups
+
+    with open_store(out):
+        groups, _, _ = plan_groups(read_dataset(tree), out, provenance, precision=ENGINE.precision,
+                                   group_size=GROUP_SIZE)
+    return groups
+
+
+@pytest.mark.parametrize("how", ["reported", "stored"])
+def test_the_drivers_share_stops_once_ray_has_finished_a_group(how, tree, tmp_path, local, random_model,
+                                                               random_provenance, monkeypatch):
+    """On one machine the driver and Ray's actors share the cores: once Ray is up, the driver takes no new group.
+
+    Ray starts from the back, so its first group is the last one; its report, or its items on disk, end the share.
+    """
+    from warblr.lab import distributed
+
+    groups = _share_groups(tree, tmp_path, random_provenance)
+    # Ray's first group must hold a good item to be seen on disk (bad files are never stored).
+    groups = groups[:max(i for i, g in enumerate(groups) if any(f"{m}.npz" in local[1] for m in g.missing)) + 1]
+    assert len(groups) >= 3
+    release, computed = threading.Event(), []
+
+    def first_group_waits(self, group):
+        computed.append(group.index)
+        release.wait(60)
+
+    monkeypatch.setattr(distributed._DriverShare, "_compute", first_group_waits)
+    share = distributed._DriverShare(groups, tmp_path, model=random_model, engine=ENGINE, on_report=lambda r: None)
+    deadline = time.monotonic() + 60
+    while not computed and time.monotonic() < deadline:  # the driver holds its first group
+        time.sleep(0.01)
+    rays_first = groups[-1]
+    if how == "reported":
+        share.ray_finished(rays_first.index)
+    else:
+        name = next(f"{i}.npz" for i in sorted(rays_first.missing) if f"{i}.npz" in local[1])  # a good item
+        (tmp_path / "items" / name).write_bytes(local[1][name])
+    release.set()
+    share._thread.join(timeout=60)  # it ends by itself: no stop() that could win the race for it
+    assert computed == [groups[0].index] and share.error is None
