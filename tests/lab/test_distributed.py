@@ -410,7 +410,7 @@ def test_the_drivers_share_stops_once_ray_has_finished_a_group(how, tree, tmp_pa
         time.sleep(0.01)
     rays_first = groups[-1]
     if how == "reported":
-        share.ray_finished(rays_first.index)
+        share.ray_finished()
     else:
         name = next(f"{i}.npz" for i in sorted(rays_first.missing) if f"{i}.npz" in local[1])  # a good item
         (tmp_path / "items" / name).write_bytes(local[1][name])

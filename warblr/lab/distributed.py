@@ -128,7 +128,8 @@ MAX_DEFAULT_THREADS = 4
 #: ``--ray-no-local-start`` 12.5-13.6 s against 7.0-8.4 s locally (``ray.init`` 1.9 s, ``ray.put`` of the model
 #: 0.7 s, an actor up with the model 1.5 s, shutdown 1.1-1.4 s, and Ray's daemons beside the actor).
 RAY_FIXED_SECONDS = 6.0
-#: Seconds a run on a shared cluster waits for Ray Data to close its pipeline once every group is written.
+#: Seconds a run on a shared cluster waits for its Ray work (pipeline or actor pool) to close once every group
+#: is written.
 SHARED_PIPELINE_CLOSE_SECONDS = 60.0
 #: CPU-seconds a local run spends per 10 s clip (22 clips/s after the first group on 2 quiet cores, float32).
 CPU_SECONDS_PER_CLIP = 0.09
@@ -320,19 +321,18 @@ def _break_even(cluster_cpus, local_cpus):
 # --------------------------------------------------------------------------- the two stages
 
 
-def _decode_rows(row, *, device, out, skip_started, workers=0):
+def _decode_rows(row, *, device, out, skip_started):
     """Decode stage: one group's log-mel examples and problems (a pickled payload in, one out).
 
     With ``skip_started`` (a driver share runs), a group the driver has begun
-    storing is passed on as ``examples=None``. ``workers``: decoding threads
-    (0 in decode tasks, whose parallelism comes from Ray).
+    storing is passed on as ``examples=None``.
     """
     from .extract import group_examples, started_elsewhere
 
     group = pickle.loads(row["group"])
     if skip_started and started_elsewhere(out, group):
         return {"work": pickle.dumps((group, None, []), protocol=5)}
-    examples, problems = group_examples(group, device=device, workers=workers)
+    examples, problems = group_examples(group, device=device, workers=0)  # parallelism comes from Ray tasks
     return {"work": pickle.dumps((group, examples, problems), protocol=5)}
 
 
@@ -352,23 +352,33 @@ class _Network:
         self.runtime = json.dumps(runtime_settings())
 
     def __call__(self, row):
+        return {"report": json.dumps(self._store(*pickle.loads(row["work"])))}
+
+    def _store(self, group, examples, problems):
+        """Embed and store one group; its report (``skipped`` when the driver has begun it)."""
         from .extract import group_embeddings, started_elsewhere, store_group
 
-        group, examples, problems = pickle.loads(row["work"])
         if examples is None or (self.skip_started and started_elsewhere(self.out, group)):  # the driver has it
-            return {"report": json.dumps({"index": group.index, "skipped": True})}
+            return {"index": group.index, "skipped": True}
         written = store_group(self.out, group, group_embeddings(examples, self.model, self.engine))
-        return {"report": json.dumps({"index": group.index, "written": written,
-                                      "problems": [p.as_dict() for p in problems], "runtime": self.runtime})}
+        return {"index": group.index, "written": written, "problems": [p.as_dict() for p in problems],
+                "runtime": self.runtime}
 
 
 class _GroupWorker(_Network):
     """A CPU actor that runs whole groups as a local run does: decode and log-mel, network, store."""
 
-    def run(self, rows):
-        """Reports (as :class:`_Network` rows) for a batch of pickled groups, in order."""
-        return [self(_decode_rows(row, device="cpu", out=self.out, skip_started=self.skip_started,
-                                  workers=self.engine.workers)) for row in rows]
+    def run(self, groups):
+        """The reports of ``groups`` (a batch of :class:`~warblr.lab.extract.Group`), in order."""
+        from .extract import group_examples, started_elsewhere
+
+        reports = []
+        for group in groups:
+            if self.skip_started and started_elsewhere(self.out, group):  # the driver has it: do not decode
+                reports.append(self._store(group, None, []))
+            else:
+                reports.append(self._store(group, *group_examples(group, device="cpu", workers=self.engine.workers)))
+        return reports
 
 
 def _quiet_ray_data():
@@ -474,7 +484,7 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                                    cluster_cpus=ray.cluster_resources().get("CPU", 0))
                 if note and engine.device.type == "cpu":
                     print(note, file=sys.stderr)
-                # With a driver share Ray starts from the back, so the two meet in the middle.
+                # With a driver share Ray starts from the back, away from the driver's groups.
                 order = groups[::-1] if share is not None else groups
                 if not tally.complete():
                     reports = _Background(lambda: _run_groups(order, out, model=model, engine=engine,
@@ -482,7 +492,7 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                     for report in reports.until(tally.complete):
                         tally.add(report)
                         if share is not None and not report.get("skipped"):
-                            share.ray_finished(report["index"])
+                            share.ray_finished()
                 if share is not None:
                     share.stop()
                     if share.error is None:
@@ -614,20 +624,21 @@ class _DriverShare:
     def __init__(self, groups, out, *, model, engine, on_report):
         self._pending = collections.deque(groups)
         self._rays_first = groups[-1]  # Ray starts from the back
-        self._finished_by_ray, self._stopped = set(), False
+        self._ray_is_up, self._stopped = False, False
         self._lock = threading.Lock()
         self._out, self._model, self._engine, self._on_report = out, model, engine, on_report
         self.indices, self.error = [], None
         self._thread = threading.Thread(target=self._work, name="warblr-local-start", daemon=True)
         self._thread.start()
 
-    def ray_finished(self, index):
+    def ray_finished(self):
+        """Ray has finished a group: take no new one (on one machine both would share the cores)."""
         with self._lock:
-            self._finished_by_ray.add(index)
+            self._ray_is_up = True
 
     def _next(self):
         with self._lock:
-            if self._stopped or not self._pending or self._finished_by_ray:
+            if self._stopped or not self._pending or self._ray_is_up:
                 return None
             return self._pending.popleft()
 
@@ -700,8 +711,7 @@ def _run_on_actors(groups, out, *, model_ref, engine, settings, plan, skip_start
     worker = ray.remote(_GroupWorker).options(num_cpus=plan.actor_cpus, max_restarts=-1, max_task_retries=-1)
     actors = [worker.remote([model_ref], engine, plan.threads, os.fspath(out), skip_started)
               for _ in range(plan.actors)]
-    rows = [{"group": pickle.dumps(g, protocol=5)} for g in groups]
-    batches = collections.deque(rows[i:i + settings.batch] for i in range(0, len(rows), settings.batch))
+    batches = collections.deque(groups[i:i + settings.batch] for i in range(0, len(groups), settings.batch))
     running = {}  # call -> actor
     try:
         for _ in range(CALLS_PER_ACTOR):  # a call queued behind the running one: no gap between groups
@@ -723,8 +733,7 @@ def _run_on_actors(groups, out, *, model_ref, engine, settings, plan, skip_start
                 raise
             if batches:
                 running[actor.run.remote(batches.popleft())] = actor
-            for row in done:
-                yield json.loads(row["report"])
+            yield from done
     finally:
         for actor in actors:  # on a shared cluster too: none outlives the run
             ray.kill(actor, no_restart=True)
