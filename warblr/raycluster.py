@@ -132,6 +132,13 @@ def connect(settings):
     ------
     InvalidArgumentError
         Ray is not installed, or the cluster cannot be reached (``parameter="ray"``, the address named).
+
+    Notes
+    -----
+    A private Ray (``"local"``) starts without Ray's autoscaler monitor and
+    log monitor (:func:`_lean_node`): 1.6 CPU-seconds and 1.8-2.0 s to start
+    on 2 quiet cores instead of 2.0-2.4 and 2.0-2.1 s, and 0.1-0.3 s to shut
+    down instead of 1.35 s.
     """
     try:
         import ray
@@ -141,7 +148,8 @@ def connect(settings):
     if ray.is_initialized():
         return False
     options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False}
-    if settings.address == "local":
+    private = settings.address == "local"
+    if private:
         # A private Ray's workers inherit this process's environment; a runtime_env would make Ray start
         # fresh workers for it instead of using the ones it prestarted (seconds on a small machine).
         options.update(address="local", num_cpus=settings.cpus)
@@ -151,7 +159,7 @@ def connect(settings):
             _check_reachable(settings.address)
         options["address"] = settings.address
     try:
-        with _loggers_quiet(_START_NOTICES if settings.address == "local" else ()):
+        with _loggers_quiet(_START_NOTICES if private else ()), _lean_node() if private else contextlib.nullcontext():
             ray.init(**options)
     except Exception as exc:  # Ray raises bare Exceptions too (e.g. a local node that timed out starting)
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -185,6 +193,36 @@ def shutdown(*, wait_for=()):
         ray.shutdown()
         for join in wait_for:
             join(THREAD_EXIT_SECONDS)
+
+
+@contextlib.contextmanager
+def _lean_node():
+    """A private Ray started inside the block runs no autoscaler monitor and no log monitor.
+
+    A private Ray has fixed resources (nothing to autoscale; its monitor also
+    held ``ray.shutdown`` for 1 s, still running when Ray's wait for it after
+    SIGTERM ran out) and sends no worker logs to the driver
+    (``log_to_driver=False``): two Python processes that only took CPU
+    (0.3 s each to start) beside the driver's work. ``ray.init`` has no
+    option for either, so they are turned off where Ray builds the node's
+    parameters (``RayParams``); a Ray without that class starts them as before.
+    """
+    try:
+        from ray._private.parameter import RayParams
+    except ImportError:
+        yield
+        return
+    original = RayParams.__init__
+
+    def lean_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.no_monitor, self.include_log_monitor = True, False
+
+    RayParams.__init__ = lean_init
+    try:
+        yield
+    finally:
+        RayParams.__init__ = original
 
 
 @contextlib.contextmanager

@@ -289,16 +289,52 @@ def test_shutting_down_never_starts_a_second_ray_for_a_thread_still_using_it():
 
 
 @pytest.mark.slow  # starts a private Ray in a fresh process
-def test_a_private_rays_workers_inherit_the_drivers_math_settings():
-    """``--ray local`` passes no runtime_env: its workers must still run under the driver's MKL settings."""
-    script = ("import os, ray\nfrom warblr.raycluster import RaySettings, connect\n"
+def test_a_private_ray_runs_lean_and_its_workers_inherit_the_drivers_math_settings():
+    """``--ray local`` passes no runtime_env: its workers must still run under the driver's MKL settings. It
+    starts no autoscaler monitor or log monitor (nothing to autoscale, no logs sent: CPU beside the driver's
+    work, and a monitor that held the shutdown 1 s); a worker's error still reaches the driver."""
+    script = ("import os, ray\nfrom ray._private import worker\nfrom warblr.raycluster import RaySettings, connect\n"
               "connect(RaySettings('local', cpus=1))\n"
+              "print(sorted(worker._global_node.all_processes))\n"
               "task = ray.remote(lambda: [os.environ.get(n) for n in ('MKL_CBWR', 'MKL_DYNAMIC', 'OMP_WAIT_POLICY')])\n"
-              "print(ray.get(task.options(num_cpus=1).remote()))\nray.shutdown()\n")
+              "print(ray.get(task.options(num_cpus=1).remote()))\n"
+              "def fail():\n    raise ValueError('a worker failed')\n"
+              "try:\n    ray.get(ray.remote(fail).options(num_cpus=1, max_retries=0).remote())\n"
+              "except ray.exceptions.RayTaskError as exc:\n    print('a worker failed' in str(exc))\n"
+              "ray.shutdown()\n")
     env = {**os.environ, "MKL_CBWR": "AVX2,STRICT", "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "['AVX2,STRICT', 'FALSE', 'PASSIVE']"
+    processes, settings, failed = done.stdout.strip().splitlines()[-3:]
+    assert "'raylet'" in processes and "'gcs_server'" in processes
+    assert "'monitor'" not in processes and "'log_monitor'" not in processes, processes
+    assert settings == "['AVX2,STRICT', 'FALSE', 'PASSIVE']"
+    assert failed == "True"
+
+
+@pytest.mark.slow  # starts a private Ray in a fresh process
+def test_a_private_ray_goes_down_only_once_its_work_is_closed(tmp_path):
+    """The driver finishes first (the default on a small machine: two groups of 16 ten-second clips, both its
+    own before Ray's actor is done with one): Ray's reader ends, its actors killed, before the private Ray is
+    shut down. A reader still in ``ray.wait`` then hung there for seconds, the actor computing on; an actor
+    killed with calls pending made Ray print that they would be retried."""
+    from warblr.lab.corpus import make_corpus
+
+    tree = make_corpus(tmp_path / "data", n_clips=32, seed=0, duration=10.0, sample_rate=44100)[0]
+    options = [*command(tree, tmp_path / "out", "--ray", "local", "--ray-cpus", "2")[3:], "--group-size", "16"]
+    script = ("import threading\nimport warblr.lab.distributed as distributed\nfrom warblr import cli\n"
+              "readers, real = [], distributed.shutdown\n"
+              "def shutdown(**kwargs):\n"
+              "    readers.append([t.name for t in threading.enumerate() if t.name == 'warblr-ray-rows'])\n"
+              "    real(**kwargs)\n"
+              "distributed.shutdown = shutdown\n"
+              f"assert cli.main({options!r}) == 0\n"
+              "print(readers)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[[]]", done.stdout[-2000:]
+    for noise in ("Traceback", "will be retried", "killed by `ray.kill`"):
+        assert noise not in done.stderr, done.stderr[-3000:]
 
 
 def test_the_local_start_option_reaches_the_settings():

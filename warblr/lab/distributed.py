@@ -36,10 +36,12 @@ Ray's workers skip a group the driver has begun storing
 Ray's reports once every group is written, and it computes itself any group
 no one reported (e.g. one Ray skipped after a killed worker's partial write).
 A group both compute is written twice, atomically, with the same bytes.
-``--ray-no-local-start`` leaves everything to Ray. A private Ray is then
-shut down with Ray's work possibly still running:
-:func:`warblr.raycluster.shutdown` keeps the reading thread from starting a
-second Ray as it tidies up.
+``--ray-no-local-start`` leaves everything to Ray. Once every group is
+written, Ray's work is closed (calls cancelled, actors killed: an actor may
+be computing a group the driver has written) before a private Ray is shut
+down; a Ray Data reader still blocked then is ended by the shutdown, and
+:func:`warblr.raycluster.shutdown` keeps it from starting a second Ray as it
+tidies up.
 
 Why Ray core on CPU. The CPU path was a Ray Data pipeline (decode tasks
 feeding network actors) until measured on 2 cores (120 clips, Ray alone):
@@ -125,18 +127,23 @@ DECODE_SHARE = 1 / 8
 #: Default torch threads per network actor on CPU (more actors beat more threads per actor).
 MAX_DEFAULT_THREADS = 4
 #: Ray's fixed cost of a run, measured on 2 quiet cores (AMD EPYC, torch 2.13, Ray 2.60), 120 clips:
-#: ``--ray-no-local-start`` 12.5-13.6 s against 7.0-8.4 s locally (``ray.init`` 1.9 s, ``ray.put`` of the model
-#: 0.7 s, an actor up with the model 1.5 s, shutdown 1.1-1.4 s, and Ray's daemons beside the actor).
-RAY_FIXED_SECONDS = 6.0
+#: ``--ray-no-local-start`` 11.4-11.6 s against 6.8-7.0 s locally (a lean private ``ray.init`` 1.8-2.0 s,
+#: ``ray.put`` of the model 0.45 s, an actor up with the model ~1.5 s, shutdown 0.1-0.3 s, Ray's daemons beside
+#: the actor).
+RAY_FIXED_SECONDS = 5.0
 #: Seconds a run on a shared cluster waits for its Ray work (pipeline or actor pool) to close once every group
 #: is written.
 SHARED_PIPELINE_CLOSE_SECONDS = 60.0
 #: CPU-seconds a local run spends per 10 s clip (22 clips/s after the first group on 2 quiet cores, float32).
 CPU_SECONDS_PER_CLIP = 0.09
+#: Seconds a run on a private Ray waits for its Ray work to close before shutting Ray down (the CPU actors' loop
+#: notices within ACTOR_POLL_SECONDS and kills its actors). A thread still inside ``ray.wait`` when Ray went down
+#: was seen to hang there for :data:`~warblr.raycluster.THREAD_EXIT_SECONDS`, the actor computing meanwhile.
+PRIVATE_CLOSE_SECONDS = 1.0
 #: Calls in flight per CPU actor: one running, one queued behind it.
 CALLS_PER_ACTOR = 2
 #: Seconds the driver waits on the CPU actors' calls before it checks whether it should stop.
-ACTOR_POLL_SECONDS = 0.5
+ACTOR_POLL_SECONDS = 0.2
 
 
 _positive_int = argparse_type(int, min_val=1)
@@ -297,7 +304,7 @@ def payoff_note(clips, *, cluster_cpus, local_cpus=None):
     >>> payoff_note(1000, cluster_cpus=64, local_cpus=2) is None
     True
     >>> print(payoff_note(120, cluster_cpus=8, local_cpus=2))  # doctest: +ELLIPSIS
-    --ray: 120 clips are too few for Ray to pay off: about 7 s on 8 CPUs ... against 5 s locally ...
+    --ray: 120 clips are too few for Ray to pay off: about 6 s on 8 CPUs ... against 5 s locally ...
     """
     local_cpus = local_cpus or os.cpu_count() or 1
     local_s = clips * CPU_SECONDS_PER_CLIP / local_cpus
@@ -503,9 +510,9 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
             if share is not None:
                 share.stop()
             if reports is not None:
-                # A Ray we started is shut down at once (that ends the pipeline); on a shared cluster the
-                # pipeline is closed first, so its actors do not outlive the run.
-                reports.stop(wait_seconds=0 if started else SHARED_PIPELINE_CLOSE_SECONDS)
+                # Ray's work is closed first (the actors killed), so nothing computes on when Ray goes; a pipeline
+                # still blocked on a private Ray after that is ended by its shutdown.
+                reports.stop(wait_seconds=PRIVATE_CLOSE_SECONDS if started else SHARED_PIPELINE_CLOSE_SECONDS)
             if started:
                 shutdown(wait_for=[reports.join] if reports is not None else ())
             from ..fileio import remove_temporaries
@@ -735,6 +742,8 @@ def _run_on_actors(groups, out, *, model_ref, engine, settings, plan, skip_start
                 running[actor.run.remote(batches.popleft())] = actor
             yield from done
     finally:
+        for call in running:  # cancelled first: a call cut short by its actor's death is retried, and said so
+            ray.cancel(call)
         for actor in actors:  # on a shared cluster too: none outlives the run
             ray.kill(actor, no_restart=True)
 
