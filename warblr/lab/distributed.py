@@ -131,15 +131,16 @@ MAX_DEFAULT_THREADS = 4
 #: ``ray.put`` of the model 0.45 s, an actor up with the model ~1.5 s, shutdown 0.1-0.3 s, Ray's daemons beside
 #: the actor).
 RAY_FIXED_SECONDS = 5.0
-#: Seconds a run on a shared cluster waits for its Ray work (pipeline or actor pool) to close once every group
-#: is written.
+#: Seconds a run inside a Ray session the caller already had (it stays up after the run) waits for its Ray work
+#: (pipeline or actor pool) to close once every group is written.
 SHARED_PIPELINE_CLOSE_SECONDS = 60.0
 #: CPU-seconds a local run spends per 10 s clip (22 clips/s after the first group on 2 quiet cores, float32).
 CPU_SECONDS_PER_CLIP = 0.09
-#: Seconds a run on a private Ray waits for its Ray work to close before shutting Ray down (the CPU actors' loop
-#: notices within ACTOR_POLL_SECONDS and kills its actors). A thread still inside ``ray.wait`` when Ray went down
-#: was seen to hang there for :data:`~warblr.raycluster.THREAD_EXIT_SECONDS`, the actor computing meanwhile.
-PRIVATE_CLOSE_SECONDS = 1.0
+#: Seconds a run that connected to Ray itself (a private Ray, or a cluster it joined) waits for its Ray work to
+#: close before ``ray.shutdown`` (the CPU actors' loop notices within ACTOR_POLL_SECONDS and kills its actors). A
+#: thread still inside ``ray.wait`` when a private Ray went down was seen to hang there for
+#: :data:`~warblr.raycluster.THREAD_EXIT_SECONDS`, the actor computing meanwhile.
+OWN_SESSION_CLOSE_SECONDS = 1.0
 #: Calls in flight per CPU actor: one running, one queued behind it.
 CALLS_PER_ACTOR = 2
 #: Seconds the driver waits on the CPU actors' calls before it checks whether it should stop.
@@ -511,8 +512,8 @@ def extract_on_ray(dataset, out, *, model, provenance, group_size, engine, progr
                 share.stop()
             if reports is not None:
                 # Ray's work is closed first (the actors killed), so nothing computes on when Ray goes; a pipeline
-                # still blocked on a private Ray after that is ended by its shutdown.
-                reports.stop(wait_seconds=PRIVATE_CLOSE_SECONDS if started else SHARED_PIPELINE_CLOSE_SECONDS)
+                # still blocked after that is ended by ray.shutdown (a private Ray's end; on a cluster, the job's).
+                reports.stop(wait_seconds=OWN_SESSION_CLOSE_SECONDS if started else SHARED_PIPELINE_CLOSE_SECONDS)
             if started:
                 shutdown(wait_for=[reports.join] if reports is not None else ())
             from ..fileio import remove_temporaries
