@@ -348,16 +348,24 @@ class _Network:
     """Network stage: a long-lived actor holding one model; embeds and stores a group per row."""
 
     def __init__(self, model_box, engine, threads, out, skip_started):
-        import ray
+        self._setup(engine, threads, out, skip_started)
+        self.model = self._load(model_box)
+
+    def _setup(self, engine, threads, out, skip_started):
         import torch
 
         from ..runtime import runtime_settings
 
         if engine.device.type == "cpu":
             torch.set_num_threads(threads)  # not Ray's OMP_NUM_THREADS=1: the actor's share of the cores
-        self.model = ray.get(model_box[0]).to(engine.device)
         self.engine, self.out, self.skip_started = engine, out, skip_started
         self.runtime = json.dumps(runtime_settings())
+
+    def _load(self, model_box):
+        """The model in ``model_box`` (a one-item list, so Ray hands over the reference, not the model)."""
+        import ray
+
+        return ray.get(model_box[0]).to(self.engine.device)
 
     def __call__(self, row):
         return {"report": json.dumps(self._store(*pickle.loads(row["work"])))}
@@ -374,12 +382,23 @@ class _Network:
 
 
 class _GroupWorker(_Network):
-    """A CPU actor that runs whole groups as a local run does: decode and log-mel, network, store."""
+    """A CPU actor that runs whole groups as a local run does: decode and log-mel, network, store.
 
-    def run(self, groups):
+    The model comes with each call, not to the constructor: an actor that Ray restarts (``max_restarts``)
+    re-runs its constructor, and one whose arguments live in the object store made Ray print a warning
+    on every run (ray#53727). The reference is fetched on the first call after a (re)start.
+    """
+
+    def __init__(self, engine, threads, out, skip_started):
+        self._setup(engine, threads, out, skip_started)
+        self.model = None
+
+    def run(self, groups, model_box):
         """The reports of ``groups`` (a batch of :class:`~warblr.lab.extract.Group`), in order."""
         from .extract import group_examples, started_elsewhere
 
+        if self.model is None:
+            self.model = self._load(model_box)
         reports = []
         for group in groups:
             if self.skip_started and started_elsewhere(self.out, group):  # the driver has it: do not decode
@@ -717,15 +736,15 @@ def _run_on_actors(groups, out, *, model_ref, engine, settings, plan, skip_start
     import ray
 
     worker = ray.remote(_GroupWorker).options(num_cpus=plan.actor_cpus, max_restarts=-1, max_task_retries=-1)
-    actors = [worker.remote([model_ref], engine, plan.threads, os.fspath(out), skip_started)
-              for _ in range(plan.actors)]
+    actors = [worker.remote(engine, plan.threads, os.fspath(out), skip_started) for _ in range(plan.actors)]
+    model_box = [model_ref]
     batches = collections.deque(groups[i:i + settings.batch] for i in range(0, len(groups), settings.batch))
     running = {}  # call -> actor
     try:
         for _ in range(CALLS_PER_ACTOR):  # a call queued behind the running one: no gap between groups
             for actor in actors:
                 if batches:
-                    running[actor.run.remote(batches.popleft())] = actor
+                    running[actor.run.remote(batches.popleft(), model_box)] = actor
         while running:
             ready, _ = ray.wait(list(running), num_returns=1, timeout=ACTOR_POLL_SECONDS)
             if not ready:
@@ -740,7 +759,7 @@ def _run_on_actors(groups, out, *, model_ref, engine, settings, plan, skip_start
                     raise error from exc
                 raise
             if batches:
-                running[actor.run.remote(batches.popleft())] = actor
+                running[actor.run.remote(batches.popleft(), model_box)] = actor
             yield from done
     finally:
         for call in running:  # cancelled first: a call cut short by its actor's death is retried, and said so
