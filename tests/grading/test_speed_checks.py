@@ -54,6 +54,50 @@ def test_a_right_but_slow_answer_fails_the_speed_check(module, function, sleep, 
     assert "its speed does not count" not in result["output"]  # the output was right: only the time failed it
 
 
+#: A slow log-mel that, on its untimed first call, works out every timed call's answer for the inputs it expects
+#: (the speed check's public ones, regenerated as the check draws them) and answers those from memory.
+PRECOMPUTING = """
+
+import time as _time
+
+import numpy as _np
+
+_right, _known = log_mel_spectrogram, {}
+
+
+def _expected_inputs():
+    for number in range(1, 7):
+        rng = _np.random.default_rng([5309, number, 0])
+        t = _np.arange(160000) / 16000
+        noise = 0.1 * rng.standard_normal(160000)
+        yield noise + 0.3 * _np.sin(2 * _np.pi * rng.uniform(200, 6000) * t)
+
+
+def log_mel_spectrogram(waveform, sample_rate):
+    key = _np.asarray(waveform).tobytes()
+    if key in _known:
+        return _known[key]
+    if not _known:  # the untimed first call: all the work for the calls to come, now
+        for signal in _expected_inputs():
+            _known[signal.tobytes()] = _right(signal, sample_rate)
+    _time.sleep(0.1)
+    return _right(waveform, sample_rate)
+"""
+
+
+@pytest.mark.parametrize(("input_seed", "passes"), [("public", True), ("random", False)])
+def test_the_timed_inputs_cannot_be_worked_out_in_advance(input_seed, passes, tmp_path, grade_in_process):
+    """Answers computed during the untimed first call and served from memory pass only where the inputs are
+    known (a self-check); when grading counts they come from the session's input seed, and the check fails."""
+    folder = tmp_path / "precomputing"
+    shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "logmel.py").open("a") as source:
+        source.write(PRECOMPUTING)
+    outcome = grade_in_process(folder, ["test_speed.py::test_log_mel_speed"], isolate=False, input_seed=input_seed)
+    [result] = outcome["results"]["tests"]
+    assert (result["score"] > 0) == passes, result["output"]
+
+
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
 def test_the_reference_log_mel_is_timed_with_the_graders_blas_on_one_thread(isolate, grade_in_process,
                                                                               monkeypatch, request):

@@ -19,7 +19,6 @@ import atexit
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -424,12 +423,8 @@ class ForkServer:
 
     @staticmethod
     def clean_scratch(folder):
-        """Empty a scratch folder (files the last worker left)."""
-        for path in Path(folder).iterdir():
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        """Empty a scratch folder (files the last worker left, however deep; see :func:`cleanup.prune`)."""
+        cleanup.empty_folder(folder)
 
     def close(self):
         if self._server is not None and self._server.poll() is None:
@@ -438,7 +433,7 @@ class ForkServer:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        cleanup.remove_tree(self.root)  # what workers left there too, however deep
         if ForkServer._shared is self:
             ForkServer._shared = None
 

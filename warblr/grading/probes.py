@@ -22,9 +22,6 @@ from __future__ import annotations
 #: Probe names the checks may call (``impl.probe(name, ...)``).
 PROBES = ("stand_in_network", "vggish_network", "carrier")
 
-#: VGGish's convolution channels ("M": 2x2 max-pool), as torchvggish's ``make_layers``.
-VGGISH_CHANNELS = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
-
 #: Order of the marks the stand-in network adds to its output (see :func:`stand_in_network`).
 STAND_IN_MARKS = ("batch_size", "autograd", "training")
 
@@ -78,12 +75,18 @@ def stand_in_network(seed=0):
 
 
 def vggish_network(state):
-    """VGGish (torchvggish's ``VGG`` without postprocessing) built from ``torch.nn``, weights ``state``, eval mode.
+    """A VGG network built from ``torch.nn`` to fit ``state`` (torchvggish's ``VGG`` state_dict), in eval mode.
 
-    The module names equal torchvggish's (``features.0.weight`` ...
-    ``embeddings.4.bias``) and the forward pass is the same: the ``[N, 512,
-    6, 4]`` feature maps are flattened in NHWC order. The checks compare what
-    the student's code does with it against torchvggish itself, in the grader.
+    Nothing here knows VGGish's layers: they are read off ``state`` (a 3x3
+    convolution, then a ReLU, per ``features.N.weight``; a 2x2 max-pool in
+    each gap of the numbering, and after the last convolution as many as
+    bring 96 x 64 down to what the first linear layer takes; a ReLU after
+    every ``embeddings.N`` linear layer), and the ``[N, C, H, W]`` maps are
+    flattened in NHWC order as torchvggish does. So a check that sends no
+    weights (``build_vggish``'s) leaves no VGGish in the worker to copy:
+    this builder turns only a complete state_dict, every layer's name and
+    shape, into a network. The checks compare what the student's code does
+    with it against torchvggish itself, in the grader.
 
     Parameters
     ----------
@@ -97,28 +100,54 @@ def vggish_network(state):
     import torch
     from torch import nn
 
+    def numbered(prefix):
+        return sorted({int(key.split(".")[1]) for key in state if key.startswith(prefix) and key.count(".") == 2})
+
+    convolutions, linears = numbered("features."), numbered("embeddings.")
+    if not convolutions or not linears:
+        raise ValueError("expected a VGG state_dict (features.N.weight ..., embeddings.N.weight ...)")
+
     class VGG(nn.Module):
-        def __init__(self):
+        def __init__(self, features, embeddings):
             super().__init__()
-            layers, channels = [], 1
-            for item in VGGISH_CHANNELS:
-                if item == "M":
-                    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-                else:
-                    layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-                    channels = item
-            self.features = nn.Sequential(*layers)
-            self.embeddings = nn.Sequential(nn.Linear(512 * 4 * 6, 4096), nn.ReLU(True), nn.Linear(4096, 4096),
-                                            nn.ReLU(True), nn.Linear(4096, 128), nn.ReLU(True))
+            self.features, self.embeddings = nn.Sequential(features), nn.Sequential(embeddings)
 
         def forward(self, x):
             maps = self.features(x).permute(0, 2, 3, 1).contiguous()
             return self.embeddings(maps.reshape(maps.shape[0], -1))
 
     with torch.device("meta"):  # no random initialisation: every weight comes from ``state``
-        model = VGG()
+        model = VGG(*_vgg_layers(state, convolutions, linears))
     model.load_state_dict({key: torch.as_tensor(value).clone() for key, value in state.items()}, assign=True)
     return model.eval()
+
+
+def _vgg_layers(state, convolutions, linears):
+    """``(features, embeddings)``: the numbered layers of :func:`vggish_network`, read off ``state``."""
+    import collections
+    import math
+
+    from torch import nn
+
+    features, height, width = collections.OrderedDict(), 96, 64
+    for number, index in enumerate(convolutions):
+        out_channels, in_channels, kernel, _ = tuple(state[f"features.{index}.weight"].shape)
+        features[str(index)] = nn.Conv2d(in_channels, out_channels, kernel_size=kernel, padding=kernel // 2)
+        features[str(index + 1)] = nn.ReLU(inplace=True)
+        following = convolutions[number + 1] if number + 1 < len(convolutions) else None
+        pools = following - (index + 2) if following is not None else 0
+        if following is None:  # pool until the maps have the size the first linear layer takes
+            flat = tuple(state[f"embeddings.{linears[0]}.weight"].shape)[1] // out_channels
+            pools = round(math.log(height * width / max(flat, 1), 4))
+        for pool in range(pools):
+            features[str(index + 2 + pool)] = nn.MaxPool2d(kernel_size=2, stride=2)
+            height, width = height // 2, width // 2
+    embeddings = collections.OrderedDict()
+    for index in linears:
+        out_features, in_features = tuple(state[f"embeddings.{index}.weight"].shape)
+        embeddings[str(index)] = nn.Linear(in_features, out_features)
+        embeddings[str(index + 1)] = nn.ReLU(inplace=True)
+    return features, embeddings
 
 
 def carrier():

@@ -115,11 +115,17 @@ class RemoteImpl(ExerciseNamespace):
         Returns ``(folders not made private, whether System V IPC is shared)``.
         """
         namespaces = confined.get("namespaces") or {}
-        covered = confined.get("private_temp") or []
+        scratch = str(self.scratch)
+        covered = [folder for folder in confined.get("private_temp") or [] if folder != scratch]
         refused = confined.get("refused") or {}
         unconfined = [folder for folder in self.sandbox.private_temp if folder not in covered]
         if covered:
-            self.notes.append("private per check (a fresh tmpfs each): " + ", ".join(covered))
+            working = (", and the working folder" if scratch in (confined.get("private_temp") or [])
+                       else "; NOT the working folder (on the disk, emptied after each check)")
+            self.notes.append("private per check (a fresh tmpfs each): " + ", ".join(covered) + working)
+        keyrings = confined.get("keyrings", "not reported")
+        self.notes.append("kernel keyrings: refused to the worker (seccomp)" if keyrings is None else
+                          f"kernel keyrings: NOT closed ({keyrings}); a key the worker adds outlives the check")
         cleaned = ("the files the sandbox user leaves there are deleted after each check instead"
                    if self.uid is not None else "and nothing is cleaned there: the worker runs as your own user")
         if unconfined:
@@ -158,7 +164,6 @@ class RemoteImpl(ExerciseNamespace):
         """Kill the check's worker and whatever it left; keep its output in :attr:`check_output`."""
         if self.worker is not None:
             self.end_check_worker()
-            self.sandbox.clean_scratch(self.scratch)
 
     def output(self):
         """What the student's code printed during the current check so far."""
@@ -178,12 +183,21 @@ class RemoteImpl(ExerciseNamespace):
         return self.worker
 
     def end_check_worker(self):
-        """Kill the current worker (and what it left running); keep its output."""
-        self.worker_status = self.sandbox.sweep(self.worker, uid=self.uid, keep=self.keep, since=self.check_started,
-                                                unconfined_temp=self.unconfined_temp, ipc_shared=self.ipc_shared)
-        self.check_output += self.worker.output.text()
-        RemoteImpl.largest_reply_seen = max(RemoteImpl.largest_reply_seen, self.worker.largest_reply)
-        self.worker = None
+        """Kill the current worker (and what it left running), empty its scratch folder; keep its output.
+
+        However it ended (finished, timed out, died mid-call, broke the
+        protocol): a worker that died was once followed by the next check's
+        worker in a scratch folder still holding its files.
+        """
+        try:
+            self.worker_status = self.sandbox.sweep(self.worker, uid=self.uid, keep=self.keep,
+                                                    since=self.check_started, unconfined_temp=self.unconfined_temp,
+                                                    ipc_shared=self.ipc_shared)
+        finally:
+            self.sandbox.clean_scratch(self.scratch)
+            self.check_output += self.worker.output.text()
+            RemoteImpl.largest_reply_seen = max(RemoteImpl.largest_reply_seen, self.worker.largest_reply)
+            self.worker = None
 
     def _timeout(self):
         exc = WorkerTimeout("the check's time limit passed while your code was running; the worker was killed")

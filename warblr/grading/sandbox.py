@@ -37,6 +37,10 @@ MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+#: Per architecture (``uname -m``): the audit arch seccomp sees, and the numbers of ``add_key``,
+#: ``request_key`` and ``keyctl``.
+KEYRING_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
 
 _LIBC = None
 
@@ -71,6 +75,52 @@ def prctl(option, value):
     """``prctl(2)`` with one argument."""
     _check(libc().prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
                         ctypes.c_ulong(0)), "prctl")
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def refuse_keyrings():
+    """Refuse the kernel keyring calls (``add_key``, ``request_key``, ``keyctl``) to this process and its children.
+
+    No namespace isolates keyrings: a key a worker added to its user's
+    keyring outlived the check and was read by the next check, and by the
+    next grading running as the same sandbox user. A seccomp filter makes
+    those calls fail with ``EPERM`` (everything else is allowed); calls of
+    another ABI than the native one (x32, i386 on x86_64: only hand-made code
+    makes them) fail too. Needs ``no_new_privs`` (or root).
+
+    Returns
+    -------
+    None or str
+        None when the filter is on, else why not.
+    """
+    machine = os.uname().machine
+    if machine not in KEYRING_SYSCALLS:
+        return f"no seccomp filter for {machine}"
+    arch, numbers = KEYRING_SYSCALLS[machine]
+    load_word, jump_equal, jump_at_least, ret = 0x20, 0x15, 0x35, 0x06
+    allow, refuse = 0x7FFF0000, 0x00050000 | errno.EPERM
+    count = len(numbers)
+    program = [(load_word, 0, 0, 4),  # the call's audit arch
+               (jump_equal, 1, 0, arch),
+               (ret, 0, 0, refuse),  # another ABI: nothing legitimate in the worker uses one
+               (load_word, 0, 0, 0),  # the call's number
+               (jump_at_least, count + 1, 0, 0x40000000)]  # x32 numbers on x86_64: refused
+    program += [(jump_equal, count - i, 0, number) for i, number in enumerate(numbers)]
+    program += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*entry) for entry in program])
+    fprog = _SockFprog(len(program), filters)
+    result = libc().prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
+                          ctypes.c_ulong(0), ctypes.c_ulong(0))
+    if result != 0:
+        return os.strerror(ctypes.get_errno())
+    return None
 
 
 def set_child_subreaper():
@@ -437,8 +487,9 @@ def confine(request):
     Returns
     -------
     dict
-        ``{"namespaces": {"mount": why not, "ipc": why not, "pid": why not}, "private_temp": [covered],
-        "refused": {folder: why not}, "scratch": folder}`` (None: done).
+        ``{"namespaces": {"mount": why not, "ipc": why not, "pid": why not}, "private_temp": [covered, the
+        scratch folder among them], "refused": {folder: why not}, "keyrings": why not, "scratch": folder}``
+        (None: done).
     """
     os.setsid()  # its own process group: the grader kills the group (the keeper and the namespace's init)
     report = {"namespaces": {"mount": "not asked", "ipc": "not asked"}, "private_temp": [], "refused": {}}
@@ -448,6 +499,15 @@ def confine(request):
             covered, refused = _mount_private_temp(request.private_temp, request.keep, request.limits.temp_size)
             report["private_temp"], report["refused"] = covered, refused
             report["refused"].update(_hide(request.hide))
+            if request.scratch:  # the working folder too: on the real disk it had no size cap, and what a
+                # dead worker left there reached the next check's
+                try:
+                    mount("tmpfs", request.scratch, "tmpfs", MS_NOSUID | MS_NODEV,
+                          f"mode=1777,size={int(request.limits.temp_size)}" if request.limits.temp_size
+                          else "mode=1777")
+                    report["private_temp"].append(request.scratch)
+                except OSError as exc:
+                    report["refused"][request.scratch] = str(exc)
     if not request.pid_namespace:
         report["namespaces"]["pid"] = "not asked"
     elif report["namespaces"]["mount"] is not None:  # a new /proc needs a mount namespace of its own
@@ -472,6 +532,7 @@ def confine(request):
         prctl(PR_SET_NO_NEW_PRIVS, 1)
     except OSError:  # pragma: no cover -- very old kernels
         pass
+    report["keyrings"] = refuse_keyrings()
     scratch = request.scratch
     if scratch:
         import tempfile
