@@ -246,6 +246,16 @@ class Inputs:
     def __repr__(self):
         return "Inputs(public)" if self.seed == PUBLIC_SEED else "Inputs(<seed>)"  # never print a secret seed
 
+    def rng(self, salt):
+        """A fresh generator for one check's own inputs: ``default_rng(salt)`` for the public seed, else seeded.
+
+        Examples
+        --------
+        >>> Inputs().rng(3).integers(10**6) == np.random.default_rng(3).integers(10**6)
+        True
+        """
+        return _rng(salt, self.seed)
+
     def noise_16k(self):
         return noise_16k(self.seed)
 

@@ -191,7 +191,7 @@ def test_cross_validated_auc_matches_sklearn(impl, inputs, n_components, n_split
                   "fit on the training folds only and score the held-out fold (never fit on all the data, never "
                   "score the data you trained on)")
 def test_cross_validated_auc_has_no_leakage(impl, inputs):
-    rng = np.random.default_rng(2024)
+    rng = inputs.rng(2024)
     scores = []
     for seed in range(6):  # one run's AUC spreads by about 0.11 around 0.5; six runs by about 0.05
         X = rng.standard_normal((40, 30))
@@ -234,8 +234,8 @@ def test_cross_validated_auc_matches_solution(impl, inputs, reference, case, kwa
 @pytest.mark.hint("cross_validated_auc: use StratifiedKFold so every held-out fold has both classes (plain KFold "
                   "can leave a fold with one class, where ROC AUC is undefined)")
 @pytest.mark.visibility("hidden")
-def test_cross_validated_auc_is_stratified(impl):
-    rng = np.random.default_rng(5)
+def test_cross_validated_auc_is_stratified(impl, inputs):
+    rng = inputs.rng(5)
     y = np.r_[np.ones(6, dtype=int), np.zeros(54, dtype=int)]   # 10 % positives, sorted
     X = rng.standard_normal((60, 5)) + 1.5 * y[:, None]
     got = student_auc(impl, X, y, 2, n_splits=6, random_state=3)

@@ -29,9 +29,13 @@ def student_model(impl, state):
     return model
 
 
-def stand_in(impl):
-    """The stand-in network next to your code (``impl.probe``) and the grader's own copy of it."""
-    return impl.probe("stand_in_network", seed=STAND_IN_SEED), probes.stand_in_network(seed=STAND_IN_SEED)
+def stand_in(impl, inputs):
+    """The stand-in network next to your code (``impl.probe``) and the grader's own copy of it.
+
+    Its weights come from the session's input seed, like the examples it embeds: no output to look up.
+    """
+    seed = int(inputs.rng(STAND_IN_SEED).integers(2**31))
+    return impl.probe("stand_in_network", seed=seed), probes.stand_in_network(seed=seed)
 
 
 def read_marks(returned, examples, own_copy):
@@ -141,9 +145,9 @@ def test_embed_with_torchvggish_model(impl, vggish_state, torchvggish_model, log
 @pytest.mark.hint("embed: accept [N, 96, 64] and [N, 1, 96, 64], numpy arrays and torch tensors (even ones with "
                   "requires_grad=True, as torchvggish's waveform_to_examples returns); no autograd: wrap inference in "
                   "torch.no_grad() (or inference_mode) so the result carries no graph")
-def test_embed_accepts_shapes_and_grad_tensors(impl):
-    model, own_copy = stand_in(impl)
-    examples = np.random.default_rng(5).standard_normal((5, 96, 64)).astype(np.float32)
+def test_embed_accepts_shapes_and_grad_tensors(impl, inputs):
+    model, own_copy = stand_in(impl, inputs)
+    examples = inputs.rng(5).standard_normal((5, 96, 64)).astype(np.float32)
     plain = impl.embedding.embed(model, examples)
     with_channel = impl.embedding.embed(model, torch.tensor(examples[:, None], requires_grad=True))
     assert not getattr(with_channel, "requires_grad", False), "embed returned a tensor that tracks gradients"
@@ -158,9 +162,9 @@ def test_embed_accepts_shapes_and_grad_tensors(impl):
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: put the model in eval mode (model.eval()) before inference: in training mode dropout "
                   "(and batch norm) make embeddings random")
-def test_embed_uses_eval_mode(impl):
-    model, own_copy = stand_in(impl)  # freshly built: in training mode
-    examples = np.random.default_rng(6).standard_normal((8, 96, 64)).astype(np.float32)
+def test_embed_uses_eval_mode(impl, inputs):
+    model, own_copy = stand_in(impl, inputs)  # freshly built: in training mode
+    examples = inputs.rng(6).standard_normal((8, 96, 64)).astype(np.float32)
     marks = read_marks(impl.embedding.embed(model, examples), examples, own_copy)
     assert_rows_are_the_networks_output(marks)
     training = int(np.sum(marks["training"] > 0.5))
@@ -170,9 +174,9 @@ def test_embed_uses_eval_mode(impl):
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: batch the examples (at least 8 per forward pass), not one forward pass per example in a "
                   "Python loop; every example is embedded, including the last, partial batch")
-def test_embed_is_batched(impl):
-    model, own_copy = stand_in(impl)
-    examples = np.random.default_rng(7).standard_normal((250, 96, 64)).astype(np.float32)  # no usual batch multiple
+def test_embed_is_batched(impl, inputs):
+    model, own_copy = stand_in(impl, inputs)
+    examples = inputs.rng(7).standard_normal((250, 96, 64)).astype(np.float32)  # no usual batch multiple
     marks = read_marks(impl.embedding.embed(model, examples), examples, own_copy)
     assert_rows_are_the_networks_output(marks)
     sizes = marks["batch_size"]

@@ -111,14 +111,21 @@ def test_stft_magnitude_of_bin_centred_cosine(impl, bin_index, amplitude):
 @pytest.mark.hint("mel_matrix: HTK mel 1127 ln(1 + f / 700) (not Slaney / librosa's default), num_mel_bins + 2 band "
                   "edges evenly spaced in mel (not in Hz), triangles linear in mel over the bin frequencies "
                   "linspace(0, nyquist, num_spectrogram_bins), 64 bands from 125 to "
-                  "7500 Hz, peak 1 with no area normalisation, DC row zero, shape [num_spectrogram_bins, num_mel_bins]")
-def test_mel_matrix_vggish_defaults(impl):
+                  "7500 Hz, peak 1 with no area normalisation, DC row zero, shape [num_spectrogram_bins, num_mel_bins]; "
+                  "computed from the arguments, not stored")
+def test_mel_matrix_vggish_defaults(impl, inputs):
     got = to_numpy(impl.logmel.mel_matrix())
     expected = mel_features.spectrogram_to_mel_matrix(num_mel_bins=64, num_spectrogram_bins=257,
                                                       audio_sample_rate=16000, lower_edge_hertz=125.0,
                                                       upper_edge_hertz=7500.0)
     assert got.shape == (257, 64), f"mel_matrix shape {got.shape}; expected [257 spectrogram bins, 64 mel bands]"
     np.testing.assert_allclose(got, expected, atol=1e-6)
+    # Computed, not stored: the same call with both edges moved a little (drawn from the session's seed).
+    lower, upper = 125.0 + inputs.rng(125).uniform(-25, 25), 7500.0 + inputs.rng(7500).uniform(-300, 300)
+    moved = to_numpy(impl.logmel.mel_matrix(num_mel_bins=64, num_spectrogram_bins=257, audio_sample_rate=16000,
+                                            lower_edge_hertz=lower, upper_edge_hertz=upper))
+    np.testing.assert_allclose(moved, mel_features.spectrogram_to_mel_matrix(64, 257, 16000, lower, upper), atol=1e-6,
+                               err_msg=f"mel_matrix with the band edges at {lower:.1f} and {upper:.1f} Hz")
 
 
 @pytest.mark.points(2)
@@ -162,16 +169,18 @@ def test_log_mel_matches_torchvggish(impl, seed, num_samples):
                   "log10 or dB) of mel plus the 0.01 offset, added inside the log; 1 + (n - 400) // 160 frames "
                   "(no centring)")
 @pytest.mark.parametrize("num_samples", [400, 15999, 16000])
-def test_log_mel_of_silence(impl, num_samples):
+def test_log_mel_of_silence(impl, inputs, num_samples):
     got = to_numpy(impl.logmel.log_mel_spectrogram(np.zeros(num_samples), 16000))
     assert got.shape == (1 + (num_samples - 400) // 160, 64)
     np.testing.assert_allclose(got, np.log(0.01), atol=1e-5)
-    # A quiet 1 kHz tone of the same length must lift its own band above the silence floor, and only that band.
-    quiet = to_numpy(impl.logmel.log_mel_spectrogram(tone(1000.0, 16000, num_samples, amplitude=0.01), 16000))
-    expected = torchvggish_log_mel(tone(1000.0, 16000, num_samples, amplitude=0.01))
+    # A quiet tone near 1 kHz of the same length must lift its own band above the silence floor, and only that band.
+    rng = inputs.rng(1000 + num_samples)  # the tone's frequency and phase from the session's seed
+    quiet_tone = tone(rng.uniform(700, 1400), 16000, num_samples, amplitude=0.01, phase=rng.uniform(0, 6.28))
+    quiet = to_numpy(impl.logmel.log_mel_spectrogram(quiet_tone, 16000))
+    expected = torchvggish_log_mel(quiet_tone)
     assert quiet.shape == expected.shape
     np.testing.assert_allclose(quiet, expected, rtol=1e-4, atol=1e-4,
-                               err_msg="a quiet 1 kHz tone: natural log of mel + 0.01, the offset inside the log")
+                               err_msg="a quiet tone near 1 kHz: natural log of mel + 0.01, the offset inside the log")
 
 
 @pytest.mark.points(2)
@@ -216,8 +225,8 @@ def test_log_mel_matches_solution(impl, inputs, reference):
                   "[0, 96, bands] array, not an error")
 @GRADED
 @given(num_frames=st.integers(0, 500), bands=st.sampled_from([64, 8]), frames_per_example=st.sampled_from([96, 10]))
-def test_frame_examples(impl, num_frames, bands, frames_per_example):
-    log_mel = np.random.default_rng(num_frames).standard_normal((num_frames, bands))
+def test_frame_examples(impl, inputs, num_frames, bands, frames_per_example):
+    log_mel = inputs.rng(num_frames).standard_normal((num_frames, bands))
     got = to_numpy(impl.logmel.frame_examples(log_mel, frames_per_example))
     count = num_frames // frames_per_example
     assert got.shape == (count, frames_per_example, bands), (
@@ -241,8 +250,8 @@ def test_waveform_to_examples_16k(impl, seed, seconds):
 @pytest.mark.points(2)
 @pytest.mark.hint("waveform_to_examples (16 kHz stereo): down-mix [samples, channels] to mono with the channel mean "
                   "(not the first channel, not the sum) before the log-mel")
-def test_waveform_to_examples_stereo_16k(impl):
-    left, right = audio(3, 32000), audio(4, 32000)
+def test_waveform_to_examples_stereo_16k(impl, inputs):
+    left, right = audio(inputs.rng(3), 32000), audio(inputs.rng(4), 32000)
     stereo = np.stack([left, 0.5 * right], axis=1)
     got = to_numpy(impl.logmel.waveform_to_examples(stereo, 16000))
     expected = vggish_input.waveform_to_examples(stereo, 16000, return_tensor=False)
@@ -273,27 +282,30 @@ def test_waveform_to_examples_44k_stereo(impl, inputs, reference):
 @pytest.mark.points(2)
 @pytest.mark.hint("waveform_to_examples: a 12 kHz tone at 44.1 kHz is above the 8 kHz Nyquist of 16 kHz audio and "
                   "must vanish; energy in the mel bands means the resampler has no anti-aliasing filter")
-def test_waveform_to_examples_removes_content_above_8k(impl):
-    # A loud 12 kHz tone over a quiet 1 kHz one: only the 1 kHz tone may reach the examples.
-    signal = tone(12000, 44100, 44100, amplitude=0.5) + tone(1000, 44100, 44100, amplitude=0.05)
+def test_waveform_to_examples_removes_content_above_8k(impl, inputs):
+    # A loud tone near 12 kHz over a quiet one near 1 kHz (both from the session's seed): only the low one may
+    # reach the examples. Folded at 8 kHz, the high one would land at 1-5.5 kHz, inside the compared bands.
+    rng = inputs.rng(12000)
+    high, low = rng.uniform(10500, 15000), rng.uniform(700, 1500)
+    signal = tone(high, 44100, 44100, amplitude=0.5) + tone(low, 44100, 44100, amplitude=0.05)
     got = to_numpy(impl.logmel.waveform_to_examples(signal, 44100))
-    expected = vggish_input.waveform_to_examples(tone(1000, 16000, 16000, amplitude=0.05), 16000, return_tensor=False)
+    expected = vggish_input.waveform_to_examples(tone(low, 16000, 16000, amplitude=0.05), 16000, return_tensor=False)
     assert got.shape == expected.shape == (1, 96, 64)
     # Compare mel energies (log-mel undone), bands below 6.3 kHz, no edge frames: 1.0 is what an alias of
     # amplitude 0.01 (-34 dB under the 12 kHz tone) adds to a band.
     energy = lambda log_mel: np.exp(log_mel[:, 2:-2, :56].astype(np.float64)) - 0.01  # noqa: E731
     difference = np.abs(energy(got) - energy(expected)).max()
     assert difference < 1.0, (
-        f"the mel energies differ by up to {difference:.2f} from those of the 1 kHz tone alone; an alias of the "
-        "12 kHz tone (at 4 kHz) reached the mel bands")
+        f"the mel energies differ by up to {difference:.2f} from those of the {low:.0f} Hz tone alone; an alias of "
+        f"the {high:.0f} Hz tone (at {16000 - high:.0f} Hz) reached the mel bands")
 
 
 @pytest.mark.points(1)
 @pytest.mark.hint("waveform_to_examples: [samples, 1] is mono too, and 48 kHz audio must be resampled to 16 kHz "
                   "(with anti-aliasing) before the log-mel: 2.0 s gives 2 examples")
 @pytest.mark.visibility("hidden")
-def test_waveform_to_examples_48k_single_channel(impl):
-    signal = audio(48, 96000, 48000)[:, None]
+def test_waveform_to_examples_48k_single_channel(impl, inputs):
+    signal = audio(inputs.rng(48), 96000, 48000)[:, None]
     got = to_numpy(impl.logmel.waveform_to_examples(signal, 48000))
     resampled = scipy.signal.resample_poly(signal[:, 0], 1, 3)  # 48 kHz -> 16 kHz
     expected = vggish_input.waveform_to_examples(resampled, 16000, return_tensor=False)

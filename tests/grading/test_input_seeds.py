@@ -42,17 +42,19 @@ SEEDED = {"inputs", "reference", "log_mel_examples"}
 
 
 def seeded_checks(*, cheap_only=False):
-    """Every graded check that takes the seeded inputs (found from the checks' signatures, so none is missed)."""
+    """Every graded check whose inputs come from the session's seed: those taking the seeded inputs (found from
+    the checks' signatures, so none is missed) and the property checks (their examples are drawn from it)."""
     import importlib
 
     found = []
-    for module in ("logmel", "embedding", "classify"):
+    for module in ("resampling", "logmel", "embedding", "classify"):
         tests = importlib.import_module(f"exercises.test_{module}")
         for name, function in sorted(vars(tests).items()):
             if not name.startswith("test_") or not callable(function):
                 continue
             fixtures = set(inspect.signature(function).parameters)
-            if fixtures & SEEDED and not (cheap_only and "log_mel_examples" in fixtures):  # VGG forward passes
+            if (fixtures & SEEDED or hasattr(function, "hypothesis")) and not (
+                    cheap_only and "log_mel_examples" in fixtures):  # VGG forward passes
                 found.append(f"test_{module}.py::{name}")
     return found
 
@@ -190,3 +192,36 @@ SWEEP = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1601, 4410, 2**31 - 1, 2**40 + 3, 9876
 @pytest.mark.parametrize("seed", SWEEP)
 def test_correct_code_scores_full_marks_on_every_seeded_check_at_many_seeds(grade_in_process, folder, seed):
     grade_correct(grade_in_process, folder, seed, seeded_checks())
+
+
+#: A right periodic_hann that writes down every window length a check asks it for.
+RECORDING_HANN = '''
+
+def periodic_hann(window_length):
+    import os
+
+    import numpy as np
+
+    with open(os.environ["WARBLR_RECORDED_CALLS"], "a") as record:
+        record.write(f"{window_length}\\n")
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window_length) / window_length)
+'''
+
+
+def test_property_checks_draw_their_examples_from_the_input_seed(stubs_with, grade_in_process, tmp_path,
+                                                                  monkeypatch):
+    """The same examples on every self-check (public seed), others at every graded seed: a table of answers to the
+    examples a property check drew before (computed offline with torchvggish) answers nothing when grading counts."""
+    folder = stubs_with({"logmel": RECORDING_HANN}, name="recording")
+
+    def examples(seed):
+        record = tmp_path / f"calls-{seed}-{len(list(tmp_path.iterdir()))}.txt"
+        monkeypatch.setenv("WARBLR_RECORDED_CALLS", str(record))
+        outcome = grade_in_process(folder, ["test_logmel.py::test_periodic_hann"], isolate=False, input_seed=seed)
+        assert outcome["results"]["score"] == outcome["results"]["max_score"] > 0, outcome["failed"]
+        return record.read_text().split()
+
+    public = examples("public")
+    assert len(public) >= 10 and examples("public") == public
+    graded = [examples(seed) for seed in (1, 2)]
+    assert graded[0] != public and graded[1] != public and graded[0] != graded[1], (public, graded)

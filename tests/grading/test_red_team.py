@@ -21,6 +21,7 @@ the untimed first call, are in ``test_speed_checks.py``.)
 """
 
 import os
+import subprocess
 
 import pytest
 
@@ -135,22 +136,25 @@ def test_the_graders_walk_empties_any_tree_without_recursion_or_long_paths(tmp_p
     (outside / "kept").write_text("not the worker's")
     (root / "link").symlink_to(outside)
     (root / "file").write_text("x")
-    for number in range(2000):
-        (root / "wide" / f"d{number}").mkdir(parents=True)
-    handle = os.open(root, os.O_RDONLY)
     try:
-        for _ in range(1500):
-            os.mkdir("d" * 200, dir_fd=handle)
-            deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=handle)
+        for number in range(2000):
+            (root / "wide" / f"d{number}").mkdir(parents=True)
+        handle = os.open(root, os.O_RDONLY)
+        try:
+            for _ in range(1500):
+                os.mkdir("d" * 200, dir_fd=handle)
+                deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=handle)
+                os.close(handle)
+                handle = deeper
+            os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, dir_fd=handle))
+        finally:
             os.close(handle)
-            handle = deeper
-        os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, dir_fd=handle))
-    finally:
-        os.close(handle)
-    assert cleanup.empty_folder(root) == 2 + 2001 + 1501
-    assert list(root.iterdir()) == [] and (outside / "kept").read_text() == "not the worker's"
-    cleanup.remove_tree(root)
-    assert not root.exists()
+        assert cleanup.empty_folder(root) == 2 + 2001 + 1501
+        assert list(root.iterdir()) == [] and (outside / "kept").read_text() == "not the worker's"
+        cleanup.remove_tree(root)
+        assert not root.exists()
+    finally:  # pytest's own clean-up of old temporary folders recurses too: never leave it this tree
+        subprocess.run(["rm", "-rf", "--", str(root)], check=False)
 
 
 def test_the_fallback_removal_deletes_only_the_sandbox_users_recent_files(tmp_path):
