@@ -40,6 +40,7 @@ from .. import __version__
 from ..errors import InvalidArgumentError, SubmissionError
 from ..fileio import atomic_write, exclusive, remove_temporaries
 from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
+from .failures import clean_text
 from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
@@ -251,8 +252,9 @@ def grade_submission(folder, options):
     return {"results": outcome["results"], "crashes": outcome["crashes"], "seconds": time.monotonic() - started}
 
 
-def problem_of(graded):
-    """Why a graded submission needs the instructor's look ('' if it does not): crashes and time limits."""
+def problem_of(graded, *, trusted=False):
+    """Why a graded submission needs the instructor's look ('' if it does not): crashes, time limits, and code
+    that ran without uid separation unless the batch was told to trust it (``trusted``)."""
     results = graded["results"]
     notes = []
     if graded.get("crashes"):
@@ -267,7 +269,38 @@ def problem_of(graded):
         notes.append(f"{len(died)} check(s) ended by a dead worker")
     if not results.get("tests"):
         notes.append("no check ran: " + str(results.get("output", "")).strip()[:300])
+    if not trusted and "uid separation not available" in str(results.get("output", "")).lower():
+        notes.append("graded WITHOUT uid separation: the student's code ran as the grader's user and could reach "
+                     "the other submissions' results (see its isolation lines)")
     return "; ".join(notes)
+
+
+def students_in_several(rows):
+    """``{key: note}`` for every submission that shares a student id with another one.
+
+    A Gradescope group may list a student who also submitted alone (or in a second group): canvas.csv then has
+    a row per submission for that student, and whichever Canvas takes last wins. Flagged, never resolved here.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as S
+    >>> students_in_several([S(key="a", students=[S(id="42")]), S(key="b", students=[S(id="42"), S(id="7")])])
+    {'a': 'student 42 is also in b: one student, several rows in canvas.csv', \
+'b': 'student 42 is also in a: one student, several rows in canvas.csv'}
+    """
+    where = {}
+    for row in rows:
+        for student in row.students:
+            if student.id:
+                where.setdefault(student.id, set()).add(row.key)
+    notes = {}
+    for student_id, keys in sorted(where.items()):
+        for key in sorted(keys) if len(keys) > 1 else ():
+            others = ", ".join(sorted(keys - {key}))
+            shown = clean_text(student_id).replace("\n", "\\n")  # one line, whatever the export held
+            note = f"student {shown} is also in {others}: one student, several rows in canvas.csv"
+            notes[key] = "; ".join(filter(None, [notes.get(key), note]))
+    return notes
 
 
 def _refused_results(reason):
@@ -376,7 +409,7 @@ class _RayBackend:
 def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False, similarity=False,
                 timeout=DEFAULT_CHECK_TIMEOUT, max_memory=DEFAULT_WORKER_MEMORY, sandbox_user=DEFAULT_SANDBOX_USER,
                 assignment="warblr lab", leaderboard=False, due=None,
-                progress=True, log=print):
+                progress=True, log=print, trust_submissions=False):
     """Grade every submission in ``submissions`` into ``out``; see the module docstring.
 
     Parameters
@@ -411,12 +444,25 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         Show a tqdm bar (submissions/s and ETA).
     log : callable
         Where messages go (one string each).
+    trust_submissions : bool
+        Grade although this process is not root (locally): the students' code then runs as this user.
 
     Returns
     -------
     BatchSummary
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not root and not ``trust_submissions``: without uid separation one student's code could read the
+        batch's secret input seed and rewrite the other students' results (a red-team review did both).
     """
     started = time.monotonic()
+    if not ray and os.geteuid() != 0 and not trust_submissions:
+        reason = ("not running as root, so every student's code would run as you, with no uid separation: it "
+                  "could read the batch's input seed and change the other submissions' results. Run it as root "
+                  "(the worker then runs as --sandbox-user), or pass --trust-submissions for code you trust")
+        raise InvalidArgumentError(f"warblr grade batch: {reason}", parameter="trust_submissions", reason=reason)
     out, lab = Path(out).resolve(), Path(lab).resolve()
     checks = checks_digest(lab)
     if jobs is None and ray:
@@ -439,14 +485,15 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "staged").mkdir(parents=True)
         try:
-            entries = find_submissions(submissions, scratch=scratch / "unpacked", due=due)
+            entries = find_submissions(submissions, scratch=scratch / "unpacked", due=due, lazy=True)
             rows, todo, refused, files_of = {}, [], 0, {}
             for entry in entries:
                 row = rows[entry.key] = Row(key=entry.key, students=entry.students, late=entry.late, results={})
                 reason = entry.problem
                 if not reason:
                     try:
-                        taken = take_in(entry.folder)
+                        with entry.unpacked() as folder:  # a student's zip: unpacked now, removed after intake
+                            taken = take_in(folder)
                     except SubmissionError as exc:
                         reason = str(exc)
                 if reason:
@@ -468,8 +515,11 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
             cpu_before = _children_cpu()
             if todo:
                 log(f"grading on Ray ({ray}): {why}" if ray else f"grading with {why}")
-                jobs = _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress)
+                jobs = _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress,
+                                trusted=trust_submissions)
             cpu_seconds = _children_cpu() - cpu_before
+            for key, note in students_in_several(rows.values()).items():
+                rows[key].problem = "; ".join(filter(None, [rows[key].problem, note]))
             ordered = [rows[key] for key in sorted(rows)]
             files = write_gradebook(ordered, out, assignment=assignment)
             if similarity:
@@ -482,8 +532,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     summary = BatchSummary(submissions=len(entries), graded=len(todo), reused=len(entries) - len(todo) - refused,
                            refused=refused, problems=problems, seconds=time.monotonic() - started, files=files,
                            jobs=jobs, cpu_seconds=cpu_seconds)
-    for key, problem in problems:
-        log(f"  needs a look: {key}: {problem}")
+    for key, problem in problems:  # one line each, whatever a file name or a student's message held
+        log(f"  needs a look: {key}: " + clean_text(problem).replace("\n", " | "))
     if summary.graded:
         cpu = "" if ray else f"; {summary.cpu_seconds / summary.graded:.0f} CPU s per submission"
         log(f"graded {summary.graded} submission(s) in {summary.seconds:.1f} s: "
@@ -498,7 +548,7 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_all(todo, rows, store, *, options, jobs, ray, progress):
+def _run_all(todo, rows, store, *, options, jobs, ray, progress, trusted=False):
     """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends.
 
     Returns the number of graders used (on Ray without ``jobs``: the cluster's CPUs).
@@ -517,7 +567,7 @@ def _run_all(todo, rows, store, *, options, jobs, ray, progress):
                 running[backend.submit(folder, options)] = (key, mark)
             for handle, result in backend.finished(list(running)):
                 key, mark = running.pop(handle)
-                _finish(key, mark, result, rows, store)
+                _finish(key, mark, result, rows, store, trusted=trusted)
                 bar.update()
     finally:
         backend.close(list(running))
@@ -525,7 +575,7 @@ def _run_all(todo, rows, store, *, options, jobs, ray, progress):
     return jobs
 
 
-def _finish(key, mark, result, rows, store):
+def _finish(key, mark, result, rows, store, *, trusted=False):
     """Save one submission's grading (or the grader's failure, which scores 0 and is listed)."""
     row = rows[key]
     try:
@@ -533,7 +583,7 @@ def _finish(key, mark, result, rows, store):
     except Exception as exc:  # noqa: BLE001 -- a grader that failed costs this submission only
         graded = {"results": results_json([], execution_time=0.0, notes=[f"grading failed: {exc}"]),
                   "crashes": 1, "seconds": 0.0}
-    row.problem = problem_of(graded)
+    row.problem = problem_of(graded, trusted=trusted)
     store.save(key, {**graded, "fingerprint": mark, "problem": row.problem}, row)
 
 

@@ -184,6 +184,9 @@ def _register_batch(commands):
                        help="deadline, ISO 8601 (2026-12-01T23:59-08:00): a Gradescope submission created after "
                             "it is late in grades.csv")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("--trust-submissions", action="store_true",
+                       help="grade although this is not root: every student's code then runs as you and could "
+                            "read or change the other submissions' results (refused without this flag)")
     batch.set_defaults(func=_batch)
 
 
@@ -254,7 +257,8 @@ def _batch(args):
     summary = grade_batch(args.submissions, out=args.out, lab=args.lab, jobs=args.jobs, ray=args.ray,
                           regrade=args.regrade, similarity=args.similarity, timeout=args.timeout,
                           max_memory=max_memory, sandbox_user=args.sandbox_user, assignment=args.assignment,
-                          leaderboard=args.leaderboard, due=args.due, progress=not args.no_progress)
+                          leaderboard=args.leaderboard, due=args.due, progress=not args.no_progress,
+                          trust_submissions=args.trust_submissions)
     return 1 if summary.problems else 0
 
 

@@ -16,17 +16,25 @@ cluster, or killed and resumed writes the same bytes. Files written:
   drawn on a matplotlib ``Figure`` (no pyplot state), without timestamps;
 - ``students/<key>/feedback.md``: the student's table and what to fix
   (hidden checks show their points only, never their output).
+
+Students choose their own names and emails (on Gradescope) and their code
+chooses its exception messages, so every such text is made inert before it is
+written: CSV cells are one line and never start a spreadsheet formula
+(:func:`csv_cell`); markdown gets one escaped line of text (:func:`markdown_text`)
+or a code fence no backtick run inside can close (:func:`code_block`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
 from ..fileio import atomic_write
+from .failures import clean_text
 from .report import Record, format_points, score_table
 
 #: The columns Canvas's gradebook import reads before the assignment columns.
@@ -44,6 +52,92 @@ class Row:
     results: dict
     problem: str = ""
     notes: list = field(default_factory=list)
+
+
+#: Line and paragraph breaks of any kind (a name must stay one CSV cell, one markdown line).
+_BREAKS = re.compile("[\r\n\t\v\f\x1c-\x1e\x85\u2028\u2029]+")
+#: Bidirectional marks clean_text leaves alone (it shows the overrides and isolates).
+_MARKS = re.compile("[\u200e\u200f\u061c]")
+
+
+def one_line(text):
+    """``text`` as one line: breaks become spaces, ANSI escapes go, other control characters show as ``\\xNN``.
+
+    Examples
+    --------
+    >>> one_line("Eve\\r\\n# Heading\\x1b[2J\\x00")
+    'Eve # Heading\\\\x00'
+    """
+    text = clean_text(_BREAKS.sub(" ", str(text)))
+    return _MARKS.sub(lambda match: repr(match.group())[1:-1], text).strip()
+
+
+#: First characters a spreadsheet reads as a formula (OWASP's list, and the full-width forms some read too).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: A plain decimal number (a score, a signed value, an id such as 0042): a spreadsheet reads it as a number.
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value):
+    """A CSV cell that a spreadsheet shows as written: one line, and text never read as a formula.
+
+    Numbers (and text that is a plain decimal number) stay as they are; other
+    text starting with a character of :data:`FORMULA_STARTS` gets a leading
+    single quote (OWASP's advice for CSV injection).
+
+    Examples
+    --------
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("-2+3"), csv_cell("-2.5"), csv_cell("0042"), csv_cell(4.5)
+    ("'=HYPERLINK(1)", "'-2+3", '-2.5', '0042', 4.5)
+    """
+    if isinstance(value, (int, float)):
+        return value
+    text = one_line(value)
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+#: Markdown and HTML syntax in a line of text: HTML's as entities, markdown's behind a backslash.
+_MARKUP = re.compile(r"[<>&\\`*_\[\]!#|~$]")
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+#: What GitHub links with no brackets: the ``:`` of ``scheme://`` and the ``.`` of ``www.`` (escaped, they are text).
+_BARE_LINK = re.compile(r"(?i)(?<=\bwww)\.|:(?=//)")
+#: What starts a list item or a block when it opens a line (a list number keeps its digits: ``1\.``).
+_LINE_START = re.compile(r"^(?:[-+=]|\d+(?=[.)]))")
+
+
+def _escape_start(match):
+    text = match.group()
+    return text + "\\" if text.isdigit() else "\\" + text
+
+
+def markdown_text(text):
+    """``text`` as one line of markdown that renders as the text itself: no link, image, HTML or heading.
+
+    HTML's ``< > &`` become entities; markdown's `` \\ ` * _ [ ] ! # | ~ $ ``
+    get a backslash, as do a leading ``-``, ``+``, ``=`` or list number, and
+    the ``:`` of ``://`` and the ``.`` of ``www.`` (GitHub links them bare).
+    Parentheses stay: with no ``[`` or ``<`` they start nothing.
+
+    Examples
+    --------
+    >>> print(markdown_text("<img src=x> ![t](https://x.example/p.png)\\n# h"))
+    &lt;img src=x&gt; \\!\\[t\\](https\\://x.example/p.png) \\# h
+    """
+    text = _MARKUP.sub(lambda match: _ENTITIES.get(match.group(), "\\" + match.group()), one_line(text))
+    text = _BARE_LINK.sub(lambda match: "\\" + match.group(), text)
+    return _LINE_START.sub(_escape_start, text)
+
+
+def code_block(text):
+    """``text`` in a fenced code block that nothing inside can close (the fence outruns every backtick run).
+
+    Control characters and ANSI escapes are cleaned first; newlines stay.
+    """
+    text = clean_text(str(text)).strip()
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    return [fence, text, fence]
 
 
 def records_of(results):
@@ -77,8 +171,8 @@ def _late_text(late):
 def _csv_text(header, lines):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(lines)
+    writer.writerow([csv_cell(cell) for cell in header])
+    writer.writerows([csv_cell(cell) for cell in line] for line in lines)
     return buffer.getvalue()
 
 
@@ -130,6 +224,11 @@ def check_statistics(rows):
     return stats
 
 
+def _check_title(name):
+    # the course's own check names: kept readable, but one line and no table cell break or HTML
+    return re.sub(r"[<>&|]", lambda match: _ENTITIES.get(match.group(), "\\|"), one_line(name))
+
+
 def summary_markdown(rows, *, title="warblr grade batch"):
     """``summary.md``: the course's totals, each check's pass rate and commonest hint, submissions to look at."""
     totals = [float(row.results.get("score", 0.0)) for row in rows]
@@ -142,11 +241,12 @@ def summary_markdown(rows, *, title="warblr grade batch"):
     lines += ["", "| check | points | pass rate | mean points | most common hint (how many) |",
               "|---|---:|---:|---:|---|"]
     for name, points, rate, mean, hint, count in check_statistics(rows):
-        hint_text = f"{hint} ({count})".replace("|", "\\|") if hint else ""
-        lines.append(f"| {name} | {format_points(points)} | {rate:.0%} | {format_points(mean)} | {hint_text} |")
+        hint_text = f"{markdown_text(hint)} ({count})" if hint else ""
+        lines.append(f"| {_check_title(name)} | {format_points(points)} | {rate:.0%} | {format_points(mean)} "
+                     f"| {hint_text} |")
     problems = [row for row in rows if row.problem]
     lines += ["", "## Submissions to look at", ""]
-    lines += [f"- {row.key}: {row.problem}" for row in problems] or ["none"]
+    lines += [f"- {markdown_text(row.key)}: {markdown_text(row.problem)}" for row in problems] or ["none"]
     return "\n".join(lines) + "\n"
 
 
@@ -156,20 +256,21 @@ def feedback_markdown(row):
     Hidden checks say only their points: their output stays with the instructor.
     """
     results = row.results
-    names = ", ".join(student.name for student in row.students)
+    names = ", ".join(markdown_text(student.name) for student in row.students)
     lines = [f"# Feedback for {names}", "", f"Score: {format_points(results.get('score', 0.0))} / "
              f"{format_points(results.get('max_score', 0.0))}", ""]
     if row.problem:
-        lines += [f"Note: {row.problem}", ""]
-    lines += ["```"] + score_table(records_of(results)) + ["```", ""]
+        lines += [f"Note: {markdown_text(row.problem)}", ""]
+    lines += code_block("\n".join(score_table(records_of(results)))) + [""]
     for test in results.get("tests", []):
         if test["status"] == "passed":
             continue
-        lines.append(f"## {test['name']}: {format_points(test['score'])} / {format_points(test['max_score'])}")
+        lines.append(f"## {_check_title(test['name'])}: {format_points(test['score'])} / "
+                     f"{format_points(test['max_score'])}")
         if test.get("visibility") == "hidden":
             lines += ["", "(a hidden check: its details are not shown)", ""]
         else:
-            lines += ["", "```", str(test.get("output", "")).strip(), "```", ""]
+            lines += [""] + code_block(test.get("output", "")) + [""]
     return "\n".join(lines) + "\n"
 
 

@@ -6,8 +6,11 @@ through :func:`take_in`. It first walks the whole folder with ``lstat``
 (``os.scandir`` on directory file descriptors opened ``O_NOFOLLOW``) and
 refuses the submission -- before reading a byte of any file -- if it holds a
 symbolic link, a device, a FIFO, a socket, a hard-linked file, more files or
-deeper folders than allowed, or a file or total over the size limits; the
-:class:`~warblr.errors.SubmissionError` names the file. Only then are the
+deeper folders than allowed, more folders than allowed, or a file or total
+over the size limits; the :class:`~warblr.errors.SubmissionError` names the
+file (any error of the file system, a name too long say, is such a refusal
+too). The walk holds only the descriptors of the folders on the current
+path open, never one per folder of the submission. Only then are the
 files opened (``O_NOFOLLOW | O_NONBLOCK``), checked again on the open
 descriptor (the same regular file that was walked) and read with a size cap.
 :func:`copy_submission` writes those bytes into new files: nothing is ever
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SubmissionError
+from .failures import clean_text
 from .impl import EXERCISE_MODULES, NOT_SUBMITTED
 
 #: Modules student code may not use by default: warblr's engine answers every exercise, the others
@@ -37,6 +41,7 @@ FORBIDDEN_MODULES = ("warblr", "torchvggish", "resampy", "librosa")
 
 #: Default limits of a submission.
 MAX_FILES = 200
+MAX_FOLDERS = 200  # no more folders than files: far above any real layout, far below a descriptor table
 MAX_DEPTH = 4
 MAX_FILE_BYTES = 2 << 20
 MAX_TOTAL_BYTES = 20 << 20
@@ -53,6 +58,8 @@ class IntakeLimits:
     ----------
     max_files : int
         Most regular files (skipped names not counted).
+    max_folders : int
+        Most folders below the submission folder (skipped names not counted).
     max_depth : int
         Most folder levels below the submission folder.
     max_file_bytes : int
@@ -62,6 +69,7 @@ class IntakeLimits:
     """
 
     max_files: int = MAX_FILES
+    max_folders: int = MAX_FOLDERS
     max_depth: int = MAX_DEPTH
     max_file_bytes: int = MAX_FILE_BYTES
     max_total_bytes: int = MAX_TOTAL_BYTES
@@ -97,61 +105,123 @@ def skipped(name):
     return name in NOT_SUBMITTED or name.startswith(".") or (name.startswith("test_") and name.endswith(".py"))
 
 
+def printable(name):
+    """``name`` (a file or member name the student chose) safe to print: no escape, control or bidi character.
+
+    Every character that is not printable is shown escaped (``\\x1b``, ``\\n``,
+    ``\\u202e``), so a name can neither rewrite a terminal or a report nor
+    hide what it is.
+
+    Examples
+    --------
+    >>> printable("a\\x1b[2Jb\\n.py")
+    'a\\\\x1b[2Jb\\\\n.py'
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(name))
+
+
 def _refuse(relative, reason):
-    return SubmissionError(f"submission refused: {relative}: {reason}", path=str(relative), reason=reason)
+    return SubmissionError(f"submission refused: {printable(relative)}: {reason}", path=str(relative),
+                           reason=reason)
+
+
+def _os_reason(exc):
+    """The file system's words for ``exc`` (``File name too long``), without the path it names."""
+    return f"cannot be read ({clean_text(exc.strerror or exc.__class__.__name__)})"
 
 
 def _open_dir(name, dir_fd=None):
     return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
 
 
+class _Tally:
+    """What the walk has found so far, checked against the limits as it grows."""
+
+    def __init__(self, limits):
+        self.limits, self.found, self.total, self.folders = limits, [], 0, 0
+
+    def folder(self, path, depth):
+        if depth > self.limits.max_depth:
+            raise _refuse(path, f"folders nested deeper than {self.limits.max_depth} levels")
+        self.folders += 1
+        if self.folders > self.limits.max_folders:
+            raise _refuse(path, f"more than {self.limits.max_folders} folders")
+
+    def file(self, path, info):
+        limits = self.limits
+        if info.st_nlink > 1:
+            raise _refuse(path, f"is a hard link ({info.st_nlink} names for one file); submit a copy")
+        if info.st_size > limits.max_file_bytes:
+            raise _refuse(path, f"{info.st_size} bytes, more than the {limits.max_file_bytes} allowed per file")
+        self.total += info.st_size
+        if self.total > limits.max_total_bytes:
+            raise _refuse(path, f"the submission's files pass {limits.max_total_bytes} bytes in all")
+        self.found.append((path, (info.st_dev, info.st_ino), info.st_size))
+        if len(self.found) > limits.max_files:
+            raise _refuse(path, f"more than {limits.max_files} files")
+
+
+def _scan(fd, relative, depth, tally):
+    """Check the entries of the open folder ``fd``; return the names of its subfolders, sorted."""
+    folders = []
+    try:
+        with os.scandir(fd) as entries:
+            listed = sorted(entries, key=lambda e: e.name)
+        for entry in listed:
+            if skipped(entry.name):
+                continue
+            path = relative / entry.name
+            info = entry.stat(follow_symlinks=False)
+            kind = stat.S_IFMT(info.st_mode)
+            if kind == stat.S_IFDIR:
+                tally.folder(path, depth + 1)
+                folders.append(entry.name)
+            elif kind != stat.S_IFREG:
+                raise _refuse(path, f"is {_KINDS.get(kind, 'not a regular file')}; a submission may hold "
+                                    "regular files only (copy the file itself, not a link to it)")
+            else:
+                tally.file(path, info)
+    except OSError as exc:
+        raise _refuse(relative, _os_reason(exc)) from None
+    return folders
+
+
 def _walk(folder, limits):
-    """Every regular file below ``folder``: ``[(relative path, (st_dev, st_ino), size)]``; refuses anything else."""
-    found, total = [], 0
-    stack = [(Path("."), None, 0)]
-    root_fd = _open_dir(str(folder))
-    fds = []
+    """Every regular file below ``folder``: ``[(relative path, (st_dev, st_ino), size)]``; refuses anything else.
+
+    Depth first, each folder opened ``O_NOFOLLOW`` from its parent's
+    descriptor and closed once its subfolders are done: at most
+    ``limits.max_depth + 1`` descriptors are open at once, however many
+    folders the submission holds.
+    """
+    tally = _Tally(limits)
+    stack = [(Path("."), _open_dir(str(folder)), 0, None)]  # (folder, descriptor, depth, subfolders left)
     try:
         while stack:
-            relative, name, depth = stack.pop()
-            fd = root_fd if name is None else _open_dir(name[1], dir_fd=name[0])
-            if name is not None:
-                fds.append(fd)
-            with os.scandir(fd) as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    if skipped(entry.name):
-                        continue
-                    path = relative / entry.name
-                    info = entry.stat(follow_symlinks=False)
-                    kind = stat.S_IFMT(info.st_mode)
-                    if kind == stat.S_IFDIR:
-                        if depth + 1 > limits.max_depth:
-                            raise _refuse(path, f"folders nested deeper than {limits.max_depth} levels")
-                        stack.append((path, (fd, entry.name), depth + 1))
-                        continue
-                    if kind != stat.S_IFREG:
-                        raise _refuse(path, f"is {_KINDS.get(kind, 'not a regular file')}; a submission may hold "
-                                            "regular files only (copy the file itself, not a link to it)")
-                    if info.st_nlink > 1:
-                        raise _refuse(path, f"is a hard link ({info.st_nlink} names for one file); submit a copy")
-                    if info.st_size > limits.max_file_bytes:
-                        raise _refuse(path, f"{info.st_size} bytes, more than the {limits.max_file_bytes} allowed "
-                                            "per file")
-                    total += info.st_size
-                    if total > limits.max_total_bytes:
-                        raise _refuse(path, f"the submission's files pass {limits.max_total_bytes} bytes in all")
-                    found.append((path, (info.st_dev, info.st_ino), info.st_size))
-                    if len(found) > limits.max_files:
-                        raise _refuse(path, f"more than {limits.max_files} files")
+            relative, fd, depth, left = stack[-1]
+            if left is None:  # first visit: scan it (the descriptor is on the stack, closed if this raises)
+                left = iter(_scan(fd, relative, depth, tally))
+                stack[-1] = (relative, fd, depth, left)
+            name = next(left, None)
+            if name is None:
+                os.close(stack.pop()[1])
+                continue
+            try:
+                stack.append((relative / name, _open_dir(name, dir_fd=fd), depth + 1, None))
+            except OSError as exc:
+                raise _refuse(relative / name, _os_reason(exc)) from None
     finally:
-        for fd in fds + [root_fd]:
+        for _, fd, _, _ in stack:
             os.close(fd)
-    return found
+    return tally.found
 
 
 def _read(folder, relative, identity, limits):
     """The bytes of one walked file, opened without following links and checked to be the file walked."""
-    fd = os.open(folder / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(folder / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _refuse(relative, _os_reason(exc)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != identity or info.st_nlink > 1:
@@ -163,6 +233,8 @@ def _read(folder, relative, identity, limits):
             if got > limits.max_file_bytes:
                 raise _refuse(relative, f"more than the {limits.max_file_bytes} bytes allowed per file")
         return b"".join(chunks)
+    except OSError as exc:
+        raise _refuse(relative, _os_reason(exc)) from None
     finally:
         os.close(fd)
 
@@ -223,8 +295,8 @@ def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
     Raises
     ------
     SubmissionError
-        Something in the folder is not a plain file within the limits; the
-        message names it. Nothing was read then.
+        Something in the folder is not a plain file within the limits, or
+        cannot be read (any :class:`OSError`); the message names it.
 
     Examples
     --------
@@ -242,6 +314,8 @@ def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
         raise _refuse(folder, "is not a folder") from None
     except FileNotFoundError:
         raise _refuse(folder, "no such folder") from None
+    except OSError as exc:  # the folder itself: a link (ELOOP), no permission, a name too long...
+        raise _refuse(folder, _os_reason(exc)) from None
     submission = Submission(folder)
     for relative, identity, _ in walked:
         data = submission.files[relative.as_posix()] = _read(folder, relative, identity, limits)

@@ -71,7 +71,7 @@ def choose_input_seed(config, *, choose=None):
     -------
     (int, str)
         The seed, and a line for the results' output that names its kind
-        (the value only for a fresh seed, never for a stored secret one).
+        (the value only for a fresh seed, never for a given or a stored secret one).
     """
     text = config.getoption("input_seed")
     graded = bool(config.getoption("grade_json") or config.getoption("isolate"))
@@ -85,7 +85,9 @@ def choose_input_seed(config, *, choose=None):
             raise _usage_error(f"--input-seed: 'public', 'random' or a number, got {text!r}") from None
         if not 0 <= seed < 2**63:
             raise _usage_error(f"--input-seed: must be in [0, 2**63), got {text!r}")
-        return seed, f"input seed: {seed} (given with --input-seed)"
+        # Not named: a batch passes its seed this way, reuses it when it resumes or regrades, and its students'
+        # results.json may reach them (whoever gave the number knows it; warblr grade batch keeps it in its OUT).
+        return seed, "input seed: the one given with --input-seed (not named here)"
     root = Path(config.rootpath)
     if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
         seed = fresh_seed()

@@ -21,6 +21,14 @@ changes a score. We implement winnowing here rather than use copydetect
 (which implements the same algorithm) to tokenize with Python's own
 tokenizer, keep attribute names, drop the stubs at the fingerprint level,
 and write a self-contained page with no script (student code is escaped).
+
+The page shows each excerpt as the tokenizer numbered it: lines end at
+``\n``, ``\r\n`` or ``\r`` only (never at U+2028 or a form feed, which
+would shift the copier's excerpt off the copied code), characters that move
+text around (bidirectional controls, other line separators, control
+characters) are shown as escapes such as ``\u202e``, and an excerpt keeps at
+most :data:`EXCERPT_LINES` lines of :data:`EXCERPT_LINE_CHARS` characters,
+saying what it cut, so a submission of huge docstrings cannot bloat the page.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ import hashlib
 import html
 import io
 import keyword
+import re
 import tokenize
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fileio import atomic_write
+from .gradebook import csv_cell
 from .impl import EXERCISE_MODULES
 
 #: Tokens per hashed k-gram (about two lines of Python).
@@ -49,6 +59,22 @@ MAX_PAIRS_SHOWN = 50
 
 #: With at least this many submissions, a fingerprint in more than half of them is common code.
 COMMON_MIN_SUBMISSIONS = 10
+
+#: Lines shown of one side of a matched passage (the rest is counted, not shown).
+EXCERPT_LINES = 60
+
+#: Characters shown of one line of an excerpt.
+EXCERPT_LINE_CHARS = 200
+
+#: Matched passages shown per pair.
+PASSAGES_SHOWN = 40
+
+#: Python's line ends, the only ones its tokenizer counts (not U+2028, U+0085, form feeds...).
+_LINE_ENDS = re.compile("\r\n|\r|\n")
+
+#: Characters that reorder, hide or break displayed text: shown as escapes (tabs stay).
+_INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                        "\u2066-\u2069]")
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
@@ -122,15 +148,38 @@ class Document:
     key: str
     prints: dict = field(default_factory=dict)
     texts: dict = field(default_factory=dict)
+    lines: dict = field(default_factory=dict, repr=False)  # python_lines of each text, split once for the report
+
+    def lines_of(self, path):
+        """The lines of file ``path`` as the tokenizer numbered them."""
+        if path not in self.lines:
+            self.lines[path] = python_lines(self.texts[path])
+        return self.lines[path]
+
+
+def python_lines(text):
+    """``text`` split into lines where Python's tokenizer ends them: ``\\n``, ``\\r\\n`` and ``\\r`` only.
+
+    Examples
+    --------
+    >>> python_lines("a\\u2028b\\x0cc\\r\\nd\\re\\n")
+    ['a\\u2028b\\x0cc', 'd', 'e']
+    """
+    lines = _LINE_ENDS.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def fingerprint_files(key, files, *, boilerplate=frozenset()):
-    """A :class:`Document` from ``{relative path: bytes}`` (Python files only), ``boilerplate`` hashes removed."""
+    """A :class:`Document` from ``{relative path: bytes}`` (Python files only), ``boilerplate`` hashes removed.
+
+    Line ends are made ``\\n`` first, so the tokenizer's line numbers are
+    :func:`python_lines`'s whatever its version does with a bare ``\\r``.
+    """
     document = Document(key)
     for path in sorted(files):
         if not path.endswith(".py") or Path(path).name.startswith("test_"):
             continue
-        text = files[path].decode("utf-8", errors="replace")
+        text = "\n".join(python_lines(files[path].decode("utf-8", errors="replace"))) + "\n"
         document.texts[path] = text
         for value, spans in winnow(normalised_tokens(text)).items():
             if value not in boilerplate:
@@ -214,10 +263,32 @@ def passages(pair):
     return merged
 
 
+def visible(text):
+    """``text`` with bidirectional controls, line separators and control characters written as escapes.
+
+    So what the page shows is what the file holds, in the order it holds it.
+
+    Examples
+    --------
+    >>> visible("x = 1  # \\u202eevil\\u2028\\r")
+    'x = 1  # \\\\u202eevil\\\\u2028\\\\r'
+    """
+    return _INVISIBLE.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def _shown_line(line):
+    cut = len(line) - EXCERPT_LINE_CHARS
+    return visible(line[:EXCERPT_LINE_CHARS]) + (f" [... {cut} more characters]" if cut > 0 else "")
+
+
 def _excerpt(document, where):
+    """Lines ``first..last`` of a file, numbered, at most :data:`EXCERPT_LINES` of them, each line capped."""
     path, first, last = where
-    lines = document.texts[path].splitlines()[first - 1:last]
-    return "\n".join(f"{number:4d}  {line}" for number, line in zip(range(first, last + 1), lines))
+    lines = document.lines_of(path)[first - 1:last]
+    shown = [f"{number:4d}  {_shown_line(line)}" for number, line in enumerate(lines[:EXCERPT_LINES], first)]
+    if len(lines) > EXCERPT_LINES:
+        shown.append(f"[... {len(lines) - EXCERPT_LINES} more lines not shown, up to line {last}]")
+    return "\n".join(shown)
 
 
 _STYLE = """
@@ -230,9 +301,14 @@ pre.match { background: #fff3b0; padding: 6px; overflow-x: auto; font-size: 12px
 """
 
 
+def _html(text):
+    # keys and paths come from the students' files too: escaped, and shown as they are
+    return html.escape(visible(str(text)))
+
+
 def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN):
     """The report page: the ranking, then each shown pair's matched passages side by side."""
-    escape = html.escape
+    escape = _html
     head = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
             f"<title>warblr similarity report</title><style>{_STYLE}</style></head><body>")
@@ -250,13 +326,16 @@ def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN):
         parts.append(f"<section class='pair' id='pair{rank}' data-a='{escape(pair.a.key)}' "
                      f"data-b='{escape(pair.b.key)}'><h2>{rank}. {escape(pair.a.key)} and {escape(pair.b.key)}: "
                      f"{pair.share_a:.0%} / {pair.share_b:.0%}</h2>")
-        for where_a, where_b in passages(pair):
+        matched = passages(pair)
+        for where_a, where_b in matched[:PASSAGES_SHOWN]:
             parts.append("<div class='passage'>")
             for document, where in ((pair.a, where_a), (pair.b, where_b)):
                 parts.append(f"<div class='side'><div>{escape(document.key)}: {escape(where[0])} lines "
-                             f"{where[1]}-{where[2]}</div><pre class='match'>{escape(_excerpt(document, where))}"
+                             f"{where[1]}-{where[2]}</div><pre class='match'>{html.escape(_excerpt(document, where))}"
                              "</pre></div>")
             parts.append("</div>")
+        if len(matched) > PASSAGES_SHOWN:
+            parts.append(f"<p>{len(matched) - PASSAGES_SHOWN} more matched passages not shown.</p>")
         parts.append("</section>")
     parts.append("</body></html>\n")
     return "".join(parts)
@@ -286,8 +365,8 @@ def write_similarity_report(files_of, out, *, lab):
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["a", "b", "share_of_a_in_b", "share_of_b_in_a", "shared_fingerprints"])
-    writer.writerows([pair.a.key, pair.b.key, f"{pair.share_a:.4f}", f"{pair.share_b:.4f}", len(pair.shared)]
-                     for pair in pairs)
+    writer.writerows([csv_cell(pair.a.key), csv_cell(pair.b.key), f"{pair.share_a:.4f}", f"{pair.share_b:.4f}",
+                      len(pair.shared)] for pair in pairs)  # keys keep ``-`` and ``@`` of the students' ids
     report, listing = Path(out) / "similarity.html", Path(out) / "similarity.csv"
     atomic_write(report, lambda handle: handle.write(page), mode="w")
     atomic_write(listing, lambda handle: handle.write(table.getvalue()), mode="w")

@@ -4,37 +4,156 @@
 into a sorted list of :class:`Entry` (one folder per submission, the
 students who made it, a late flag when known). A zip is unpacked by
 :func:`extract_zip`, which refuses -- naming the member -- any member that
-is a link, an absolute path, climbs out with ``..``, or would pass the caps
-on member count, one member's size or the total (sizes are counted on the
-bytes actually inflated, so a zip bomb's lying headers do not help it). A
-Gradescope "export submissions" archive holds ``submission_metadata.yml``
-(read with PyYAML's ``safe_load``) beside one ``submission_<n>/`` folder per
+is a link, an absolute path, climbs out with ``..``, has a name longer than
+a file system allows, clashes with another member (a file ``a`` and a member
+``a/b.py``), or would pass the caps of :class:`ArchiveLimits` on members,
+files, folders, depth, one member's size or the total (sizes are counted on
+the bytes actually inflated, so a zip bomb's lying headers do not help it).
+A student's zip gets intake's own limits (:class:`~warblr.grading.intake.IntakeLimits`),
+so nothing is written that intake would refuse anyway; a course's archive
+holds a whole class and gets larger ones, but a bad member in it costs only
+the submission it belongs to. Names intake skips (dotfiles, caches, the
+student's own tests) are never unpacked.
+
+A Gradescope "export submissions" archive holds ``submission_metadata.yml``
+(read by :func:`read_gradescope_metadata`: size-capped, no anchors, aliases or
+duplicate keys, plain text fields) beside one ``submission_<n>/`` folder per
 submission; its submitters' names and student ids fill the gradebook, and
-with a deadline (``--due``) its submission times give the late flags. A zip file inside a submissions folder is one submission, unpacked
-the same way.
+with a deadline (``--due``) its submission times give the late flags. A zip
+file inside a submissions folder is one submission, unpacked the same way
+(with ``lazy=True``, only when :meth:`Entry.unpacked` is entered, one at a time).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import lzma
+import os
 import re
 import shutil
-from datetime import datetime
 import stat
+import struct
 import zipfile
-from dataclasses import dataclass, field
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from ..errors import InvalidArgumentError, SubmissionError
+from .failures import clean_text
+from .intake import MAX_DEPTH, IntakeLimits, printable, skipped
 
-#: Caps of one archive (the course's zip or one student's zip).
+#: Caps of a course's archive (a Gradescope export or a zip of the submissions): a whole class.
 MAX_MEMBERS = 50_000
 MAX_MEMBER_BYTES = 64 << 20
 MAX_TOTAL_BYTES = 4 << 30
+
+#: Folders a student's zip may wrap their code in (``my-lab/``, ``my-lab/submission/``) above intake's depth.
+WRAPPING_FOLDERS = 2
+
+#: Longest name of one file or folder in an archive, in bytes of UTF-8: NAME_MAX of Linux file systems.
+MAX_NAME_BYTES = 255
+
+#: Longest :func:`safe_key`: a readable prefix of the id and a hash of all of it (a file name everywhere).
+MAX_KEY = 64
+
+#: Largest ``submission_metadata.yml``: about 250 bytes a submitter, so room for 30,000 of them.
+MAX_METADATA_BYTES = 8 << 20
+
+#: Deepest nesting of ``submission_metadata.yml`` (Gradescope's own is 4 levels).
+MAX_METADATA_DEPTH = 16
 
 #: Gradescope's metadata file at the top of an export.
 GRADESCOPE_METADATA = "submission_metadata.yml"
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._@-]+")
+
+#: What a hostile zip can make zipfile raise while it is read or inflated.
+_UNPACK_ERRORS = (OSError, EOFError, RuntimeError, ValueError, struct.error, zipfile.BadZipFile, zlib.error,
+                  lzma.LZMAError)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How much one zip may unpack to.
+
+    Parameters
+    ----------
+    max_members : int
+        Most members in the archive's directory (skipped ones too).
+    max_member_bytes : int
+        Most inflated bytes of one member.
+    max_total_bytes : int
+        Most inflated bytes of all members.
+    max_files, max_folders : int or None
+        Most files and folders written (None: only ``max_members`` bounds them).
+    max_depth : int
+        Most folder levels of a member's path.
+    max_group_bytes : int or None
+        Most inflated bytes below one top-level entry (one submission of a
+        course's archive, below any folders common to all members).
+    """
+
+    max_members: int = MAX_MEMBERS
+    max_member_bytes: int = MAX_MEMBER_BYTES
+    max_total_bytes: int = MAX_TOTAL_BYTES
+    max_files: int | None = None
+    max_folders: int | None = None
+    max_depth: int = MAX_DEPTH + WRAPPING_FOLDERS + 2
+    max_group_bytes: int | None = None
+
+    @classmethod
+    def for_submission(cls, intake=None):
+        """A student's zip: intake's limits (``intake``, default :class:`IntakeLimits`) plus wrapping folders."""
+        intake = intake or IntakeLimits()
+        return cls(max_member_bytes=intake.max_file_bytes, max_total_bytes=intake.max_total_bytes,
+                   max_files=intake.max_files, max_folders=intake.max_folders + WRAPPING_FOLDERS,
+                   max_depth=intake.max_depth + WRAPPING_FOLDERS)
+
+
+#: A course's archive: the class's submissions (``export/submission_<n>/`` and a student's wrapping folders).
+COURSE_ARCHIVE = ArchiveLimits(max_group_bytes=MAX_MEMBER_BYTES)
+
+
+@dataclass
+class Entry:
+    """One submission: its ``key`` (a file-name-safe id), its ``folder``, its ``students`` and ``late`` flag.
+
+    ``late`` is True/False when the source says, else None. ``problem`` is
+    set (and ``folder`` None) when the submission could not be unpacked.
+    ``archive`` is a student's zip not unpacked yet (``lazy``), to be
+    unpacked into ``target`` by :meth:`unpacked`.
+    """
+
+    key: str
+    folder: Path | None
+    students: list = field(default_factory=list)
+    late: bool | None = None
+    problem: str = ""
+    archive: Path | None = None
+    target: Path | None = None
+
+    @contextmanager
+    def unpacked(self):
+        """The submission's folder for the time of a ``with``: a zip is unpacked on entry and removed on exit.
+
+        Raises
+        ------
+        SubmissionError
+            The submission has a ``problem``, or its zip is refused.
+        """
+        if self.problem:
+            raise SubmissionError(self.problem, path=str(self.archive or self.folder or self.key),
+                                  reason=self.problem)
+        if self.archive is None:
+            yield self.folder
+            return
+        try:
+            yield _unpack_student_zip(self.archive, self.target)
+        finally:
+            shutil.rmtree(self.target, ignore_errors=True)
 
 
 @dataclass
@@ -46,40 +165,52 @@ class Student:
     email: str = ""
 
 
-@dataclass
-class Entry:
-    """One submission: its ``key`` (a file-name-safe id), its ``folder``, its ``students`` and ``late`` flag.
-
-    ``late`` is True/False when the source says, else None. ``problem`` is
-    set (and ``folder`` None) when the submission could not be unpacked.
-    """
-
-    key: str
-    folder: Path | None
-    students: list = field(default_factory=list)
-    late: bool | None = None
-    problem: str = ""
+def _hashed(key, text):
+    """``key`` cut to :data:`MAX_KEY` characters, ending in a short hash of ``text`` (so still unique)."""
+    digest = hashlib.sha256(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{key[:MAX_KEY - len(digest) - 1]}-{digest}"
 
 
 def safe_key(text):
-    """A file-name-safe id from ``text`` (letters, digits, ``._@-``).
+    """A file-name-safe id from ``text`` (letters, digits, ``._@-``), at most :data:`MAX_KEY` characters.
+
+    A longer id keeps a readable prefix and ends in a hash of the whole of ``text``.
 
     Examples
     --------
     >>> safe_key("Jane Doe/../x")
     'Jane_Doe_.._x'
+    >>> len(safe_key("9" * 300)), safe_key("9" * 300) == safe_key("9" * 301)
+    (64, False)
     """
     key = _SAFE_ID.sub("_", str(text)).strip("_") or "submission"
-    return "_" + key if key.startswith(".") else key
+    key = "_" + key if key.startswith(".") else key
+    return _hashed(key, text) if len(key) > MAX_KEY else key
 
 
-def _member_problem(info):
-    name = info.filename
-    path = PurePosixPath(name.replace("\\", "/"))
+def _unique_key(key, taken):
+    """``key``, with ``_`` added while ``taken`` has it (ids that differ only in unsafe characters); still capped."""
+    while key in taken:
+        key = key + "_" if len(key) < MAX_KEY else _hashed(key, key + "_")
+    return key
+
+
+def _path_problem(info):
+    """Why a member's path is unsafe wherever it would go (None if it is not)."""
+    return _path_problem_text(info.filename)
+
+
+def _path_problem_text(name):
+    """Why the member name ``name`` is unsafe wherever it would go (None if it is not)."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         return "an absolute path"
-    if ".." in path.parts:
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
         return "a path that climbs out of the archive (..)"
+    return None
+
+
+def _kind_problem(info):
+    """Why a member is not a plain file or folder (None if it is)."""
     if stat.S_ISLNK(info.external_attr >> 16):
         return "a symbolic link"
     kind = stat.S_IFMT(info.external_attr >> 16)
@@ -88,8 +219,152 @@ def _member_problem(info):
     return None
 
 
-def extract_zip(archive, target, *, max_members=MAX_MEMBERS, max_member_bytes=MAX_MEMBER_BYTES,
-                max_total_bytes=MAX_TOTAL_BYTES):
+def _ignored(parts):
+    """Whether a member is never unpacked: macOS's ``__MACOSX`` copies and every name intake skips."""
+    return any(part.startswith("__MACOSX") or skipped(part) for part in parts)
+
+
+def _why(exc):
+    """A one-line reason from an exception of the file system or of zipfile (no paths of ours)."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or exc.__class__.__name__
+    return " ".join(clean_text(text).split())[:200]
+
+
+class _Refused(Exception):
+    """A member refused (``member``, ``reason``); ``whole``: the archive's cap, not the member's fault alone."""
+
+    def __init__(self, member, reason, whole=False):
+        super().__init__(reason)
+        self.member, self.reason, self.whole = member, reason, whole
+
+
+def _common_folders(infos):
+    """The folders every unpacked member lies in (a course archive's ``export/``), as a tuple of names."""
+    common = None
+    for info in infos:
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if not parts or _ignored(parts):
+            continue
+        folders = parts if info.is_dir() else parts[:-1]
+        common = folders if common is None else common[:_shared(common, folders)]
+    return common or ()
+
+
+def _shared(a, b):
+    """How many leading names ``a`` and ``b`` share."""
+    count = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class _Unpacker:
+    """Unpacks members one by one into ``target``, keeping the counts the limits need."""
+
+    def __init__(self, handle, target, limits, prefix):
+        self.handle, self.target, self.limits, self.prefix = handle, target, limits, prefix
+        self.kinds = {(): "folder"}  # member path (tuple of names) -> "file" or "folder"
+        self.files = self.folders = self.total = 0
+        self.groups = {}
+
+    def member(self, info):
+        """Unpack one member, or raise :class:`_Refused`."""
+        name = info.filename
+        problem = _path_problem(info)
+        if problem:
+            raise _Refused(name, problem)
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not parts or _ignored(parts):
+            return  # never written, so its kind does not matter
+        problem = _kind_problem(info) or self._shape_problem(parts, info.is_dir())
+        if problem:
+            raise _Refused(name, problem)
+        self._note(name, parts, info.is_dir())
+        path = self.target.joinpath(*parts)
+        try:
+            if info.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._inflate(info, path, parts)
+        except _UNPACK_ERRORS as exc:
+            raise _Refused(name, f"cannot be unpacked ({_why(exc)})") from None
+
+    def _shape_problem(self, parts, is_dir):
+        """Why a member's path cannot be made here: too long a name, too deep, or a clash with another member."""
+        limits = self.limits
+        if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in parts):
+            return f"a name longer than {MAX_NAME_BYTES} bytes"
+        if len(parts) - (0 if is_dir else 1) > limits.max_depth:
+            return f"folders nested deeper than {limits.max_depth} levels"
+        for end in range(1, len(parts)):
+            if self.kinds.get(parts[:end]) == "file":
+                return f"lies inside {'/'.join(parts[:end])!r}, which the archive also holds as a file"
+        kind = self.kinds.get(parts)
+        if kind == "file":
+            return "appears twice in the archive" if not is_dir else "is also a file in the archive"
+        if kind == "folder" and not is_dir:
+            return "is also a folder in the archive"
+        return None
+
+    def _note(self, name, parts, is_dir):
+        """Record the member and the folders it makes; refuse the archive past the file or folder cap."""
+        limits = self.limits
+        for end in range(1, len(parts) + (1 if is_dir else 0)):
+            if parts[:end] not in self.kinds:
+                self.kinds[parts[:end]] = "folder"
+                self.folders += 1
+                if limits.max_folders is not None and self.folders > limits.max_folders:
+                    raise _Refused(name, f"more than {limits.max_folders} folders", whole=True)
+        if not is_dir:
+            self.kinds[parts] = "file"
+            self.files += 1
+            if limits.max_files is not None and self.files > limits.max_files:
+                raise _Refused(name, f"more than {limits.max_files} files", whole=True)
+
+    def _inflate(self, info, path, parts):
+        """Write one member, counting the bytes actually inflated; a refused one leaves no file behind."""
+        name = info.filename
+        group = parts[len(self.prefix)] if len(parts) > len(self.prefix) else ""
+        with self.handle.open(info) as source:
+            out = open(path, "xb")  # noqa: SIM115 -- removed below if refused; never an earlier member's file
+            try:
+                with out:
+                    self._copy(source, out, name, group)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+
+    def _copy(self, source, out, name, group):
+        """Inflate ``source`` into ``out`` chunk by chunk, refusing as soon as a cap is passed."""
+        limits, written = self.limits, 0
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            self.total += len(chunk)
+            self.groups[group] = self.groups.get(group, 0) + len(chunk)
+            if written > limits.max_member_bytes:
+                raise _Refused(name, f"inflates past {limits.max_member_bytes} bytes")
+            if self.total > limits.max_total_bytes:
+                raise _Refused(name, f"the archive inflates past {limits.max_total_bytes} bytes", whole=True)
+            if limits.max_group_bytes is not None and self.groups[group] > limits.max_group_bytes:
+                raise _Refused(name, f"{group!r} inflates past {limits.max_group_bytes} bytes")
+            out.write(chunk)
+
+
+def _limits_with(limits, **caps):
+    """``limits`` with the caps given (not None) put in."""
+    return replace(limits, **{name: value for name, value in caps.items() if value is not None})
+
+
+def _refusal(archive, member, reason):
+    shown = repr(member) if len(member) <= 200 else repr(member[:200]) + "..."  # repr: no control characters
+    return f"{printable(archive)}: member {shown} refused: {reason}"
+
+
+def extract_zip(archive, target, *, limits=None, problems=None, max_members=None, max_member_bytes=None,
+                max_total_bytes=None):
     """Unpack ``archive`` into the new folder ``target``, refusing anything unsafe.
 
     Parameters
@@ -98,8 +373,14 @@ def extract_zip(archive, target, *, max_members=MAX_MEMBERS, max_member_bytes=MA
         A zip file.
     target : str or os.PathLike
         Folder to create.
+    limits : ArchiveLimits, optional
+        Default ``ArchiveLimits.for_submission()``: a student's zip, intake's limits.
+    problems : list, optional
+        Given, a member refused on its own (unsafe, too long, too deep, too
+        large, a clash, unreadable) is left out and ``(member, reason)`` is
+        appended to it; the archive's own caps still refuse it all.
     max_members, max_member_bytes, max_total_bytes : int, keyword-only
-        Caps on the count of members, the inflated bytes of one member and of all.
+        Caps that replace those of ``limits``.
 
     Returns
     -------
@@ -109,51 +390,38 @@ def extract_zip(archive, target, *, max_members=MAX_MEMBERS, max_member_bytes=MA
     Raises
     ------
     SubmissionError
-        A member is a link, absolute, climbs out (``..``), or passes a cap
-        (``path``: the member, ``reason``); nothing of the archive is kept then.
+        The archive is not a readable zip, or a member is refused (``path``:
+        the member, ``reason``); nothing of the archive is kept then.
     """
     archive, target = Path(archive), Path(target)
+    limits = _limits_with(limits or ArchiveLimits.for_submission(), max_members=max_members,
+                          max_member_bytes=max_member_bytes, max_total_bytes=max_total_bytes)
     try:
         handle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionError(f"{archive}: not a readable zip file ({exc})", path=str(archive),
-                              reason="not a readable zip file") from exc
-
-    def refuse(member, reason):
-        shutil.rmtree(target, ignore_errors=True)
-        return SubmissionError(f"{archive}: member {member!r} refused: {reason}", path=member, reason=reason)
-
-    target.mkdir(parents=True)
-    total = 0
-    with handle:
         members = handle.infolist()
-        if len(members) > max_members:
-            raise refuse(members[max_members].filename, f"more than {max_members} members")
-        for info in members:
-            problem = _member_problem(info)
-            if problem:
-                raise refuse(info.filename, problem)
-            relative = PurePosixPath(info.filename.replace("\\", "/"))
-            if not relative.parts or any(part.startswith("__MACOSX") for part in relative.parts):
-                continue
-            path = target.joinpath(*relative.parts)
-            if info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            try:
-                with handle.open(info) as source, open(path, "xb") as out:
-                    while chunk := source.read(1 << 20):
-                        written += len(chunk)
-                        total += len(chunk)
-                        if written > max_member_bytes:
-                            raise refuse(info.filename, f"inflates past {max_member_bytes} bytes")
-                        if total > max_total_bytes:
-                            raise refuse(info.filename, f"the archive inflates past {max_total_bytes} bytes")
-                        out.write(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise refuse(info.filename, f"cannot be unpacked ({exc})") from exc
+    except _UNPACK_ERRORS as exc:
+        raise SubmissionError(f"{printable(archive)}: not a readable zip file ({_why(exc)})", path=str(archive),
+                              reason="not a readable zip file") from None
+    target.mkdir(parents=True)
+    try:
+        with handle:
+            if len(members) > limits.max_members:
+                raise _Refused(members[limits.max_members].filename, f"more than {limits.max_members} members")
+            unpacker = _Unpacker(handle, target, limits, _common_folders(members))
+            for info in members:
+                try:
+                    unpacker.member(info)
+                except _Refused as refused:
+                    if problems is None or refused.whole:
+                        raise
+                    problems.append((refused.member, refused.reason))
+    except _Refused as refused:
+        shutil.rmtree(target, ignore_errors=True)
+        raise SubmissionError(_refusal(archive, refused.member, refused.reason), path=refused.member,
+                              reason=refused.reason) from None
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     return target
 
 
@@ -163,11 +431,111 @@ def _moment(value, what):
         try:
             value = datetime.fromisoformat(value.strip().replace(" -", "-").replace(" +", "+"))
         except ValueError:
-            raise InvalidArgumentError(f"{what}: not a date and time: {value!r} (use ISO 8601, e.g. "
+            raise InvalidArgumentError(f"{what}: not a date and time: {value[:80]!r} (use ISO 8601, e.g. "
                                        "2026-12-01T23:59-08:00)", parameter="due") from None
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo is not None else value.astimezone()
+
+
+def _read_capped(path, cap):
+    """The bytes of the regular file ``path`` (not a link, a FIFO, a device), refused past ``cap`` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise ValueError(f"larger than {cap} bytes")
+    return data
+
+
+@functools.lru_cache(maxsize=None)
+def _strict_loader():
+    """PyYAML's SafeLoader without what a hostile file could abuse (built on first use: yaml loads lazily).
+
+    Anchors and aliases are refused (a few hundred bytes of nested aliases
+    expand to gigabytes: "billion laughs"), and so are merge keys (``<<``),
+    duplicate keys (a second ``submission_1`` would silently replace the
+    first) and nesting deeper than :data:`MAX_METADATA_DEPTH` (recursion).
+    """
+    import yaml
+    from yaml.composer import ComposerError
+    from yaml.constructor import ConstructorError
+
+    class StrictLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise ComposerError(None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
+            if self.depth >= MAX_METADATA_DEPTH:
+                raise ComposerError(None, None, f"nested deeper than {MAX_METADATA_DEPTH} levels",
+                                    event.start_mark)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        raise ConstructorError(None, None, "merge keys (<<) are not allowed", key_node.start_mark)
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:
+                        continue  # an unhashable key: the base class refuses it
+                    if duplicate:
+                        raise ConstructorError(None, None, f"duplicate key {repr(key)[:80]}", key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def _load_metadata(path):
+    """The parsed metadata file, or InvalidArgumentError naming it."""
+    import yaml
+
+    try:
+        text = _read_capped(path, MAX_METADATA_BYTES).decode("utf-8")
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 -- a SafeLoader, stricter
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidArgumentError(f"{printable(path)}: cannot read Gradescope's metadata ({clean_text(reason)})",
+                                   parameter="submissions") from None
+
+
+def _text_field(value, where, *, numbers=False):
+    """A name, email or (``numbers``: also an integer) student id as one line of text; '' when absent."""
+    if value is None:
+        return ""
+    if isinstance(value, str) or numbers and isinstance(value, int) and not isinstance(value, bool):
+        return " ".join(clean_text(value).split())  # one printable line: no escapes, no injected lines
+    raise InvalidArgumentError(f"{where}: expected text, got {type(value).__name__}", parameter="submissions")
+
+
+def _students(record, folder, where):
+    """The :class:`Student` list of one submission's record (its folder name stands in for a missing id)."""
+    submitters = record.get(":submitters")
+    if submitters is None:
+        submitters = []
+    if not isinstance(submitters, list):
+        raise InvalidArgumentError(f"{where}: :submitters: expected a list", parameter="submissions")
+    students = []
+    for number, submitter in enumerate(submitters, 1):
+        at = f"{where}: submitter {number}"
+        if not isinstance(submitter, dict):
+            raise InvalidArgumentError(f"{at}: expected a mapping", parameter="submissions")
+        sid = _text_field(submitter.get(":sid"), f"{at}: :sid", numbers=True) or folder
+        students.append(Student(id=sid, name=_text_field(submitter.get(":name"), f"{at}: :name") or sid,
+                                email=_text_field(submitter.get(":email"), f"{at}: :email")))
+    return students or [Student(id=folder, name=folder)]
 
 
 def read_gradescope_metadata(path, *, due=None):
@@ -177,38 +545,34 @@ def read_gradescope_metadata(path, *, due=None):
     with ``:name:``, ``:sid:``, ``:email:``) and ``:created_at:``; a
     submitter without a student id is known by the folder name. ``late`` is
     ``:created_at:`` after ``due`` when ``due`` is given, else the export's
-    ``:late:`` where it has one, else None.
+    ``:late:`` where it has one, else None. The file is read as hostile: at
+    most :data:`MAX_METADATA_BYTES`, no anchors, aliases, merge or duplicate
+    keys, names, emails and ids plain text (an id may be an integer).
 
     Raises
     ------
     InvalidArgumentError
-        The file is not YAML or not such a mapping (``parameter="submissions"``).
+        The file is too large, not YAML, uses what is refused above, or is
+        not such a mapping; the message names the file (``parameter="submissions"``).
     """
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidArgumentError(f"{path}: cannot read Gradescope's metadata ({exc})",
-                                   parameter="submissions") from exc
+    data = _load_metadata(path)
+    shown = printable(path)
     if not isinstance(data, dict):
-        raise InvalidArgumentError(f"{path}: expected a mapping of submission folders", parameter="submissions")
+        raise InvalidArgumentError(f"{shown}: expected a mapping of submission folders", parameter="submissions")
     out = {}
     for folder, record in data.items():
+        folder, where = str(folder), f"{shown}: {printable(folder)}"
+        if folder in out:  # 1 and '1': two keys, one folder
+            raise InvalidArgumentError(f"{where}: listed twice", parameter="submissions")
         record = record if isinstance(record, dict) else {}
-        students = []
-        for submitter in record.get(":submitters") or []:
-            submitter = submitter if isinstance(submitter, dict) else {}
-            sid = str(submitter.get(":sid") or "").strip() or str(folder)
-            students.append(Student(id=sid, name=str(submitter.get(":name") or sid),
-                                    email=str(submitter.get(":email") or "")))
         late = record.get(":late")
-        created = _moment(record.get(":created_at"), f"{path}: {folder}: :created_at") \
+        if late is not None and not isinstance(late, bool):
+            raise InvalidArgumentError(f"{where}: :late: expected true or false", parameter="submissions")
+        created = _moment(record.get(":created_at"), f"{where}: :created_at") \
             if record.get(":created_at") else None
         if due is not None and created is not None:
             late = created > due
-        out[str(folder)] = (students or [Student(id=str(folder), name=str(folder))],
-                            None if late is None else bool(late))
+        out[folder] = (_students(record, folder, where), late)
     return out
 
 
@@ -235,7 +599,50 @@ def submission_root(folder):
     return folder
 
 
-def find_submissions(source, *, scratch, due=None):
+def _unpack_student_zip(archive, target):
+    """The code folder of a student's zip unpacked into ``target`` (intake's limits); SubmissionError if refused."""
+    folder = extract_zip(archive, target)
+    try:
+        return submission_root(folder)
+    except OSError as exc:
+        raise SubmissionError(f"{printable(archive)}: cannot be read after unpacking ({_why(exc)})",
+                              path=str(archive), reason="unreadable") from None
+
+
+def _unpack_course(source, scratch):
+    """Unpack a course's archive: ``(folder holding the submissions, {child name: problem})``.
+
+    A member refused on its own is charged to the submission it lies in (the
+    first name below the submissions' folder); the others are unpacked.
+    """
+    problems, root = [], scratch / "archive"
+    folder = _unwrap(extract_zip(source, root, limits=COURSE_ARCHIVE, problems=problems))
+    charged = {}
+    below = folder.relative_to(root).parts
+    for member, reason in problems:
+        parts = PurePosixPath(member.replace("\\", "/")).parts
+        inside = parts[len(below):] if parts[:len(below)] == below and _path_problem_text(member) is None else ()
+        if not inside or inside == (GRADESCOPE_METADATA,):  # not one submission's: the export itself is bad
+            raise SubmissionError(_refusal(source, member, reason), path=member, reason=reason)
+        charged.setdefault(inside[0], _refusal(source, member, reason))  # the first problem says enough
+    return folder, charged
+
+
+def _children(source, charged):
+    """``[(stem, child path or None, problem)]``: the submissions in ``source`` and those charged a problem."""
+    found = {}
+    for child in sorted(source.iterdir()):
+        if child.name.startswith((".", "__MACOSX")) or child.name == GRADESCOPE_METADATA or child.is_symlink():
+            continue
+        if child.is_dir() or (child.is_file() and zipfile.is_zipfile(child)):
+            found[child.name] = child
+    for name in charged:
+        found.setdefault(name, None)
+    return [(name[:-4] if name.lower().endswith(".zip") else name, found[name], charged.get(name, ""))
+            for name in sorted(found)]
+
+
+def find_submissions(source, *, scratch, due=None, lazy=False):
     """The submissions in ``source``, sorted by key.
 
     Parameters
@@ -247,40 +654,48 @@ def find_submissions(source, *, scratch, due=None):
         An empty folder where zips are unpacked.
     due : str or datetime.datetime, optional
         The deadline (ISO 8601): a Gradescope submission created after it is late.
+    lazy : bool
+        Leave students' zips packed: each is unpacked when its
+        :meth:`Entry.unpacked` is entered (and removed after), so a batch
+        holds one unpacked zip at a time and learns of a refused one then.
 
     Returns
     -------
     list of Entry
-        One per submission; one whose zip was refused has ``problem`` set.
+        One per submission; one whose zip (or whose members in the course's
+        archive) was refused has ``problem`` set.
 
     Raises
     ------
     InvalidArgumentError
-        ``source`` is missing or neither a folder nor a zip (``parameter="submissions"``).
+        ``source`` is missing or neither a folder nor a zip, or its
+        Gradescope metadata is refused (``parameter="submissions"``).
+    SubmissionError
+        The course's archive itself is refused (unreadable, past its caps).
     """
     source, scratch = Path(source), Path(scratch)
+    charged = {}
     if source.is_file() and zipfile.is_zipfile(source):
-        source = _unwrap(extract_zip(source, scratch / "archive"))
+        source, charged = _unpack_course(source, scratch)
     elif not source.is_dir():
-        raise InvalidArgumentError(f"SUBMISSIONS {source}: not a folder or a zip file", parameter="submissions")
+        raise InvalidArgumentError(f"SUBMISSIONS {printable(source)}: not a folder or a zip file",
+                                   parameter="submissions")
     due = _moment(due, "--due") if due is not None else None
     metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA, due=due) \
         if (source / GRADESCOPE_METADATA).is_file() else {}
     entries = {}
-    for child in sorted(source.iterdir()):
-        if child.name.startswith((".", "__MACOSX")) or child.name == GRADESCOPE_METADATA or child.is_symlink():
-            continue
-        stem = child.name[:-4] if child.suffix.lower() == ".zip" else child.name
-        if not (child.is_dir() or (child.is_file() and zipfile.is_zipfile(child))):
-            continue
+    for stem, child, problem in _children(source, charged):
         students, late = metadata.get(stem, ([Student(id=stem, name=stem)], None))
-        key = safe_key(students[0].id if metadata else stem)
-        while key in entries:  # two folders that differ only in unsafe characters
-            key += "_"
-        entry = entries[key] = Entry(key=key, folder=child, students=students, late=late)
-        if child.is_file():
+        key = _unique_key(safe_key(students[0].id if metadata else stem), entries)
+        entry = entries[key] = Entry(key=key, folder=None if problem else child, students=students, late=late,
+                                     problem=problem)
+        if problem or not child.is_file():
+            continue
+        entry.folder, entry.archive, entry.target = None, child, scratch / "students" / key
+        if not lazy:
             try:
-                entry.folder = submission_root(extract_zip(child, scratch / "students" / key))
+                entry.folder = _unpack_student_zip(child, entry.target)
             except SubmissionError as exc:
-                entry.folder, entry.problem = None, str(exc)
+                entry.problem = str(exc)
+            entry.archive = entry.target = None
     return [entries[key] for key in sorted(entries)]
