@@ -138,6 +138,16 @@ def test_untouched_stubs_are_not_attempted(tmp_path):
         assert test["extra_data"]["outcome"] == "not_attempted"
 
 
+def test_collect_only_grades_nothing_and_writes_no_results(tmp_path):
+    make_lab(tmp_path, CORRECT)
+    run = run_pytest(tmp_path, "exercises", "--collect-only", "-q", "--grade-json=results.json",
+                     "--grade-list=listing.json")
+    assert run.returncode == 0, run.stdout
+    assert "warblr grading" not in run.stdout and "TOTAL" not in run.stdout and "stopped early" not in run.stdout
+    assert not (tmp_path / "results.json").exists()
+    assert len(json.loads((tmp_path / "listing.json").read_text())) == 4  # the handout's points table still comes
+
+
 def test_not_implemented_raised_by_the_check_itself_is_a_failure(tmp_path):
     checks = {"test_logmel.py": "def test_check_bug(impl):\n    impl.logmel.double(1)\n    raise NotImplementedError\n"}
     make_lab(tmp_path, CORRECT, checks=checks)

@@ -322,6 +322,11 @@ class Grader:
                 self._impl = GradedImpl(self.folder)
         return self._impl
 
+    @property
+    def collect_only(self):
+        """True under ``--collect-only``: nothing is graded, so no score table and no results.json."""
+        return bool(self.config.getoption("collectonly"))
+
     def hidden_folders(self):
         """Folders the worker must not see: the lab's answers and checks, and the results folder.
 
@@ -417,7 +422,7 @@ class Grader:
                 item.add_marker(pytest.mark.timeout(backup, method=method))
 
     def pytest_collection_finish(self, session):
-        if not self.records:
+        if not self.records or self.collect_only:  # nothing runs: no sandbox, no results.json
             return
         self.notes.insert(0, self.input_seed_note)  # the results' first line: which inputs the checks used
         if session.config.option.tbstyle == "auto":
@@ -566,7 +571,7 @@ class Grader:
         faulthandler.cancel_dump_traceback_later()
         if self._impl is not None and self.isolated:
             self._impl.end_check()
-        if not (self.records or self.json_path):
+        if not (self.records or self.json_path) or self.collect_only:
             return
         stopped = [r for r in self.records.values() if r.outcome in ("running", "not_run")]
         if stopped:
@@ -578,7 +583,7 @@ class Grader:
         self.write()
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
-        if not self.records:
+        if not self.records or self.collect_only:
             return
         tr = terminalreporter
         records = list(self.records.values())
