@@ -43,8 +43,15 @@ SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
 
 
 def to_numpy(value):
-    """A numpy array from a numpy array, a list or a (possibly grad-tracking, GPU) torch tensor."""
-    if hasattr(value, "detach"):
+    """A numpy array from a numpy array, a list or a (possibly grad-tracking, GPU) torch tensor.
+
+    Only a real ``torch.Tensor`` is converted by its methods: any other object
+    with a ``detach`` (a model returned where data was expected) would run its
+    own code here, after a timed call had returned.
+    """
+    import torch
+
+    if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
 

@@ -10,8 +10,10 @@ fresh input drawn from the session's input seed (nothing to remember from
 one call to the next, nothing to work out before the timed calls), and every
 output must also be right: a fast wrong answer earns nothing. What the
 round trip itself costs is not counted against you: before your code is
-loaded, the grader times a trusted stand-in that takes the same arrays and
-returns an array of the expected size without the work
+loaded, the grader times a trusted stand-in that takes arrays of the same
+shapes and types (other values: the timed inputs first reach your worker
+with your calls, so its freed memory holds none of them) and returns an
+array of the expected size without the work
 (``warblr.grading.probes.carrier``), and subtracts its best time.
 
 The reference is always torchvggish (``mel_features.log_mel_spectrogram``
@@ -67,12 +69,20 @@ def best_time(function, inputs):
     return best, outputs
 
 
-def carrying_time(impl, inputs, expected):
-    """Best time of a round trip carrying each input there and an array like ``expected`` back, without the work."""
+def carrying_time(impl, inputs, expected, *, seed):
+    """Best time of a round trip carrying arrays like ``inputs`` there and like ``expected`` back, without the work.
+
+    The carried arrays are noise from ``seed``, never the timed inputs: they
+    would stay in the worker's freed memory, where code imported afterwards
+    could read them and work out the answers before the timed calls.
+    """
+    rng = np.random.default_rng([SPEED_SALT, 1, seed])
+    carried = [tuple(rng.standard_normal(np.shape(arg)).astype(np.asarray(arg).dtype) for arg in args)
+               for args in inputs]
     carrier = impl.probe("carrier")
     return best_time(lambda number, *args: carrier(*args, shape=expected[number].shape,
                                                    dtype=str(expected[number].dtype)),
-                     [(number, *args) for number, args in enumerate(inputs)])[0]
+                     [(number, *args) for number, args in enumerate(carried)])[0]
 
 
 def assert_all_right(outputs, expected, what):
@@ -102,7 +112,7 @@ def test_log_mel_speed(impl, record_property, inputs):
     signals = [(ten_seconds(inputs, number),) for number in range(REPEATS["log_mel"] + 1)]
     reference_time, expected = best_time(lambda signal: mel_features.log_mel_spectrogram(signal, **VGGISH_LOG_MEL),
                                          signals)
-    carrying = carrying_time(impl, signals, expected)
+    carrying = carrying_time(impl, signals, expected, seed=inputs.seed)
     student_time, outputs = best_time(lambda signal: impl.logmel.log_mel_spectrogram(signal, 16000), signals)
     assert_all_right(outputs, expected, "your log-mel")
     ratio = max(student_time - carrying, 0.0) / reference_time
@@ -126,7 +136,7 @@ def test_embed_speed(impl, record_property, inputs, vggish_state, torchvggish_mo
 
     reference_time, expected = best_time(reference, batches)
     model = impl.probe("vggish_network", vggish_state)
-    carrying = carrying_time(impl, batches, expected)
+    carrying = carrying_time(impl, batches, expected, seed=inputs.seed)
     student_time, outputs = best_time(lambda examples: impl.embedding.embed(model, examples), batches)
     assert_all_right(outputs, expected, "your embedding")
     ratio = max(student_time - carrying, 0.0) / reference_time

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from warblr.grading.impl import EXERCISE_MODULES
-from warblr.grading.similarity import (boilerplate_of, fingerprint_files, normalised_tokens, rank_pairs, winnow,
+from warblr.grading.similarity import (MAX_PAIRS_SHOWN, boilerplate_of, fingerprint_files, known_sources, normalised_tokens, rank_pairs,
+                                       rank_sources, winnow,
                                        write_similarity_report)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,48 @@ def test_the_planted_copy_ranks_above_every_honest_pair(course):
     assert top.score > 0.8 and all(pair.score < 0.5 for pair in honest), [(p.a.key, p.b.key, p.score) for p in pairs]
     untouched = next(document for document in documents if document.key == "untouched")
     assert len(untouched.prints) < 0.05 * len(fingerprint_files("stubs", course["untouched"]).prints)
+
+
+@pytest.fixture(scope="module")
+def class_copying_the_engine(course):
+    """12 submissions: 8 paste warblr's log-mel engine (renamed) into logmel.py, one hands in the lab's answers
+    renamed, the rest are the independent implementation and untouched stubs."""
+    engine = renamed_and_reordered((ROOT / "warblr" / "features.py").read_text())
+    stubs = course["untouched"]
+    submissions = {f"copier_{number}": dict(stubs, **{"logmel.py": stubs["logmel.py"] + engine.encode()})
+                   for number in range(8)}
+    submissions["leaked_answers"] = {name: renamed_and_reordered(data.decode()).encode()
+                                     for name, data in package(ROOT / "solutions").items()}
+    submissions["honest"] = course["honest_b"]
+    submissions["untouched_1"] = submissions["untouched_2"] = stubs
+    return submissions
+
+
+def test_code_from_known_sources_is_flagged_even_when_most_of_the_class_copied_it(class_copying_the_engine,
+                                                                                   tmp_path):
+    boilerplate = boilerplate_of(ROOT)
+    sources = [fingerprint_files(label, files, boilerplate=boilerplate) for label, files in known_sources(ROOT).items()]
+    assert {"the lab's solutions/", "warblr's engine", "torchvggish", "resampy", "librosa"} <= {s.key for s in sources}
+    documents = [fingerprint_files(key, files, boilerplate=boilerplate)
+                 for key, files in sorted(class_copying_the_engine.items())]
+    found = rank_sources(documents, sources)
+    best = {}
+    for pair in found:  # sorted by share: the first pair of a submission is its largest
+        best.setdefault(pair.a.key, (pair.b.key, pair.share_a))
+    for number in range(8):
+        source, share = best[f"copier_{number}"]
+        assert source == "warblr's engine" and share > 0.6, best
+    assert best["leaked_answers"][0] == "the lab's solutions/" and best["leaked_answers"][1] > 0.8, best
+    assert best["honest"][1] < 0.4, best  # the independent implementation shares common idioms only
+    # Between submissions the copy is common code (8 of 12): the pair ranking alone would not show it.
+    pairs = rank_pairs(documents)
+    assert not [pair for pair in pairs if pair.a.key.startswith("copier") and pair.b.key.startswith("copier")]
+    written = write_similarity_report(class_copying_the_engine, tmp_path, lab=ROOT)
+    rows = written["similarity_sources"].read_text().splitlines()
+    assert rows[0] == "submission,known_source,share_of_submission_in_source,shared_fingerprints"
+    assert rows[1].startswith(("copier_", "leaked_answers")), rows[:3]
+    page = written["similarity_report"].read_text()
+    assert "Code found in known sources" in page and page.count("<tr class='source'>") == min(len(rows) - 1, MAX_PAIRS_SHOWN)
 
 
 def chromium_options(profile):

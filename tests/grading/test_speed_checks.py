@@ -130,3 +130,127 @@ def test_the_grader_and_every_worker_keep_freed_memory_alike(stubs_with, grade_i
                                ["test_logmel.py::test_log_mel_matches_solution"])
     [result] = outcome["results"]["tests"]
     assert f"allocator {dict(sorted(worker_environment().items()))!r}" in result["output"], result["output"]
+
+
+#: A slow log-mel that returns, for the speed check's 10 s inputs, a torch module posing as a tensor: the
+#: work runs only when the check reads the result (``.detach().cpu().numpy()``), after the clock stopped.
+LAZY_RESULT = """
+
+import time as _time
+
+import torch as _torch
+
+_right = log_mel_spectrogram
+
+
+class _Lazy(_torch.nn.Module):
+    def __init__(self, args):
+        super().__init__()
+        object.__setattr__(self, "_args", args)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        _time.sleep(0.1)
+        return _right(*self._args)
+
+
+def log_mel_spectrogram(waveform, sample_rate):
+    if len(waveform) == 160000:
+        return _Lazy((waveform, sample_rate))
+    return _right(waveform, sample_rate)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.input_seed("random")
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+def test_a_result_that_does_its_work_when_read_is_refused(isolate, tmp_path, grade_in_process, request):
+    """A red-team review scored the speed points (and 0.0x on the leaderboard) with this: the isolated worker
+    kept the module behind a handle and the check's ``to_numpy`` ran its methods, after the timing."""
+    if isolate:
+        request.getfixturevalue("needs_uid_separation")
+    folder = tmp_path / "lazy"
+    shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "logmel.py").open("a") as source:
+        source.write(LAZY_RESULT)
+    outcome = grade_in_process(folder, ["test_speed.py::test_log_mel_speed"], isolate=isolate)
+    [result] = outcome["results"]["tests"]
+    assert result["score"] == 0, result["output"]
+    expected = "returned a live" if isolate else "has shape ()"
+    assert expected in result["output"], result["output"]
+
+
+#: At import (untimed), copies the worker's heap and keeps every run of 160,000 plausible float64 samples; a
+#: call whose input is one of them raises: the grader had sent the timed inputs before the code was loaded.
+HEAP_SEARCH = """
+
+import ctypes as _ctypes
+import mmap as _mmap
+
+import numpy as _np
+
+
+def _heap_copies():
+    with open("/proc/self/maps") as maps:
+        fields = [line.split() for line in maps]
+    regions = [[int(x, 16) for x in f[0].split("-")] for f in fields if f[1].startswith("rw")
+               and (len(f) < 6 or f[5] == "[heap]")]
+    copies = []
+    for start, end in regions:
+        if end - start < 1 << 16 or end - start > 1 << 30:
+            continue
+        copy = _mmap.mmap(-1, end - start)  # outside the heap: the copy must not reuse what it looks at
+        _ctypes.memmove(_ctypes.addressof(_ctypes.c_char.from_buffer(copy)), start, end - start)
+        copies.append(copy)
+    return copies
+
+
+def _audio_runs(length=160000, slack=16):
+    runs = []
+    for copy in _heap_copies():
+        values = _np.frombuffer(copy, dtype=_np.uint8)[: len(copy) - len(copy) % 8].view(_np.float64)
+        good = _np.zeros(len(values), dtype=bool)
+        for k in range(0, len(values), 1 << 20):
+            chunk = _np.abs(values[k:k + (1 << 20)])
+            good[k:k + len(chunk)] = (chunk > 1e-12) & (chunk < 1.5)
+        edges = _np.diff(_np.concatenate(([0], good.view(_np.int8), [0])))
+        begins, ends = _np.flatnonzero(edges == 1), _np.flatnonzero(edges == -1)
+        for b, e in zip(begins, ends):
+            if length - slack <= e - b <= length + slack:
+                runs.append(_np.array(values[e - 1000:e]))
+    return runs
+
+
+_FOUND = _audio_runs()
+_right = log_mel_spectrogram
+
+
+def log_mel_spectrogram(waveform, sample_rate):
+    tail = _np.asarray(waveform, dtype=_np.float64)[-1000:]
+    if any(_np.array_equal(tail, run) for run in _FOUND):
+        raise RuntimeError(f"LEAKED: this call's input was in memory when the module loaded ({len(_FOUND)} runs)")
+    return _right(waveform, sample_rate)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.input_seed("random")
+def test_the_timed_inputs_are_not_in_the_workers_memory_before_the_code_loads(tmp_path, grade_in_process,
+                                                                               request):
+    """The round trip's cost was timed in the check's worker on the timed inputs themselves, before the
+    student's module was imported; their freed buffers stayed on the heap, where code run at import read them
+    (a review's cache answered the timed calls). The stand-in now carries other arrays of the same shapes."""
+    request.getfixturevalue("needs_uid_separation")
+    folder = tmp_path / "heap_search"
+    shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "logmel.py").open("a") as source:
+        source.write(HEAP_SEARCH)
+    outcome = grade_in_process(folder, ["test_speed.py::test_log_mel_speed"])
+    [result] = outcome["results"]["tests"]
+    assert "LEAKED" not in result["output"], result["output"]
+    assert result["score"] > 0, result["output"]

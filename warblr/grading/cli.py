@@ -149,8 +149,9 @@ examples:
 A rerun grades only new or changed submissions (fingerprint: the files, the
 checks, warblr's version, the options); a killed run loses only the
 submissions in flight. Outputs in --out: grades.csv, canvas.csv (Canvas
-gradebook import), summary.md, scores.png, pass_rates.png, similarity.html
-(--similarity), students/<id>/{results.json,feedback.md}. --out is made
+gradebook import), summary.md, scores.png, pass_rates.png, similarity.html,
+similarity.csv and similarity_sources.csv (--similarity),
+students/<id>/{results.json,feedback.md}. --out is made
 readable by its owner only (it holds every student's grades).
 Exit status: 0 when every submission was graded, 1 when some need a look.
 """
@@ -176,7 +177,9 @@ def _register_batch(commands):
     batch.add_argument("--regrade", action="store_true", help="grade every submission again")
     batch.add_argument("--similarity", action="store_true",
                        help="also write similarity.html: pairs of submissions ranked by shared code "
-                            "(winnowing, stubs excluded); it flags, it never changes a score")
+                            "(winnowing, stubs excluded), and each submission's share of code found in known "
+                            "sources (the lab's solutions/, warblr's engine, torchvggish, resampy, librosa); it "
+                            "flags, it never changes a score")
     add_grading_options(batch)
     batch.add_argument("--assignment", default="warblr lab", metavar="NAME",
                        help="the assignment column of canvas.csv, e.g. 'Lab 1 (12345)' (default: %(default)s)")

@@ -23,6 +23,11 @@ from pathlib import Path
 #: The four graded modules, in teaching order.
 EXERCISE_MODULES = ("resampling", "logmel", "embedding", "classify")
 
+#: Graded functions whose result is a live object (a model, an estimator) that stays in the worker behind a
+#: handle. Every other graded function must return data: a live object there (whose methods could do the work
+#: after a timed call returned) is refused.
+LIVE_RESULTS = ("embedding.build_vggish", "classify.make_classifier")
+
 #: ``--impl`` values that name a folder of the project itself.
 NAMED_IMPLS = ("exercises", "solutions")
 

@@ -28,7 +28,7 @@ from ..errors import SubmissionError
 from .failures import (ForbiddenModule, RefusedValue, WorkerDied, WorkerFailure, WorkerTimeout, clean_text,
                        signal_explanation, student_error_type)
 from .fork_server import ForkServer
-from .impl import EXERCISE_MODULES, ExerciseNamespace, ImplImportError
+from .impl import EXERCISE_MODULES, LIVE_RESULTS, ExerciseNamespace, ImplImportError
 
 
 class RemoteImpl(ExerciseNamespace):
@@ -55,13 +55,19 @@ class RemoteImpl(ExerciseNamespace):
         Files, depth and sizes a submission may have.
     reply_limits : warblr.grading.wire.ReplyLimits, optional
         What the grader accepts in one reply from a worker.
+    live_results : sequence of str, optional
+        ``module.function`` names of the graded functions that may return a
+        live object (default :data:`warblr.grading.impl.LIVE_RESULTS`); any
+        other graded function returning one fails with :class:`RefusedValue`.
     """
 
     #: Largest reply (bytes) any RemoteImpl of this process received (measured to size the reply cap).
     largest_reply_seen = 0
 
     def __init__(self, folder, *, user="nobody", hide=(), max_memory=6 << 30, timeout=30.0, sandbox_=None,
-                 forbidden=intake.FORBIDDEN_MODULES, intake_limits=None, reply_limits=None):
+                 forbidden=intake.FORBIDDEN_MODULES, intake_limits=None, reply_limits=None,
+                 live_results=LIVE_RESULTS):
+        self.live_results = frozenset(live_results)
         self.sandbox = (sandbox_ or ForkServer.shared()).ready()
         self.folder = Path(folder)
         self.uid, self.gid, scratch, user_notes = self.sandbox.user(user)
@@ -224,7 +230,7 @@ class RemoteImpl(ExerciseNamespace):
             raise
         worker.imported.add(module)
 
-    def _request(self, header, blobs):
+    def _request(self, header, blobs, *, live=True):
         worker = self._worker()
         try:
             reply, reply_blobs = worker.request(header, blobs, self.deadline)
@@ -249,8 +255,16 @@ class RemoteImpl(ExerciseNamespace):
         if type(reply) is not dict:
             raise WorkerDied("the worker sent a malformed reply")
         if reply.get("ok") is True:
-            return wire.decode(reply.get("value"), reply_blobs, from_handle=self._object)
+            from_handle = self._object if live else self._data_expected(header.get("what", "your code"))
+            return wire.decode(reply.get("value"), reply_blobs, from_handle=from_handle)
         raise self._failure(reply)
+
+    @staticmethod
+    def _data_expected(what):
+        def refuse(handle):
+            raise RefusedValue(f"{what} returned a live {clean_text(handle.type_name[:200])} where data was "
+                               "expected: return a numpy array, a torch tensor or plain numbers")
+        return refuse
 
     def _failure(self, reply):
         kind, message = reply.get("kind"), clean_text(str(reply.get("message", ""))[:4000])
@@ -282,11 +296,12 @@ class RemoteImpl(ExerciseNamespace):
     def _object(self, handle):
         return RemoteObject(self, handle, self.worker)
 
-    def call(self, target, what, args, kwargs):
+    def call(self, target, what, args, kwargs, *, live=True):
+        """Call ``target`` in the worker; with ``live=False`` a live object in the result is refused."""
         blobs = []
         header = {"op": "call", "target": target, "what": what,
                   "args": wire.encode(list(args), blobs), "kwargs": wire.encode(dict(kwargs), blobs)}
-        return self._request(header, blobs)
+        return self._request(header, blobs, live=live)
 
     def probe(self, name, *args, **kwargs):
         """Run the trusted probe ``name`` (:mod:`warblr.grading.probes`) in the worker; see there."""
@@ -324,7 +339,7 @@ class RemoteFunction(wire.FunctionRef):
     def __call__(self, *args, **kwargs):
         self._impl._ensure_module(self.module)
         return self._impl.call({"module": self.module, "name": self.name}, f"your {self.module}.{self.name}()",
-                               args, kwargs)
+                               args, kwargs, live=f"{self.module}.{self.name}" in self._impl.live_results)
 
 
 class RemoteObject(wire.Handle):

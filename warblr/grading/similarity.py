@@ -16,7 +16,13 @@ shared by more than half of a large class (code everyone was given or
 everyone writes alike, MOSS's ``-m``).
 
 A pair's similarity is the share of each side's fingerprints found in the
-other; pairs are ranked by the larger share. The report flags, it never
+other; pairs are ranked by the larger share. Each submission is also
+compared with *known sources* (:func:`known_sources`): the lab's answers,
+warblr's engine (which the handout installs) and the libraries the
+assignment forbids importing. Copying from those needs no classmate, and a
+class that mostly copied them would otherwise see that code removed as
+common; the comparison with sources uses each submission's fingerprints
+before that removal. The report flags, it never
 changes a score. We implement winnowing here rather than use copydetect
 (which implements the same algorithm) to tokenize with Python's own
 tokenizer, keep attribute names, drop the stubs at the fingerprint level,
@@ -68,6 +74,19 @@ EXCERPT_LINE_CHARS = 200
 
 #: Matched passages shown per pair.
 PASSAGES_SHOWN = 40
+
+#: Known sources compared with every submission: ``(label, where, name, files under it)``. The lab's
+#: answers, warblr's engine (the handout installs it) and the packages the assignment forbids importing.
+#: ``where`` is ``"lab"`` (a folder of the lab) or ``"package"`` (found by import machinery, never imported).
+KNOWN_SOURCES = (("the lab's solutions/", "lab", "solutions", "*.py"),
+                 ("warblr's engine", "package", "warblr", "*.py"),
+                 ("warblr's engine (lab)", "package", "warblr.lab", "*.py"),
+                 ("torchvggish", "package", "torchvggish", "**/*.py"),
+                 ("resampy", "package", "resampy", "**/*.py"),
+                 ("librosa", "package", "librosa", "**/*.py"))
+
+#: Bytes read of one known source (librosa's whole package is ~1.5 MB).
+MAX_SOURCE_BYTES = 8 << 20
 
 #: Python's line ends, the only ones its tokenizer counts (not U+2028, U+0085, form feeds...).
 _LINE_ENDS = re.compile("\r\n|\r|\n")
@@ -197,6 +216,83 @@ def boilerplate_of(lab):
     return prints
 
 
+def _source_folder(lab, where, name):
+    """The folder of known source ``name``: a folder of the lab, or a package's (found, never imported)."""
+    import importlib.util
+
+    if where == "lab":
+        return Path(lab) / name
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
+
+
+def known_sources(lab, *, sources=KNOWN_SOURCES, max_bytes=MAX_SOURCE_BYTES):
+    """The Python files of each known source found here: ``{label: {relative path: bytes}}``.
+
+    Parameters
+    ----------
+    lab : path
+        The lab folder (its ``solutions/``, when present, is one source).
+    sources : sequence of (label, where, name, pattern), optional
+        Default :data:`KNOWN_SOURCES`: a folder ``name`` of the lab
+        (``where="lab"``) or an installed package (``"package"``), and the
+        glob of its files to read.
+    max_bytes : int, optional
+        Bytes read of one source at most (files past it are left out).
+
+    Returns
+    -------
+    dict
+        Sources not found here (a package not installed) are left out.
+    """
+    found = {}
+    for label, where, name, pattern in sources:
+        folder = _source_folder(lab, where, name)
+        if folder is None or not folder.is_dir():
+            continue
+        files, total = {}, 0
+        for path in sorted(folder.glob(pattern)):
+            if not path.is_file() or path.is_symlink() or path.name.startswith("test_"):
+                continue
+            total += path.stat().st_size
+            if total > max_bytes:
+                break
+            files[f"{name.replace('.', '/')}/{path.relative_to(folder)}"] = path.read_bytes()
+        if files:
+            found[label] = files
+    return found
+
+
+def rank_sources(documents, sources):
+    """Every (submission, known source) pair sharing a fingerprint, the largest share of the submission first.
+
+    Parameters
+    ----------
+    documents : list of Document
+        The submissions, before :func:`rank_pairs` removes common code.
+    sources : list of Document
+        The known sources (:func:`known_sources`, fingerprinted).
+
+    Returns
+    -------
+    list of Pair
+        ``a`` is a frozen copy of the submission, ``b`` the source; ``share_a``
+        is the share of the submission's code found in the source.
+    """
+    pairs = []
+    for document in documents:
+        frozen = Document(document.key, dict(document.prints), document.texts, document.lines)
+        for source in sources:
+            shared = set(frozen.prints).intersection(source.prints)
+            if shared:
+                pairs.append(Pair(frozen, source, shared))
+    return sorted(pairs, key=lambda pair: (-pair.share_a, pair.a.key, pair.b.key))
+
+
 @dataclass
 class Pair:
     """Two submissions' shared fingerprints; ``share_a``/``share_b``: the fraction of each side's found in the other."""
@@ -306,8 +402,31 @@ def _html(text):
     return html.escape(visible(str(text)))
 
 
-def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN):
-    """The report page: the ranking, then each shown pair's matched passages side by side."""
+def _pair_section(anchor, rank, pair):
+    escape = _html
+    parts = [f"<section class='pair' id='{anchor}{rank}' data-a='{escape(pair.a.key)}' "
+             f"data-b='{escape(pair.b.key)}'><h2>{rank}. {escape(pair.a.key)} and {escape(pair.b.key)}: "
+             f"{pair.share_a:.0%} / {pair.share_b:.0%}</h2>"]
+    matched = passages(pair)
+    for where_a, where_b in matched[:PASSAGES_SHOWN]:
+        parts.append("<div class='passage'>")
+        for document, where in ((pair.a, where_a), (pair.b, where_b)):
+            parts.append(f"<div class='side'><div>{escape(document.key)}: {escape(where[0])} lines "
+                         f"{where[1]}-{where[2]}</div><pre class='match'>{html.escape(_excerpt(document, where))}"
+                         "</pre></div>")
+        parts.append("</div>")
+    if len(matched) > PASSAGES_SHOWN:
+        parts.append(f"<p>{len(matched) - PASSAGES_SHOWN} more matched passages not shown.</p>")
+    parts.append("</section>")
+    return parts
+
+
+def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN, source_pairs=(), source_labels=()):
+    """The report page: the ranking, then each shown pair's matched passages side by side.
+
+    With ``source_pairs`` (:func:`rank_sources`), a second ranking: each
+    submission's share of code found in a known source, with its passages.
+    """
     escape = _html
     head = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
@@ -322,21 +441,21 @@ def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN):
         parts.append(f"<tr class='rank'><td>{rank}</td><td><a href='#pair{rank}'>{escape(pair.a.key)}</a></td>"
                      f"<td>{escape(pair.b.key)}</td><td>{pair.share_a:.0%}</td><td>{pair.share_b:.0%}</td></tr>")
     parts.append("</table>")
+    if source_labels:
+        parts += ["<h1>Code found in known sources</h1>",
+                  f"<p>Each submission against {escape(', '.join(source_labels))}: the share of the submission's "
+                  "code (after the stubs) found there. Code copied from these needs no classmate. An honest "
+                  "implementation shares a little (common numpy idioms); read the passages.</p>",
+                  "<table class='ranking sources'><tr><th>rank</th><th>submission</th><th>known source</th>"
+                  "<th>submission's code found there</th></tr>"]
+        for rank, pair in enumerate(source_pairs[:shown], 1):
+            parts.append(f"<tr class='source'><td>{rank}</td><td><a href='#source{rank}'>{escape(pair.a.key)}</a>"
+                         f"</td><td>{escape(pair.b.key)}</td><td>{pair.share_a:.0%}</td></tr>")
+        parts.append("</table>")
     for rank, pair in enumerate(pairs[:shown], 1):
-        parts.append(f"<section class='pair' id='pair{rank}' data-a='{escape(pair.a.key)}' "
-                     f"data-b='{escape(pair.b.key)}'><h2>{rank}. {escape(pair.a.key)} and {escape(pair.b.key)}: "
-                     f"{pair.share_a:.0%} / {pair.share_b:.0%}</h2>")
-        matched = passages(pair)
-        for where_a, where_b in matched[:PASSAGES_SHOWN]:
-            parts.append("<div class='passage'>")
-            for document, where in ((pair.a, where_a), (pair.b, where_b)):
-                parts.append(f"<div class='side'><div>{escape(document.key)}: {escape(where[0])} lines "
-                             f"{where[1]}-{where[2]}</div><pre class='match'>{html.escape(_excerpt(document, where))}"
-                             "</pre></div>")
-            parts.append("</div>")
-        if len(matched) > PASSAGES_SHOWN:
-            parts.append(f"<p>{len(matched) - PASSAGES_SHOWN} more matched passages not shown.</p>")
-        parts.append("</section>")
+        parts += _pair_section("pair", rank, pair)
+    for rank, pair in enumerate(source_pairs[:shown], 1):
+        parts += _pair_section("source", rank, pair)
     parts.append("</body></html>\n")
     return "".join(parts)
 
@@ -356,18 +475,30 @@ def write_similarity_report(files_of, out, *, lab):
     Returns
     -------
     dict
-        ``{"similarity_report": path, "similarity_pairs": path}``.
+        ``{"similarity_report": path, "similarity_pairs": path, "similarity_sources": path}``
+        (each submission against each known source: ``similarity_sources.csv``).
     """
     boilerplate = boilerplate_of(lab)
     documents = [fingerprint_files(key, files_of[key], boilerplate=boilerplate) for key in sorted(files_of)]
+    sources = [fingerprint_files(label, files, boilerplate=boilerplate)
+               for label, files in known_sources(lab).items()]
+    source_pairs = rank_sources(documents, sources)  # before rank_pairs removes common code from the documents
     pairs = rank_pairs(documents)
-    page = report_html(pairs, total=len(documents))
+    page = report_html(pairs, total=len(documents), source_pairs=source_pairs,
+                       source_labels=[source.key for source in sources])
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["a", "b", "share_of_a_in_b", "share_of_b_in_a", "shared_fingerprints"])
     writer.writerows([csv_cell(pair.a.key), csv_cell(pair.b.key), f"{pair.share_a:.4f}", f"{pair.share_b:.4f}",
                       len(pair.shared)] for pair in pairs)  # keys keep ``-`` and ``@`` of the students' ids
+    from_sources = io.StringIO()
+    writer = csv.writer(from_sources, lineterminator="\n")
+    writer.writerow(["submission", "known_source", "share_of_submission_in_source", "shared_fingerprints"])
+    writer.writerows([csv_cell(pair.a.key), pair.b.key, f"{pair.share_a:.4f}", len(pair.shared)]
+                     for pair in source_pairs)
     report, listing = Path(out) / "similarity.html", Path(out) / "similarity.csv"
+    sources_listing = Path(out) / "similarity_sources.csv"
     atomic_write(report, lambda handle: handle.write(page), mode="w")
     atomic_write(listing, lambda handle: handle.write(table.getvalue()), mode="w")
-    return {"similarity_report": report, "similarity_pairs": listing}
+    atomic_write(sources_listing, lambda handle: handle.write(from_sources.getvalue()), mode="w")
+    return {"similarity_report": report, "similarity_pairs": listing, "similarity_sources": sources_listing}
