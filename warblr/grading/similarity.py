@@ -80,7 +80,7 @@ PASSAGES_SHOWN = 40
 #: ``where`` is ``"lab"`` (a folder of the lab) or ``"package"`` (found by import machinery, never imported).
 KNOWN_SOURCES = (("the lab's solutions/", "lab", "solutions", "*.py"),
                  ("warblr's engine", "package", "warblr", "*.py"),
-                 ("warblr's engine (lab)", "package", "warblr.lab", "*.py"),
+                 ("warblr's engine (lab)", "package", "warblr", "lab/*.py"),
                  ("torchvggish", "package", "torchvggish", "**/*.py"),
                  ("resampy", "package", "resampy", "**/*.py"),
                  ("librosa", "package", "librosa", "**/*.py"))
@@ -261,7 +261,7 @@ def known_sources(lab, *, sources=KNOWN_SOURCES, max_bytes=MAX_SOURCE_BYTES):
             total += path.stat().st_size
             if total > max_bytes:
                 break
-            files[f"{name.replace('.', '/')}/{path.relative_to(folder)}"] = path.read_bytes()
+            files[f"{name}/{path.relative_to(folder)}"] = path.read_bytes()
         if files:
             found[label] = files
     return found
