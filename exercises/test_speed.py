@@ -41,6 +41,8 @@ from torchvggish import mel_features
 
 from .reference import to_numpy, tone
 
+#: Timed: under `warblr grade batch` these run while no other grader on the machine runs a check.
+pytestmark = pytest.mark.timed
 MAX_RATIO = 5.0
 #: Timed calls per side (after one warm-up call). An isolated round trip wakes another process, which a busy
 #: machine delays now and then: the log-mel (tens of milliseconds) gets more tries than the embedding.

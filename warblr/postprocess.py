@@ -84,13 +84,15 @@ class Postprocessor:
 
     def __init__(self, pca_eigen_vectors, pca_means):
         self.pca_eigen_vectors = _float_array(pca_eigen_vectors, "pca_eigen_vectors")
-        self.pca_means = _float_array(pca_means, "pca_means").reshape(-1)
+        means = _float_array(pca_means, "pca_means")
         size = spec.EMBEDDING_SIZE
         if self.pca_eigen_vectors.shape != (size, size):
             raise InvalidArgumentError(f"pca_eigen_vectors: expected shape ({size}, {size}), "
                                        f"got {self.pca_eigen_vectors.shape}")
-        if self.pca_means.shape != (size,):
-            raise InvalidArgumentError(f"pca_means: expected {size} values, got shape {np.shape(pca_means)}")
+        if means.shape not in ((size,), (size, 1)):  # [128, 1] as torchvggish stores it; 128 values in another
+            raise InvalidArgumentError(  # shape are not means of the 128 dimensions
+                f"pca_means: expected shape ({size},) or ({size}, 1), got {means.shape}")
+        self.pca_means = means.reshape(-1)
 
     def __call__(self, embeddings):
         """Postprocess ``[N, 128]`` (or ``[128]``) embeddings; returns uint8 of the same shape."""

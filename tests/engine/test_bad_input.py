@@ -474,6 +474,19 @@ def test_forward_answers_junk_with_warblr_errors(random_model, junk):
         random_model(junk)
 
 
+@pytest.mark.parametrize("shape", [(2, 4, 4, 4), (1, 128), (64, 2), (128, 1, 1)])
+def test_pca_means_of_another_shape_are_refused(shape):
+    """128 values shaped otherwise are not the means of the 128 dimensions (the fuzz found a [2, 4, 4, 4])."""
+    with pytest.raises(InvalidArgumentError, match=r"pca_means: expected shape \(128,\) or \(128, 1\)"):
+        Postprocessor(np.eye(128), np.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(128,), (128, 1)])
+def test_pca_means_as_torchvggish_stores_them_are_taken(shape):
+    post = Postprocessor(np.eye(128), np.full(shape, 0.5))
+    assert post.pca_means.shape == (128,)
+
+
 def test_load_vggish_bad_options():
     for kwargs in ({"seed": "x"}, {"seed": 1.5}, {"device": "nodevice"}, {"device": 3.5}):
         with pytest.raises(InvalidArgumentError):

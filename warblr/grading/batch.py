@@ -77,6 +77,9 @@ class GradingOptions:
     input_seed : int or None
         The seeded checks' input seed for every submission of the batch (one course, one set of inputs);
         None lets each grading pick (a lab without ``solutions/`` picks one of its stored secret seeds).
+    timing_lock : str or None
+        Lock file shared by the batch's graders on this machine (``--grade-timing-lock``): timed checks
+        run while no other grader runs a check (:mod:`warblr.grading.timing_lock`).
     """
 
     lab: str
@@ -86,16 +89,18 @@ class GradingOptions:
     threads: int = 1
     leaderboard: bool = False
     input_seed: int | None = None
+    timing_lock: str | None = None
 
     def fingerprint_fields(self):
-        """The options that can change a result (not where the lab lives, nor the threads)."""
+        """The options that can change a result (not where the lab lives, the threads or the timing lock)."""
         return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user,
                 "leaderboard": self.leaderboard, "input_seed": self.input_seed}
 
     def pytest_args(self):
         """The grading pytest's options these settings add."""
         return ((["--grade-leaderboard"] if self.leaderboard else [])
-                + ([f"--input-seed={self.input_seed}"] if self.input_seed is not None else []))
+                + ([f"--input-seed={self.input_seed}"] if self.input_seed is not None else [])
+                + ([f"--grade-timing-lock={self.timing_lock}"] if self.timing_lock else []))
 
 
 def usable_cores():
@@ -477,7 +482,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
                              sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
-                             leaderboard=leaderboard, input_seed=batch_input_seed(out, lab))
+                             leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
+                             timing_lock=str(out / ".staging" / "timing.lock"))
     store = _Store(out)
     with exclusive(out, what="warblr grade batch"):
         remove_temporaries(out)

@@ -68,6 +68,7 @@ from .failures import clean_text
 from .fork_server import ForkServer
 from .proxies import RemoteImpl
 from .seeds import choose_input_seed
+from .timing_lock import TimingLock
 from .report import (NOT_ATTEMPTED_TEXT, RUNNING_TEXT, VISIBILITIES, Record, read_finished, results_json,
                      score_table, trim, write_json_atomic)
 
@@ -111,6 +112,10 @@ def pytest_addoption(parser):
     group.addoption("--grade-list", metavar="PATH", default=None,
                     help="write the graded checks (name, exercise, points, visibility, partial) as JSON to "
                          "PATH after collection (with --collect-only: the handout's points table)")
+    group.addoption("--grade-timing-lock", metavar="PATH", default=None,
+                    help="a lock file shared by the graders of one machine (`warblr grade batch` passes one): "
+                         "timed checks (marker 'timed') run while no other grader runs a check, and the "
+                         "others wait for them (see warblr.grading.timing_lock)")
     group.addoption("--input-seed", metavar="public|random|N", default=None,
                     help="seed of the checks' seeded inputs: 'public' (the handout's inputs; default of a "
                          "self-check), 'random' (default when grading counts: with --grade-json or --isolate; a "
@@ -129,6 +134,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "hint(text): the likely mistake when this graded check fails")
     config.addinivalue_line(
         "markers", "visibility(kind): Gradescope visibility: visible, hidden, after_due_date, after_published")
+    config.addinivalue_line("markers", "timed: a check that times the graded code: with --grade-timing-lock it "
+                                       "runs while no other grader on the machine runs a check")
     limit = memory_limit(config)
     if limit and not config.getoption("isolate"):  # isolated: the worker gets the cap, not the grader
         set_memory_limit(limit)
@@ -311,6 +318,21 @@ class Grader:
         self._impl = None
         self.leaderboard = {}
         self.input_seed, self.input_seed_note = choose_input_seed(config)
+        self.timing_lock = self._open_timing_lock(config.getoption("grade_timing_lock"))
+        if self.timing_lock is not None:
+            self.timing_lock.acquire()  # shared while this grader starts: imports, collection, fork server
+
+    def _open_timing_lock(self, path):
+        if not path:
+            return None
+        try:
+            lock = TimingLock(path)
+        except OSError as exc:
+            self.notes.append(f"timing: no lock shared with the other graders ({exc.strerror}: {path}); timed "
+                              "checks may run beside other gradings on this machine")
+            return None
+        self.notes.append("timing: timed checks run while no other grader sharing the lock runs a check")
+        return lock
 
     @property
     def impl(self):
@@ -459,6 +481,14 @@ class Grader:
             self.write()
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """With a timing lock: each graded check holds it, a timed one alone (set-up and teardown included)."""
+        if self.timing_lock is None or item.nodeid not in self.records:
+            return (yield)
+        with self.timing_lock.held(exclusive=item.get_closest_marker("timed") is not None):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
         if item.nodeid not in self.records or self.isolated:  # isolated: student code cannot patch us
             return (yield)
@@ -571,6 +601,8 @@ class Grader:
         faulthandler.cancel_dump_traceback_later()
         if self._impl is not None and self.isolated:
             self._impl.end_check()
+        if self.timing_lock is not None:
+            self.timing_lock.close()
         if not (self.records or self.json_path) or self.collect_only:
             return
         stopped = [r for r in self.records.values() if r.outcome in ("running", "not_run")]
