@@ -43,16 +43,26 @@ SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
 
 
 def to_numpy(value):
-    """A numpy array from a numpy array, a list or a (possibly grad-tracking, GPU) torch tensor.
+    """A numpy array from a numpy array, numbers, a list or a (possibly grad-tracking, GPU) torch tensor.
 
-    Only a real ``torch.Tensor`` is converted by its methods: any other object
-    with a ``detach`` (a model returned where data was expected) would run its
-    own code here, after a timed call had returned.
+    Only a plain ``torch.Tensor`` (or ``Parameter``) is converted by its
+    methods, and anything but data is refused: any other object with a
+    ``detach`` or an ``__array__`` (a model returned where data was expected,
+    a tensor subclass) would run its own code here, after a timed call had
+    returned.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not data.
     """
     import torch
 
-    if isinstance(value, torch.Tensor):
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
         value = value.detach().cpu().numpy()
+    elif not (type(value) in (np.ndarray, list, tuple, int, float, bool) or isinstance(value, np.generic)):
+        raise TypeError(f"expected an array, a tensor or numbers, got a {type(value).__module__}."
+                        f"{type(value).__qualname__}")
     return np.asarray(value)
 
 

@@ -141,7 +141,7 @@ def test_untouched_stubs_are_not_attempted(tmp_path):
 def test_collect_only_grades_nothing_and_writes_no_results(tmp_path):
     make_lab(tmp_path, CORRECT)
     run = run_pytest(tmp_path, "exercises", "--collect-only", "-q", "--grade-json=results.json",
-                     "--grade-list=listing.json")
+                     "--grade-list=listing.json", "--isolate")  # isolated: no fork server started either
     assert run.returncode == 0, run.stdout
     assert "warblr grading" not in run.stdout and "TOTAL" not in run.stdout and "stopped early" not in run.stdout
     assert not (tmp_path / "results.json").exists()

@@ -103,11 +103,14 @@ def class_copying_the_engine(course):
     return submissions
 
 
+ENGINE = "warblr (engine, lab and grader)"
+
+
 def test_code_from_known_sources_is_flagged_even_when_most_of_the_class_copied_it(class_copying_the_engine,
                                                                                    tmp_path):
     boilerplate = boilerplate_of(ROOT)
     sources = [fingerprint_files(label, files, boilerplate=boilerplate) for label, files in known_sources(ROOT).items()]
-    assert {"the lab's solutions/", "warblr's engine", "torchvggish", "resampy", "librosa"} <= {s.key for s in sources}
+    assert {"the lab's solutions/", ENGINE, "torchvggish", "resampy", "librosa"} <= {s.key for s in sources}
     documents = [fingerprint_files(key, files, boilerplate=boilerplate)
                  for key, files in sorted(class_copying_the_engine.items())]
     found = rank_sources(documents, sources)
@@ -116,7 +119,7 @@ def test_code_from_known_sources_is_flagged_even_when_most_of_the_class_copied_i
         best.setdefault(pair.a.key, (pair.b.key, pair.share_a))
     for number in range(8):
         source, share = best[f"copier_{number}"]
-        assert source == "warblr's engine" and share > 0.6, best
+        assert source == ENGINE and share > 0.6, best
     assert best["leaked_answers"][0] == "the lab's solutions/" and best["leaked_answers"][1] > 0.8, best
     assert best["honest"][1] < 0.4, best  # the independent implementation shares common idioms only
     # Between submissions the copy is common code (8 of 12): the pair ranking alone would not show it.

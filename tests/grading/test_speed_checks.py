@@ -17,6 +17,7 @@
 import platform
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from threadpoolctl import threadpool_info
@@ -181,12 +182,14 @@ def test_a_result_that_does_its_work_when_read_is_refused(isolate, tmp_path, gra
     outcome = grade_in_process(folder, ["test_speed.py::test_log_mel_speed"], isolate=isolate)
     [result] = outcome["results"]["tests"]
     assert result["score"] == 0, result["output"]
-    expected = "returned a live" if isolate else "has shape ()"
+    expected = "returned a live" if isolate else "expected an array, a tensor or numbers, got a"
     assert expected in result["output"], result["output"]
 
 
-#: At import (untimed), copies the worker's heap and keeps every run of 160,000 plausible float64 samples; a
-#: call whose input is one of them raises: the grader had sent the timed inputs before the code was loaded.
+#: At import (untimed), copies the worker's heap and keeps every run of ~160,000 plausible float64 samples (|x|
+#: under 10: whole signals, or the noise they are made of); a call whose input correlates with one of them raises:
+#: the grader had sent a timed input, or its noise (0.43 correlated), before the code was loaded. Unrelated noise
+#: correlates at about 0.03 over the 1,000 samples compared.
 HEAP_SEARCH = """
 
 import ctypes as _ctypes
@@ -217,7 +220,7 @@ def _audio_runs(length=160000, slack=16):
         good = _np.zeros(len(values), dtype=bool)
         for k in range(0, len(values), 1 << 20):
             chunk = _np.abs(values[k:k + (1 << 20)])
-            good[k:k + len(chunk)] = (chunk > 1e-12) & (chunk < 1.5)
+            good[k:k + len(chunk)] = (chunk > 1e-12) & (chunk < 10)
         edges = _np.diff(_np.concatenate(([0], good.view(_np.int8), [0])))
         begins, ends = _np.flatnonzero(edges == 1), _np.flatnonzero(edges == -1)
         for b, e in zip(begins, ends):
@@ -232,8 +235,10 @@ _right = log_mel_spectrogram
 
 def log_mel_spectrogram(waveform, sample_rate):
     tail = _np.asarray(waveform, dtype=_np.float64)[-1000:]
-    if any(_np.array_equal(tail, run) for run in _FOUND):
-        raise RuntimeError(f"LEAKED: this call's input was in memory when the module loaded ({len(_FOUND)} runs)")
+    for run in _FOUND:
+        if abs(_np.corrcoef(tail, run)[0, 1]) > 0.2:
+            raise RuntimeError(f"LEAKED: this call's input was in memory when the module loaded ({len(_FOUND)} "
+                               f"runs, correlation {_np.corrcoef(tail, run)[0, 1]:.2f})")
     return _right(waveform, sample_rate)
 """
 
@@ -254,3 +259,30 @@ def test_the_timed_inputs_are_not_in_the_workers_memory_before_the_code_loads(tm
     [result] = outcome["results"]["tests"]
     assert "LEAKED" not in result["output"], result["output"]
     assert result["score"] > 0, result["output"]
+
+
+def test_the_carrier_carries_nothing_of_the_timed_inputs():
+    """The carrier's arrays come from a stream of their own. Drawn under the timed inputs' salt, its first array
+    was exactly the noise of timed call 1 (and its next ones fixed that call's tone to a few candidates)."""
+    import numpy as np
+
+    from exercises import test_speed
+
+    carried = []
+
+    class Recording:
+        def probe(self, name):
+            def carrier(*args, shape, dtype):
+                carried.extend(np.asarray(arg, dtype=np.float64).ravel() for arg in args)
+                return np.zeros(shape, dtype)
+            return carrier
+
+    seed = 1234567
+    signals = [(test_speed.ten_seconds(SimpleNamespace(seed=seed), number),) for number in range(7)]
+    test_speed.carrying_time(Recording(), signals, [np.zeros((998, 64))] * 7, seed=seed)
+    noises = [np.random.default_rng([test_speed.SPEED_SALT, number, seed]).standard_normal(160000)
+              for number in range(7)]
+    assert len(carried) == 7
+    for number, array in enumerate(carried):
+        for timed in [signal for (signal,) in signals] + noises:
+            assert abs(np.corrcoef(array, timed)[0, 1]) < 0.05, f"carried array {number} is a timed input's"

@@ -79,7 +79,8 @@ class GradingOptions:
         None lets each grading pick (a lab without ``solutions/`` picks one of its stored secret seeds).
     timing_lock : str or None
         Lock file shared by the batch's graders on this machine (``--grade-timing-lock``): timed checks
-        run while no other grader runs a check (:mod:`warblr.grading.timing_lock`).
+        run while no other grader runs a check (:mod:`warblr.grading.timing_lock`). None on Ray: its
+        graders may be on other machines, and a lock on a shared --out would stop the whole cluster.
     """
 
     lab: str
@@ -483,7 +484,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
                              sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
                              leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
-                             timing_lock=str(out / ".staging" / "timing.lock"))
+                             timing_lock=None if ray else str(out / ".staging" / "timing.lock"))
     store = _Store(out)
     with exclusive(out, what="warblr grade batch"):
         remove_temporaries(out)

@@ -141,8 +141,8 @@ def pytest_configure(config):
         set_memory_limit(limit)
     grader = config.stash[_GRADER] = Grader(config)
     config.pluginmanager.register(grader, "warblr-grader")
-    if grader.isolated and any(CHECKS_FOLDER in Path(str(arg)).parts or str(arg).rstrip("/") == CHECKS_FOLDER
-                               for arg in config.args):
+    if grader.isolated and not grader.collect_only and any(
+            CHECKS_FOLDER in Path(str(arg)).parts or str(arg).rstrip("/") == CHECKS_FOLDER for arg in config.args):
         grader.start_sandbox()  # the worker's fork server imports torch while pytest collects
 
 
@@ -319,8 +319,7 @@ class Grader:
         self.leaderboard = {}
         self.input_seed, self.input_seed_note = choose_input_seed(config)
         self.timing_lock = self._open_timing_lock(config.getoption("grade_timing_lock"))
-        if self.timing_lock is not None:
-            self.timing_lock.acquire()  # shared while this grader starts: imports, collection, fork server
+        self._take_timing_lock()  # shared while this grader starts: collection, check imports, fork server
 
     def _open_timing_lock(self, path):
         if not path:
@@ -333,6 +332,18 @@ class Grader:
             return None
         self.notes.append("timing: timed checks run while no other grader sharing the lock runs a check")
         return lock
+
+    def _take_timing_lock(self, *, exclusive=False):
+        """Take the timing lock if there is one; a file system refusing flock drops it, with a note."""
+        if self.timing_lock is None:
+            return
+        try:
+            self.timing_lock.acquire(exclusive=exclusive)
+        except OSError as exc:
+            self.timing_lock.close()
+            self.timing_lock = None
+            self.notes.append(f"timing: the lock shared with the other graders failed ({exc.strerror}); timed "
+                              "checks may run beside other gradings on this machine")
 
     @property
     def impl(self):
@@ -485,8 +496,12 @@ class Grader:
         """With a timing lock: each graded check holds it, a timed one alone (set-up and teardown included)."""
         if self.timing_lock is None or item.nodeid not in self.records:
             return (yield)
-        with self.timing_lock.held(exclusive=item.get_closest_marker("timed") is not None):
+        self._take_timing_lock(exclusive=item.get_closest_marker("timed") is not None)
+        try:
             return (yield)
+        finally:
+            if self.timing_lock is not None:
+                self.timing_lock.release()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):

@@ -79,8 +79,7 @@ PASSAGES_SHOWN = 40
 #: answers, warblr's engine (the handout installs it) and the packages the assignment forbids importing.
 #: ``where`` is ``"lab"`` (a folder of the lab) or ``"package"`` (found by import machinery, never imported).
 KNOWN_SOURCES = (("the lab's solutions/", "lab", "solutions", "*.py"),
-                 ("warblr's engine", "package", "warblr", "*.py"),
-                 ("warblr's engine (lab)", "package", "warblr", "lab/*.py"),
+                 ("warblr (engine, lab and grader)", "package", "warblr", "**/*.py"),
                  ("torchvggish", "package", "torchvggish", "**/*.py"),
                  ("resampy", "package", "resampy", "**/*.py"),
                  ("librosa", "package", "librosa", "**/*.py"))
@@ -258,10 +257,14 @@ def known_sources(lab, *, sources=KNOWN_SOURCES, max_bytes=MAX_SOURCE_BYTES):
         for path in sorted(folder.glob(pattern)):
             if not path.is_file() or path.is_symlink() or path.name.startswith("test_"):
                 continue
-            total += path.stat().st_size
+            try:
+                data = path.read_bytes()
+            except OSError:  # an unreadable file of an installed package: compared without it
+                continue
+            total += len(data)
             if total > max_bytes:
                 break
-            files[f"{name}/{path.relative_to(folder)}"] = path.read_bytes()
+            files[f"{name}/{path.relative_to(folder)}"] = data
         if files:
             found[label] = files
     return found
@@ -444,13 +447,15 @@ def report_html(pairs, *, total, shown=MAX_PAIRS_SHOWN, source_pairs=(), source_
     if source_labels:
         parts += ["<h1>Code found in known sources</h1>",
                   f"<p>Each submission against {escape(', '.join(source_labels))}: the share of the submission's "
-                  "code (after the stubs) found there. Code copied from these needs no classmate. An honest "
-                  "implementation shares a little (common numpy idioms); read the passages.</p>",
+                  "code (after the stubs) found there, and how many fingerprints that is. Code copied from these "
+                  "needs no classmate. An honest implementation shares a little (common numpy idioms); padding "
+                  "lowers a share but not the count; read the passages.</p>",
                   "<table class='ranking sources'><tr><th>rank</th><th>submission</th><th>known source</th>"
-                  "<th>submission's code found there</th></tr>"]
+                  "<th>submission's code found there</th><th>shared fingerprints</th></tr>"]
         for rank, pair in enumerate(source_pairs[:shown], 1):
             parts.append(f"<tr class='source'><td>{rank}</td><td><a href='#source{rank}'>{escape(pair.a.key)}</a>"
-                         f"</td><td>{escape(pair.b.key)}</td><td>{pair.share_a:.0%}</td></tr>")
+                         f"</td><td>{escape(pair.b.key)}</td><td>{pair.share_a:.0%}</td>"
+                         f"<td>{len(pair.shared)}</td></tr>")
         parts.append("</table>")
     for rank, pair in enumerate(pairs[:shown], 1):
         parts += _pair_section("pair", rank, pair)

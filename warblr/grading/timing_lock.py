@@ -7,8 +7,10 @@ much as the submission (a neighbour that burns CPU could push an honest
 submission past the limit). With one lock file shared by the graders, every
 check holds it shared and a timed check (marker ``timed``) holds it
 exclusive: it starts once the checks running elsewhere end, and no other
-check starts until it ends. A grader also holds it shared while it starts
-(imports, collection, its fork server's start-up).
+check starts until it ends. A grader also holds it shared from its
+plugin's configuration to its first check (collection, the checks'
+imports, its fork server's start-up); the interpreter's own start before
+that, and its exit after the last check, run outside the lock.
 
 ``flock`` gives no writer preference: readers arriving back to back could
 starve a writer. A second file, the turnstile, queues them: every taker
