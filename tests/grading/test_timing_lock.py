@@ -120,8 +120,7 @@ def overlapping_a_timed_check(intervals):
 @pytest.mark.parametrize("lock", [True, False], ids=["with the lock", "without it"])
 def test_two_graders_never_run_a_check_beside_a_timed_one(lock, tmp_path):
     intervals, outputs = two_graders(tmp_path, lock=lock)
-    said = "timing: timed checks run while no other grader sharing the lock runs a check"
-    assert all((said in output) == lock for output in outputs), outputs
+    assert not [output for output in outputs if "timing:" in output], outputs  # same results.json either way
     assert len(intervals) == 8
     overlaps = overlapping_a_timed_check(intervals)
     if lock:
