@@ -17,6 +17,7 @@ import pytest
 
 from warblr.grading.batch import GradingOptions
 from warblr.grading.handout import ROOT_CONFTEST, write_tree
+from warblr.grading.impl import EXERCISE_MODULES
 from warblr.grading.timing_lock import TimingLock
 
 #: Long enough that two graders started together overlap without the lock (each runs ~2 s of checks).
@@ -92,12 +93,17 @@ def test_shared_holders_run_together_and_the_file_is_private(tmp_path):
         TimingLock(link)
 
 
+def write_lab(lab, checks):
+    """A tiny lab in ``lab``: the plugin's conftest, empty graded modules and ``checks`` as its one check file."""
+    write_tree(lab, {"conftest.py": ROOT_CONFTEST, "pytest.ini": "[pytest]\n", "exercises/__init__.py": "",
+                     "exercises/test_checks.py": checks,
+                     **{f"exercises/{name}.py": "" for name in EXERCISE_MODULES}})
+    return lab
+
+
 def two_graders(tmp_path, *, lock):
     """Two child pytest runs of the lab started together: the check intervals they logged, their results' output."""
-    lab = tmp_path / "lab"
-    write_tree(lab, {"conftest.py": ROOT_CONFTEST, "pytest.ini": "[pytest]\n", "exercises/__init__.py": "",
-                     "exercises/test_checks.py": CHECKS, **{f"exercises/{name}.py": "" for name in
-                                                             ("resampling", "logmel", "embedding", "classify")}})
+    lab = write_lab(tmp_path / "lab", CHECKS)
     log = tmp_path / "intervals.jsonl"
     extra = [f"--grade-timing-lock={tmp_path / 'timing.lock'}"] if lock else []
     runs = [subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "exercises",
@@ -136,11 +142,7 @@ def test_the_batch_gives_every_grader_the_same_lock_and_keeps_it_out_of_the_fing
 
 
 def test_a_missing_lock_folder_is_said_and_grading_goes_on(tmp_path):
-    lab = tmp_path / "lab"
-    write_tree(lab, {"conftest.py": ROOT_CONFTEST, "pytest.ini": "[pytest]\n", "exercises/__init__.py": "",
-                     "exercises/test_checks.py": "import pytest\n\n\n@pytest.mark.timed\ndef test_speed(impl):\n"
-                                                 "    pass\n",
-                     **{f"exercises/{name}.py": "" for name in ("resampling", "logmel", "embedding", "classify")}})
+    lab = write_lab(tmp_path / "lab", "import pytest\n\n\n@pytest.mark.timed\ndef test_speed(impl):\n    pass\n")
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "exercises",
                           "--grade-json=results.json", f"--grade-timing-lock={tmp_path / 'gone' / 'timing.lock'}"],
                          cwd=lab, capture_output=True, text=True, timeout=120)
