@@ -16,14 +16,17 @@ folder: the attacker is assumed to know both).
 
 ``entries`` are things other than code put in the submission folder: a
 symbolic link (``("link", target)``), a hard link to another file of the
-submission (``("hardlink", name)``) or a FIFO (``("fifo",)``); intake must
-refuse them without reading anything. ``default`` marks the few attacks of
+submission (``("hardlink", name)``), a FIFO (``("fifo",)``), a copy of a
+file of this checkout (``("copy", relative path)``) or a C extension module
+that runs such a file's text when imported (``("extension", relative
+path)``, built with the machine's C compiler); intake must refuse them without reading anything. ``default`` marks the few attacks of
 the default (fast) test pass; the slow pass runs them all, three ways.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.machinery import EXTENSION_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,12 @@ from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link 
     _attack("link_to_etc_shadow", "", expect=REFUSED, entries=(("shadow.txt", ("link", "/etc/shadow")),),
             secrets=("/etc/shadow",)),
     _attack("link_to_dev_zero", "", expect=REFUSED, entries=(("weights.bin", ("link", "/dev/zero")),)),
+    # The code that runs is not the code anyone reads: resampling.py stays the untouched stub, while the
+    # solution's text runs from a compiled module or a package folder, which Python imports first.
+    _attack("extension_module_shadows_the_source", "", expect=REFUSED, entries=(
+        ("resampling" + EXTENSION_SUFFIXES[0], ("extension", "solutions/resampling.py")),)),
+    _attack("package_folder_shadows_the_source", "", expect=REFUSED, entries=(
+        ("resampling/__init__.py", ("copy", "solutions/resampling.py")),)),
     _attack("fifo_in_the_submission", "", expect=("FIFO",), entries=(("helper.py", ("fifo",)),)),
     _attack("hard_link_in_the_submission", "", expect=("hard link",),
             entries=(("resampling_copy.py", ("hardlink", "resampling.py")),)),

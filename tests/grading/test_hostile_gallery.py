@@ -36,6 +36,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from pathlib import Path
@@ -147,7 +148,44 @@ def hostile_submission(folder, attack, *, port, token, results, lab=ROOT):
             os.link(folder / entry[1], path)
         elif entry[0] == "fifo":
             os.mkfifo(path)
+        elif entry[0] == "copy":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / entry[1], path)
+        elif entry[0] == "extension":
+            build_extension(path, (ROOT / entry[1]).read_text())
     return folder
+
+
+#: A C extension module whose import runs a Python text in the module's namespace.
+EXTENSION_C = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_%(name)s(void) {
+    PyObject *module = PyModule_Create(&definition), *ran;
+    if (!module) return NULL;
+    PyDict_SetItemString(PyModule_GetDict(module), "__builtins__", PyEval_GetBuiltins());
+    ran = PyRun_String(%(source)s, Py_file_input, PyModule_GetDict(module), PyModule_GetDict(module));
+    if (!ran) { Py_DECREF(module); return NULL; }
+    Py_DECREF(ran);
+    return module;
+}
+"""
+
+
+def build_extension(path, source):
+    """Compile ``path`` (a file name with an extension-module suffix): a module that runs ``source`` on import."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    include = Path(sysconfig.get_paths()["include"])
+    if not compiler or not (include / "Python.h").is_file():
+        pytest.skip(f"building the attack's extension module needs a C compiler and {include}/Python.h")
+    name = path.name.split(".")[0]
+    literal = json.dumps(source)  # a JSON string of ASCII text is a valid C string literal
+    c_file = path.parent / f"{name}_build.c"
+    c_file.write_text(EXTENSION_C % {"name": name, "source": literal})
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", f"-I{include}", str(c_file), "-o", str(path)], check=True,
+                   capture_output=True, timeout=120)
+    c_file.unlink()
 
 
 def nobody_uid():

@@ -314,6 +314,35 @@ def test_intake_refuses_anything_but_regular_files_naming_it(tmp_path, kind):
     assert not (tmp_path / "copy").exists()
 
 
+@pytest.mark.parametrize("name", ["resampling.cpython-311-x86_64-linux-gnu.so", "resampling.abi3.so",
+                                  "helpers/fast.so", "helpers/util.pyc", "UTIL.PYC", "helpers/libdsp.so.1.2",
+                                  "fast.pyd", "fast.dylib"])
+def test_intake_refuses_compiled_code_naming_it(tmp_path, name):
+    """An extension module is imported before the .py of the same name: the source read would not be what runs."""
+    folder = submission_folder(tmp_path, **{name: "\x7fELF"})
+    with pytest.raises(SubmissionError, match="compiled code") as raised:
+        take_in(folder)
+    assert raised.value.path == name
+
+
+def test_intake_refuses_a_package_folder_beside_a_module_of_its_name(tmp_path):
+    """``resampling/__init__.py`` is imported as ``resampling``; the ``resampling.py`` beside it never runs."""
+    folder = submission_folder(tmp_path, **{"resampling/__init__.py": "from scipy.signal import resample_poly\n"})
+    with pytest.raises(SubmissionError, match="package folder beside resampling.py") as raised:
+        take_in(folder)
+    assert raised.value.path == "resampling"
+    nested = submission_folder(tmp_path / "nested", **{"helpers/util/__init__.py": "X = 2\n"})
+    with pytest.raises(SubmissionError, match="beside util.py"):
+        take_in(nested)
+
+
+def test_intake_takes_folders_that_shadow_nothing(tmp_path):
+    """A folder without ``__init__.py`` beside a module (Python imports the module) and a lone package are fine."""
+    folder = submission_folder(tmp_path, **{"resampling/notes.txt": "data\n", "dsp/__init__.py": "Y = 1\n"})
+    assert sorted(take_in(folder).files) == ["dsp/__init__.py", "helpers/util.py", "logmel.py", "resampling.py",
+                                             "resampling/notes.txt"]
+
+
 @pytest.mark.parametrize("limit, extra, expected", [
     (IntakeLimits(max_files=3), {"more.py": "Y = 2\n"}, "more than 3 files"),
     (IntakeLimits(max_depth=1), {"a/b/deep.py": "Z = 3\n"}, "deeper than 1"),

@@ -5,7 +5,10 @@ Every path by which a student's files reach the grader (``warblr grade run``,
 through :func:`take_in`. It first walks the whole folder with ``lstat``
 (``os.scandir`` on directory file descriptors opened ``O_NOFOLLOW``) and
 refuses the submission -- before reading a byte of any file -- if it holds a
-symbolic link, a device, a FIFO, a socket, a hard-linked file, more files or
+symbolic link, a device, a FIFO, a socket, a hard-linked file, compiled code
+(an extension module, bytecode or a shared library: Python imports
+``resampling.cpython-311-x86_64-linux-gnu.so`` before ``resampling.py``, so
+the source everyone reads would not be the code that runs), more files or
 deeper folders than allowed, more folders than allowed, or a file or total
 over the size limits; the :class:`~warblr.errors.SubmissionError` names the
 file (any error of the file system, a name too long say, is such a refusal
@@ -26,7 +29,9 @@ literal name.
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +50,13 @@ MAX_FOLDERS = 200  # no more folders than files: far above any real layout, far 
 MAX_DEPTH = 4
 MAX_FILE_BYTES = 2 << 20
 MAX_TOTAL_BYTES = 20 << 20
+
+#: Names of files that load as code nobody can read: extension modules (which Python imports before a ``.py``
+#: of the same name), bytecode (``helpers.pyc`` imports without a ``helpers.py``) and shared libraries (ctypes).
+_COMPILED = re.compile("|".join(
+    [re.escape(suffix) + "$" for suffix in sorted({*importlib.machinery.EXTENSION_SUFFIXES,
+                                                    *importlib.machinery.BYTECODE_SUFFIXES})]
+    + [r"\.(so|pyc|pyo|pyd|dll|dylib)$", r"\.so(\.[0-9]+)+$"]), re.IGNORECASE)
 
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
@@ -103,6 +115,18 @@ class Submission:
 def skipped(name):
     """Whether a name in a submission is never part of the student's code (checks, answers, caches, dotfiles)."""
     return name in NOT_SUBMITTED or name.startswith(".") or (name.startswith("test_") and name.endswith(".py"))
+
+
+def compiled_code(name):
+    """Whether a file called ``name`` is compiled code (an extension module, bytecode, a shared library).
+
+    Examples
+    --------
+    >>> [compiled_code(name) for name in ("resampling.cpython-311-x86_64-linux-gnu.so", "util.pyc",
+    ...                                   "libfast.so.1", "resampling.py", "notes.txt")]
+    [True, True, True, False, False]
+    """
+    return bool(_COMPILED.search(str(name)))
 
 
 def printable(name):
@@ -179,6 +203,10 @@ def _scan(fd, relative, depth, tally):
             elif kind != stat.S_IFREG:
                 raise _refuse(path, f"is {_KINDS.get(kind, 'not a regular file')}; a submission may hold "
                                     "regular files only (copy the file itself, not a link to it)")
+            elif compiled_code(entry.name):
+                raise _refuse(path, "is compiled code (an extension module, bytecode or a shared library): it can "
+                                    "run in place of the source everyone reads (Python imports an extension module "
+                                    "before the .py of the same name); submit Python source only")
             else:
                 tally.file(path, info)
     except OSError as exc:
@@ -276,6 +304,15 @@ def forbidden_imports(source, modules=FORBIDDEN_MODULES):
     return sorted(set(found), key=lambda item: (item[1], item[0]))
 
 
+def _refuse_shadowed_modules(paths):
+    """Refuse a ``name.py`` beside a package folder ``name/``: Python imports the folder and never the file."""
+    present = {path.as_posix() for path in paths}
+    for path in sorted(paths):
+        if path.suffix == ".py" and (path.with_suffix("") / "__init__.py").as_posix() in present:
+            raise _refuse(path.with_suffix(""), f"a package folder beside {path.name}: Python imports the folder "
+                                                f"and never runs {path.name}; keep one of the two")
+
+
 def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
     """Check and read a submission folder.
 
@@ -316,6 +353,7 @@ def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
         raise _refuse(folder, "no such folder") from None
     except OSError as exc:  # the folder itself: a link (ELOOP), no permission, a name too long...
         raise _refuse(folder, _os_reason(exc)) from None
+    _refuse_shadowed_modules([relative for relative, _, _ in walked])
     submission = Submission(folder)
     for relative, identity, _ in walked:
         data = submission.files[relative.as_posix()] = _read(folder, relative, identity, limits)
