@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -25,9 +26,35 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("resampling", "logmel", "embedding", "classify")
 
 
+class CommandLines:
+    """Every process command line on the machine, read from /proc every few milliseconds while it runs."""
+
+    def __init__(self):
+        self.seen, self.stop = set(), threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        while not self.stop.wait(0.005):
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    continue  # the process ended
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
-    return build_autograder(tmp_path_factory.mktemp("autograder") / "package", source=ROOT, make_zip=True)
+    with CommandLines() as watched:
+        built = build_autograder(tmp_path_factory.mktemp("autograder") / "package", source=ROOT, make_zip=True)
+    return {**built, "command_lines": watched.seen}
 
 
 def assert_gradescope_schema(results):
@@ -81,6 +108,10 @@ def test_package_has_every_check_and_the_reference_data_but_no_solutions(package
     # The public input seed (the handout's answers) and SECRET_INPUT_SEEDS secret ones, drawn at build time.
     seeds = json.loads((out / "lab" / "exercises" / "reference_data" / "manifest.json").read_text())["seeds"]
     assert PUBLIC_INPUT_SEED in seeds and len(set(seeds) - {PUBLIC_INPUT_SEED}) == SECRET_INPUT_SEEDS == 16
+    # No command line of the build named a secret seed (any user can read them in /proc while they run).
+    assert any("reference.py" in line for line in package["command_lines"])  # the watcher saw the build's child
+    assert not [line for line in package["command_lines"] for seed in seeds
+                if seed != PUBLIC_INPUT_SEED and str(seed) in line]
     assert not list(out.rglob("solutions"))
     def long_lines(folder):
         return {line.strip() for module in MODULES for line in (folder / f"{module}.py").read_text().splitlines()

@@ -279,13 +279,13 @@ def build_reference_data(exercises, solutions, out_dir, *, seeds=None):
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-        seeds = json.loads(sys.argv[4])
+        seeds = json.loads(sys.stdin.read())
         module.build(sys.argv[2], solutions_dir=sys.argv[3], **({} if seeds is None else {"seeds": seeds}))
     """)
     seeds = None if seeds is None else [int(seed) for seed in seeds]
-    # The seeds travel in argv of a child of the instructor's own process (never a student's).
+    # The seeds travel on stdin: a command line is world-readable in /proc while the build runs.
     result = subprocess.run([sys.executable, "-c", script, str(exercises / "reference.py"), str(out_dir),
-                             str(solutions), json.dumps(seeds)], capture_output=True, text=True)
+                             str(solutions)], input=json.dumps(seeds), capture_output=True, text=True)
     if result.returncode != 0:
         raise WarblrError(f"{exercises / 'reference.py'}: build() failed:\n{result.stderr[-3000:]}")
 
