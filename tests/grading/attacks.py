@@ -17,9 +17,12 @@ folder: the attacker is assumed to know both).
 ``entries`` are things other than code put in the submission folder: a
 symbolic link (``("link", target)``), a hard link to another file of the
 submission (``("hardlink", name)``), a FIFO (``("fifo",)``), a copy of a
-file of this checkout (``("copy", relative path)``) or a C extension module
+file of this checkout (``("copy", relative path)``), a C extension module
 that runs such a file's text when imported (``("extension", relative
-path)``, built with the machine's C compiler); intake must refuse them without reading anything. ``default`` marks the few attacks of
+path)``, built with the machine's C compiler) or the stub of the same name
+with such a file's text hidden in a comment under a ``# coding: utf-7``
+line (``("utf7", relative path)``); intake must refuse them without
+reading anything. ``default`` marks the few attacks of
 the default (fast) test pass; the slow pass runs them all, three ways.
 """
 
@@ -189,12 +192,15 @@ from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link 
     _attack("link_to_etc_shadow", "", expect=REFUSED, entries=(("shadow.txt", ("link", "/etc/shadow")),),
             secrets=("/etc/shadow",)),
     _attack("link_to_dev_zero", "", expect=REFUSED, entries=(("weights.bin", ("link", "/dev/zero")),)),
-    # The code that runs is not the code anyone reads: resampling.py stays the untouched stub, while the
-    # solution's text runs from a compiled module or a package folder, which Python imports first.
+    # The code that runs is not the code anyone reads: resampling.py shows the untouched stub, while the
+    # solution's text runs from a compiled module or a package folder (which Python imports first), or from
+    # a comment that Python reads as lines of code under a UTF-7 coding line.
     _attack("extension_module_shadows_the_source", "", expect=REFUSED, entries=(
         ("resampling" + EXTENSION_SUFFIXES[0], ("extension", "solutions/resampling.py")),)),
     _attack("package_folder_shadows_the_source", "", expect=REFUSED, entries=(
         ("resampling/__init__.py", ("copy", "solutions/resampling.py")),)),
+    _attack("utf7_coding_line_hides_code_in_a_comment", "", expect=REFUSED, entries=(
+        ("resampling.py", ("utf7", "solutions/resampling.py")),)),
     _attack("fifo_in_the_submission", "", expect=("FIFO",), entries=(("helper.py", ("fifo",)),)),
     _attack("hard_link_in_the_submission", "", expect=("hard link",),
             entries=(("resampling_copy.py", ("hardlink", "resampling.py")),)),

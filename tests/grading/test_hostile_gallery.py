@@ -27,6 +27,7 @@ checks (``SELECTION``), chosen so that every attack's code runs. These need root
 nobody (CI runs as root); elsewhere they skip and say why.
 """
 
+import base64
 import importlib.util
 import json
 import os
@@ -153,7 +154,15 @@ def hostile_submission(folder, attack, *, port, token, results, lab=ROOT):
             shutil.copyfile(ROOT / entry[1], path)
         elif entry[0] == "extension":
             build_extension(path, (ROOT / entry[1]).read_text())
+        elif entry[0] == "utf7":
+            path.write_bytes(utf7_hiding(path.read_text(), (ROOT / entry[1]).read_text()))
     return folder
+
+
+def utf7_hiding(visible, hidden):
+    """``visible`` under a UTF-7 coding line, with ``hidden`` in a comment that Python decodes into lines of code."""
+    block = base64.b64encode(("\n" + hidden).encode("utf-16-be")).rstrip(b"=")  # UTF-7's own form of the text
+    return b"# coding: utf-7\n" + visible.encode("utf-7") + b"\n# checksum: +" + block + b"-\n"
 
 
 #: A C extension module whose import runs a Python text in the module's namespace.

@@ -336,6 +336,25 @@ def test_intake_refuses_a_package_folder_beside_a_module_of_its_name(tmp_path):
         take_in(nested)
 
 
+@pytest.mark.parametrize("source, refused", [
+    (b"# coding: utf-7\nimport numpy as np\n# checksum: +AAo-import os+AAo-os.getcwd()\n", "'utf-7' (line 1)"),
+    (b"#!/usr/bin/env python\n# -*- coding: latin-1 -*-\nNAME = 'caf\xe9'\n", "'iso-8859-1' (line 2)"),
+    (b"# coding: latin-1\nX = 1\n", None),  # the same text either way
+    (b"\xef\xbb\xbfX = '\xc3\xa9'\r\nY = 2\r\n", None),  # a UTF-8 byte order mark and CRLF line ends
+    (b"X = '\xff'\n", None),  # Python cannot read it either: its import fails and says why
+])
+def test_intake_refuses_source_that_python_reads_as_other_code(tmp_path, source, refused):
+    """Under ``# coding: utf-7``, ``+AAo-`` is a line end: code hides in what an editor shows as one comment."""
+    folder = submission_folder(tmp_path)
+    (folder / "helpers" / "coded.py").write_bytes(source)
+    if refused is None:
+        assert take_in(folder).files["helpers/coded.py"] == source
+        return
+    with pytest.raises(SubmissionError, match="declares the source encoding") as raised:
+        take_in(folder)
+    assert raised.value.path == "helpers/coded.py" and refused in str(raised.value)
+
+
 def test_intake_takes_folders_that_shadow_nothing(tmp_path):
     """A folder without ``__init__.py`` beside a module (Python imports the module) and a lone package are fine."""
     folder = submission_folder(tmp_path, **{"resampling/notes.txt": "data\n", "dsp/__init__.py": "Y = 1\n"})

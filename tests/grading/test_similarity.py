@@ -7,6 +7,7 @@ renamed and the functions of each module in reverse order. No grading runs.
 """
 
 import ast
+import base64
 import io
 import shutil
 import tokenize
@@ -74,6 +75,16 @@ def test_renaming_and_reordering_leave_the_fingerprints(course):
                                                                        ")"]
     before, after = set(winnow(normalised_tokens(original))), set(winnow(normalised_tokens(planted)))
     assert len(before & after) > 0.8 * len(before)  # only the seams between reordered functions differ
+
+
+def test_fingerprints_read_the_code_python_runs_whatever_the_coding_line(course):
+    """Under ``# coding: utf-7`` a whole module can hide in one comment line; the fingerprints see the module."""
+    plain = course["honest_a"]["logmel.py"]
+    block = base64.b64encode(("\n" + plain.decode()).encode("utf-16-be")).rstrip(b"=")  # UTF-7's base64 form
+    hidden = b"# coding: utf-7\n# checksum: +" + block + b"-\n"
+    assert b"\n" not in hidden.split(b"\n", 1)[1].rstrip(b"\n")  # an editor shows a coding line and one comment
+    prints = set(fingerprint_files("plain", {"logmel.py": plain}).prints)
+    assert set(fingerprint_files("hidden", {"logmel.py": hidden}).prints) >= prints and len(prints) > 50
 
 
 def test_the_planted_copy_ranks_above_every_honest_pair(course):

@@ -16,6 +16,9 @@ too). The walk holds only the descriptors of the folders on the current
 path open, never one per folder of the submission. Only then are the
 files opened (``O_NOFOLLOW | O_NONBLOCK``), checked again on the open
 descriptor (the same regular file that was walked) and read with a size cap.
+A Python file that Python would read as other code than an editor showing
+it as UTF-8 displays (a ``# coding: utf-7`` line, :func:`misread_source`)
+and a ``name.py`` beside a package folder ``name/`` are refused too.
 :func:`copy_submission` writes those bytes into new files: nothing is ever
 ``copytree``'d, so a link to ``solutions/``, a check file, the reference
 data, ``/etc/shadow`` or ``/dev/zero`` never becomes part of the copy.
@@ -30,9 +33,12 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import importlib.util
+import io
 import os
 import re
 import stat
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,6 +273,56 @@ def _read(folder, relative, identity, limits):
         os.close(fd)
 
 
+def python_source_text(data):
+    """The text Python reads from the source file bytes ``data``: its coding line and newlines honoured.
+
+    Where Python cannot decode them (it fails the import), the bytes read as
+    UTF-8 with the bad bytes replaced.
+
+    Examples
+    --------
+    >>> python_source_text(b"x = 1\\r\\n")
+    'x = 1\\n'
+    >>> python_source_text(b"# coding: utf-7\\n# +AAo-import os\\n")
+    '# coding: utf-7\\n# \\nimport os\\n'
+    """
+    try:
+        return importlib.util.decode_source(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return data.decode("utf-8", errors="replace")
+
+
+def misread_source(data):
+    """Why an editor showing the source bytes ``data`` as UTF-8 would show other code than Python runs, or None.
+
+    A coding line can make them differ: under ``# coding: utf-7`` the bytes
+    ``+AAo-`` are a line end, so code hides in what every editor, the
+    similarity report and a reader see as a comment.
+
+    Examples
+    --------
+    >>> misread_source(b"# coding: latin-1\\nx = 1\\n") is None  # same text either way
+    True
+    >>> misread_source(b"# coding: utf-7\\n# +AAo-import os\\n")[:45]
+    "declares the source encoding 'utf-7' (line 1)"
+    """
+    try:
+        as_python = importlib.util.decode_source(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return None  # Python cannot read it either: the import fails and the worker says why
+    try:
+        as_utf8 = io.IncrementalNewlineDecoder(None, True).decode(data.decode("utf-8-sig"), final=True)
+    except UnicodeDecodeError:
+        as_utf8 = None
+    if as_python == as_utf8:
+        return None
+    encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    line = next((number for number, text in enumerate(data.splitlines()[:2], 1)
+                 if re.match(rb"^[ \t\f]*#.*?coding[:=]", text)), 1)
+    return (f"declares the source encoding {encoding!r} (line {line}), under which Python runs other code than "
+            "an editor showing the file as UTF-8 displays; save it as UTF-8 and remove the coding line")
+
+
 def forbidden_imports(source, modules=FORBIDDEN_MODULES):
     """``[(module, line)]``: imports of ``modules`` (or their submodules) in Python ``source``.
 
@@ -357,6 +413,8 @@ def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
     submission = Submission(folder)
     for relative, identity, _ in walked:
         data = submission.files[relative.as_posix()] = _read(folder, relative, identity, limits)
+        if relative.suffix == ".py" and (problem := misread_source(data)):
+            raise _refuse(relative, problem)
         if relative.suffix == ".py" and forbidden:
             uses = forbidden_imports(data, forbidden)
             if uses:

@@ -150,7 +150,7 @@ def check_layout(submission, *, lab=None):
                 report.problems.append(f"{name}.py is missing (names are case-sensitive; put it next to the others)")
                 continue
             try:
-                tree = ast.parse(data.decode("utf-8"), filename=f"{name}.py")
+                tree = ast.parse(data, filename=f"{name}.py")  # bytes: its coding line honoured, as Python does
             except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
                 line = getattr(exc, "lineno", None)
                 report.problems.append(f"{name}.py does not parse: {exc.__class__.__name__}: "

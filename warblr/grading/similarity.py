@@ -53,6 +53,7 @@ from pathlib import Path
 from ..fileio import atomic_write
 from .gradebook import csv_cell
 from .impl import EXERCISE_MODULES
+from .intake import python_source_text
 
 #: Tokens per hashed k-gram (about two lines of Python).
 K = 12
@@ -197,7 +198,7 @@ def fingerprint_files(key, files, *, boilerplate=frozenset()):
     for path in sorted(files):
         if not path.endswith(".py") or Path(path).name.startswith("test_"):
             continue
-        text = "\n".join(python_lines(files[path].decode("utf-8", errors="replace"))) + "\n"
+        text = "\n".join(python_lines(python_source_text(files[path]))) + "\n"  # as Python reads it
         document.texts[path] = text
         for value, spans in winnow(normalised_tokens(text)).items():
             if value not in boilerplate:
