@@ -422,6 +422,9 @@ def test_a_reply_bomb_is_refused_before_it_is_read_or_parsed():
     deep = b'{"ok": true, "value": ' + b"[" * 100 + b"]" * 100 + b"}"
     with pytest.raises(WireError, match="deeper than 64"):
         Reader(Stream(struct.pack("<Q", len(deep)) + deep).recv_exact, limits=limits).read()
+    empty_but_huge = b'{"ok": true, "value": 1, "blobs": [{"dtype": "<f4", "shape": [0, 4611686018427387904, 2]}]}'
+    with pytest.raises(WireError, match="dimension past"):  # no bytes to read, but numpy refuses the shape
+        Reader(Stream(struct.pack("<Q", len(empty_but_huge)) + empty_but_huge).recv_exact, limits=limits).read()
     fine = b'{"ok": true, "value": [[1, 2], "[[[[,,,,"], "blobs": []}'
     header, blobs = Reader(Stream(struct.pack("<Q", len(fine)) + fine).recv_exact, limits=limits).read()
     assert header == {"ok": True, "value": [[1, 2], "[[[[,,,,"]} and blobs == []

@@ -260,8 +260,10 @@ def _blob_dtype_and_size(spec, budget, cap):
         raise WireError(f"array dtype {spec['dtype']!r} refused")
     dtype = np.dtype(spec["dtype"])
     shape = spec["shape"]
-    if dtype.kind not in ARRAY_KINDS or len(shape) > 32 or any(type(n) is not int or n < 0 for n in shape):
-        raise WireError(f"array {spec} refused")
+    # No dimension past the byte cap: beside a zero one, a huge dimension costs no bytes but numpy refuses the shape.
+    if dtype.kind not in ARRAY_KINDS or len(shape) > 32 or any(type(n) is not int or not 0 <= n <= cap for n in shape):
+        raise WireError(f"array of dtype {spec['dtype']} and {len(shape)} dimensions refused (a dimension past "
+                        f"{cap} or not a count)")
     nbytes = dtype.itemsize
     for n in shape:
         nbytes *= n
