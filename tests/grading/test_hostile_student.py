@@ -342,6 +342,9 @@ def test_intake_refuses_a_package_folder_beside_a_module_of_its_name(tmp_path):
     (b"# coding: latin-1\nX = 1\n", None),  # the same text either way
     (b"\xef\xbb\xbfX = '\xc3\xa9'\r\nY = 2\r\n", None),  # a UTF-8 byte order mark and CRLF line ends
     (b"X = '\xff'\n", None),  # Python cannot read it either: its import fails and says why
+    # A codec the student's __init__.py registers (codecs.register) before importing the file would decode it.
+    (b"#!/usr/bin/env python\n# coding: warblr_hidden\nX = 1\n", "'warblr_hidden' (line 2), which Python does not"),
+    (b"X = 1\n# the coding: of this file is plain\n", None),  # line 1 is code: line 2 is a comment, not a coding line
 ])
 def test_intake_refuses_source_that_python_reads_as_other_code(tmp_path, source, refused):
     """Under ``# coding: utf-7``, ``+AAo-`` is a line end: code hides in what an editor shows as one comment."""

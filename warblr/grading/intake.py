@@ -32,6 +32,7 @@ literal name.
 from __future__ import annotations
 
 import ast
+import codecs
 import importlib.machinery
 import importlib.util
 import io
@@ -63,6 +64,10 @@ _COMPILED = re.compile("|".join(
     [re.escape(suffix) + "$" for suffix in sorted({*importlib.machinery.EXTENSION_SUFFIXES,
                                                     *importlib.machinery.BYTECODE_SUFFIXES})]
     + [r"\.(so|pyc|pyo|pyd|dll|dylib)$", r"\.so(\.[0-9]+)+$"]), re.IGNORECASE)
+
+#: A coding line (PEP 263), as Python's tokenizer finds it on line 1 or 2.
+_CODING_LINE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_BLANK_OR_COMMENT = re.compile(rb"^[ \t\f]*(?:[#\r\n]|$)")
 
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
@@ -292,6 +297,19 @@ def python_source_text(data):
         return data.decode("utf-8", errors="replace")
 
 
+def _coding_line(data):
+    """``(line number, encoding name)`` of the coding line of source ``data`` where Python looks for one, else (1, None).
+
+    Line 1, or line 2 when line 1 is blank or only a comment (PEP 263, as ``tokenize.detect_encoding`` reads).
+    """
+    for number, text in enumerate(data.splitlines()[:2], 1):
+        if match := _CODING_LINE.match(text):
+            return number, match.group(1).decode("ascii", errors="replace")
+        if not _BLANK_OR_COMMENT.match(text):
+            break
+    return 1, None
+
+
 def misread_source(data):
     """Why an editor showing the source bytes ``data`` as UTF-8 would show other code than Python runs, or None.
 
@@ -306,6 +324,13 @@ def misread_source(data):
     >>> misread_source(b"# coding: utf-7\\n# +AAo-import os\\n")[:45]
     "declares the source encoding 'utf-7' (line 1)"
     """
+    line, name = _coding_line(data)
+    if name is not None:
+        try:
+            codecs.lookup(name)
+        except LookupError:  # a codec that student code registers before importing the file decodes it at will
+            return (f"declares the source encoding {printable(name)!r} (line {line}), which Python does not know; "
+                    "save it as UTF-8 and remove the coding line")
     try:
         as_python = importlib.util.decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
@@ -317,8 +342,6 @@ def misread_source(data):
     if as_python == as_utf8:
         return None
     encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-    line = next((number for number, text in enumerate(data.splitlines()[:2], 1)
-                 if re.match(rb"^[ \t\f]*#.*?coding[:=]", text)), 1)
     return (f"declares the source encoding {encoding!r} (line {line}), under which Python runs other code than "
             "an editor showing the file as UTF-8 displays; save it as UTF-8 and remove the coding line")
 
