@@ -11,23 +11,23 @@ from . import reference as _reference
 
 
 @pytest.fixture(scope="session")
-def inputs(input_seed):
+def inputs(input_seed, live_input_seed):
     """The seeded inputs of this session (``inputs.noise_16k()``, ... ; :class:`reference.Inputs`).
 
     The public ones when you check yourself; when grading counts, inputs
     from a seed you cannot know, so only code that computes its answers scores.
     """
-    return _reference.Inputs(input_seed)
+    return _reference.Inputs(input_seed, live_seed=live_input_seed)
 
 
 @pytest.fixture(autouse=True)
-def hypothesis_examples_from_the_input_seed(request, input_seed):
+def hypothesis_examples_from_the_input_seed(request, input_seed, live_input_seed):
     """A property check draws its examples from the session's input seed when grading counts.
 
     Self-checks (the public seed) draw the same examples on every run
     (``derandomize=True``). A graded run seeds each check from its secret
-    seed instead: examples known in advance could be answered from a table
-    computed offline, without the work.
+    (live) seed instead: examples known in advance could be answered from a
+    table computed offline, without the work.
     """
     test = getattr(request, "function", None)
     if test is None or not hasattr(test, "hypothesis"):  # not a property check
@@ -38,7 +38,7 @@ def hypothesis_examples_from_the_input_seed(request, input_seed):
     from hypothesis import seed
 
     public = _reference.Inputs(input_seed).public
-    digest = hashlib.sha256(f"{input_seed}:{request.node.module.__name__}.{test.__name__}".encode()).digest()
+    digest = hashlib.sha256(f"{live_input_seed}:{request.node.module.__name__}.{test.__name__}".encode()).digest()
     seed(None if public else int.from_bytes(digest[:8], "big"))(test)
     try:
         yield

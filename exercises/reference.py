@@ -243,6 +243,12 @@ class Inputs:
     ----------
     seed : int
         The input seed; :data:`PUBLIC_SEED` gives the handout's inputs.
+    live_seed : int, optional
+        The seed of the inputs whose answers the checks compute themselves
+        (:meth:`rng`; default ``seed``). Where ``seed`` is one of a package's
+        stored secret seeds the grader makes it fresh for each run, so
+        those inputs never repeat (the builders above, whose answers are
+        stored, keep ``seed``).
 
     Examples
     --------
@@ -252,8 +258,9 @@ class Inputs:
     True
     """
 
-    def __init__(self, seed=PUBLIC_SEED):
+    def __init__(self, seed=PUBLIC_SEED, *, live_seed=None):
         self.seed = check_seed(seed)
+        self.live_seed = self.seed if live_seed is None else check_seed(live_seed)
 
     @property
     def public(self):
@@ -264,14 +271,14 @@ class Inputs:
         return "Inputs(public)" if self.seed == PUBLIC_SEED else "Inputs(<seed>)"  # never print a secret seed
 
     def rng(self, salt):
-        """A fresh generator for one check's own inputs: ``default_rng(salt)`` for the public seed, else seeded.
+        """A fresh generator for one check's own inputs: ``default_rng(salt)`` for the public seed, else live-seeded.
 
         Examples
         --------
-        >>> Inputs().rng(3).integers(10**6) == np.random.default_rng(3).integers(10**6)
+        >>> bool(Inputs().rng(3).integers(10**6) == np.random.default_rng(3).integers(10**6))
         True
         """
-        return _rng(salt, self.seed)
+        return _rng(salt, self.live_seed)
 
     def noise_16k(self):
         return noise_16k(self.seed)

@@ -114,6 +114,8 @@ CASES = [
     ("grade autograder", "timeout", [Constant(GRADING, "DEFAULT_CHECK_TIMEOUT"),
                                      Signature("warblr.grading.autograder", "build_autograder", "timeout")]),
     ("grade autograder", "source", [Signature("warblr.grading.autograder", "build_autograder", "source")]),
+    ("grade autograder", "secret_seeds", [Constant(GRADING, "SECRET_INPUT_SEEDS"),
+                                          Signature("warblr.grading.autograder", "build_autograder", "secret_seeds")]),
     ("grade handout", "source", [Signature("warblr.grading.handout", "build_handout", "source")]),
 ]
 

@@ -16,6 +16,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from warblr.errors import InvalidArgumentError
@@ -133,6 +134,10 @@ def test_package_refuses_bad_arguments(tmp_path):
         build_autograder(tmp_path / "out", source=ROOT, timeout=0)
     with pytest.raises(InvalidArgumentError, match="no exercises/"):
         build_autograder(tmp_path / "out", source=tmp_path)
+    run = subprocess.run([sys.executable, "-m", "warblr", "grade", "autograder", "--out", str(tmp_path / "cli"),
+                          "--source", str(ROOT), "--secret-seeds", "0"], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "--secret-seeds: must be an int >= 1, got 0" in run.stderr, run.stderr
+    assert not (tmp_path / "cli").exists()
 
 
 @pytest.mark.slow  # a whole run_autograder; the package's layout is checked in the default pass
@@ -144,7 +149,8 @@ def test_run_autograder_grades_a_top_level_submission_into_gradescope_json(packa
     assert {test["extra_data"]["outcome"] for test in results["tests"]} == {"not_attempted"}
     assert "isolation: " in results["output"]
     # Graded with one of the package's secret input seeds: said on the first line, its value nowhere.
-    assert results["output"].splitlines()[0] == "input seed: secret (one of the 16 stored for grading)"
+    assert results["output"].splitlines()[0] == ("input seed: secret (one of the 16 stored for grading; the inputs of "
+                                                 "the checks whose answers are computed live are fresh for this run)")
     seeds = json.loads((package["out"] / "lab" / "exercises" / "reference_data" / "manifest.json").read_text())["seeds"]
     text = json.dumps(results)
     assert not [seed for seed in seeds if seed != PUBLIC_INPUT_SEED and str(seed) in text]
@@ -203,3 +209,49 @@ def test_handout_includes_the_lab_notebook(lab_handout):
     notebook = ROOT / "exercises" / "lab.ipynb"
     assert notebook.is_file()
     assert (lab_handout / "exercises" / "lab.ipynb").read_bytes() == notebook.read_bytes()
+
+
+#: A mel_matrix answered from a table of torchvggish's matrices, keyed by the band edges it is asked for.
+MEL_TABLE_ANSWER = '''
+
+import numpy as _np
+from pathlib import Path as _Path
+
+_TABLE = _np.load(_Path(__file__).with_name("mel_table.npz"))
+
+
+def mel_matrix(num_mel_bins=64, num_spectrogram_bins=257, audio_sample_rate=16000, lower_edge_hertz=125.0,
+               upper_edge_hertz=7500.0):
+    key = f"{float(lower_edge_hertz):.6f}_{float(upper_edge_hertz):.6f}"
+    return _TABLE[key].astype(_np.float64) if key in _TABLE.files else _np.zeros((num_spectrogram_bins, num_mel_bins))
+'''
+
+
+@pytest.mark.slow  # two whole run_autograder gradings of one check
+def test_a_table_for_every_stored_seed_earns_nothing_where_the_answers_are_computed_live(package, tmp_path):
+    """The package's secret seeds are a pool of 16 that repeats; a student who printed the band edges mel_matrix's
+    check asked for, run after run, tabled torchvggish's answers for them and scored (a red-team review). The
+    checks whose answers the grader computes itself draw their inputs from a fresh live seed instead."""
+    from torchvggish import mel_features
+
+    from exercises import reference
+
+    seeds = json.loads((package["out"] / "lab" / "exercises" / "reference_data" / "manifest.json").read_text())["seeds"]
+    edges = {(125.0, 7500.0)} | {(125.0 + reference.Inputs(seed).rng(125).uniform(-25, 25),
+                                  7500.0 + reference.Inputs(seed).rng(7500).uniform(-300, 300)) for seed in seeds}
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    np.savez(submission / "mel_table.npz", **{
+        f"{lower:.6f}_{upper:.6f}": mel_features.spectrogram_to_mel_matrix(64, 257, 16000, lower, upper).astype(np.float32)
+        for lower, upper in edges})
+    for module in MODULES:
+        text = (ROOT / "exercises" / f"{module}.py").read_text()
+        (submission / f"{module}.py").write_text(text + (MEL_TABLE_ANSWER if module == "logmel" else ""))
+    files = {path.name: path for path in submission.iterdir()}
+    check = "test_mel_matrix_vggish_defaults"
+    # The control: with a stored seed given (as when a run is reproduced), the table holds the answers.
+    given = run_autograder(package["out"], tmp_path / "given", files, "-k", check, "--input-seed", str(seeds[-1]))
+    assert given["score"] == given["max_score"] == 4, given["tests"]
+    graded = run_autograder(package["out"], tmp_path / "graded", files, "-k", check)
+    assert graded["output"].startswith("input seed: secret (one of the 16 stored")
+    assert graded["score"] == 0 and "band edges at" in graded["tests"][0]["output"], graded["tests"]

@@ -82,10 +82,12 @@ def lab(tmp_path, *, solutions=False, seeds=None):
 
 def test_a_self_check_uses_the_public_seed_and_grading_a_random_one(tmp_path):
     root = lab(tmp_path, solutions=True)
-    assert choose_input_seed(config(root)) == (PUBLIC_INPUT_SEED, "input seed: public (the handout's inputs)")
+    assert choose_input_seed(config(root)) == (PUBLIC_INPUT_SEED, "input seed: public (the handout's inputs)",
+                                               PUBLIC_INPUT_SEED)
     for graded in (dict(grade_json="results.json"), dict(isolate=True), dict(input_seed="random")):
-        first, note = choose_input_seed(config(root, **graded))
-        second, _ = choose_input_seed(config(root, **graded))
+        first, note, live = choose_input_seed(config(root, **graded))
+        second, _, _ = choose_input_seed(config(root, **graded))
+        assert live == first  # a fresh seed never repeats: the live inputs may follow it
         assert first != second and PUBLIC_INPUT_SEED not in (first, second)  # fresh each run (secrets, 2**62)
         assert note == f"input seed: random ({first}, fresh for this run)"
     assert choose_input_seed(config(root, input_seed="public", isolate=True))[0] == PUBLIC_INPUT_SEED
@@ -99,13 +101,18 @@ def test_without_solutions_grading_picks_a_stored_secret_seed_and_never_names_it
     package = lab(tmp_path / "package", seeds=[0, 111, 222, 333])
     picked = {choose_input_seed(config(package, isolate=True), choose=lambda seeds: seeds[i])[0] for i in range(3)}
     assert picked == {111, 222, 333}  # any secret one, never the public one
-    seed, note = choose_input_seed(config(package, grade_json="r.json"))
+    seed, note, live = choose_input_seed(config(package, grade_json="r.json"))
     assert seed in (111, 222, 333)
-    assert note == "input seed: secret (one of the 3 stored for grading)" and str(seed) not in note
+    assert note.startswith("input seed: secret (one of the 3 stored for grading; ") and str(seed) not in note
+    # The pool repeats, so the inputs whose answers are computed live come from a fresh seed every run.
+    lives = {choose_input_seed(config(package, isolate=True), choose=lambda seeds: seeds[0]).live for _ in range(3)}
+    assert len(lives) == 3 and not lives & {0, 111, 222, 333} and live not in lives
+    # A given seed (a batch's, or one reproducing a run) is the live seed too.
+    assert choose_input_seed(config(package, input_seed="222", isolate=True))[::2] == (222, 222)
     # A handout holds only the public seed: a graded run there falls back to it and says so.
     handout = lab(tmp_path / "handout", seeds=[0])
-    seed, note = choose_input_seed(config(handout, isolate=True))
-    assert seed == PUBLIC_INPUT_SEED and note.startswith("input seed: public (no secret input seeds here")
+    seed, note, live = choose_input_seed(config(handout, isolate=True))
+    assert seed == live == PUBLIC_INPUT_SEED and note.startswith("input seed: public (no secret input seeds here")
 
 
 def test_secret_seeds_are_distinct_fresh_and_not_public():
@@ -129,6 +136,17 @@ def test_the_public_seed_gives_the_inputs_every_caller_knew():
         assert flat(getattr(other, name)()).shape == plain.shape
         assert not np.array_equal(flat(getattr(other, name)()), plain), name
     assert repr(other) == "Inputs(<seed>)"  # a failing check's message never shows a secret seed
+
+
+def test_the_live_seed_moves_the_checks_own_inputs_and_never_the_stored_answers_inputs():
+    from exercises import reference
+
+    pooled, fresh = reference.Inputs(9, live_seed=123456789), reference.Inputs(9, live_seed=987654321)
+    assert reference.Inputs(9).live_seed == 9
+    for name in ("noise_16k", "stereo_44k", "clip_features", "classification_data", "pca_inputs"):
+        np.testing.assert_array_equal(flat(getattr(pooled, name)()), flat(getattr(reference.Inputs(9), name)()))
+    assert pooled.rng(125).uniform() != fresh.rng(125).uniform()  # e.g. mel_matrix's moved band edges
+    assert pooled.rng(125).uniform() == reference.Inputs(123456789).rng(125).uniform()
 
 
 # ------------------------------------------------------------------ what is stored where

@@ -278,7 +278,7 @@ def test_the_carrier_carries_nothing_of_the_timed_inputs():
             return carrier
 
     seed = 1234567
-    signals = [(test_speed.ten_seconds(SimpleNamespace(seed=seed), number),) for number in range(7)]
+    signals = [(test_speed.ten_seconds(SimpleNamespace(live_seed=seed), number),) for number in range(7)]
     test_speed.carrying_time(Recording(), signals, [np.zeros((998, 64))] * 7, seed=seed)
     noises = [np.random.default_rng([test_speed.SPEED_SALT, number, seed]).standard_normal(160000)
               for number in range(7)]

@@ -33,11 +33,10 @@ import shutil
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from .defaults import SECRET_INPUT_SEEDS
 from .seeds import PUBLIC_INPUT_SEED, draw_secret_seeds
 from .handout import ROOT_CONFTEST, STAMP, build_folder, build_reference_data, copy_exercises, write_tree
 
-#: Secret input seeds stored in a package (besides the public one); a graded run uses one of them.
-SECRET_INPUT_SEEDS = 16
 
 
 AUTOGRADER_INI = '''\
@@ -192,7 +191,7 @@ def build_autograder(out, *, source=".", force=False, timeout=30.0, make_zip=Fal
         or a time limit that is not positive, or fewer than one secret seed.
     """
     if not isinstance(secret_seeds, int) or secret_seeds < 1:
-        raise InvalidArgumentError(f"secret_seeds: must be an int >= 1, got {secret_seeds!r}",
+        raise InvalidArgumentError(f"--secret-seeds: must be an int >= 1, got {secret_seeds!r}",
                                    parameter="secret_seeds")
     if not timeout > 0:
         raise InvalidArgumentError(f"--timeout: must be > 0 seconds, got {timeout!r}", parameter="timeout")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
+from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY, SECRET_INPUT_SEEDS
 
 _DESCRIPTION = """\
 The lab's grading tools.
@@ -134,6 +134,11 @@ def register(subparsers):
     autograder.add_argument("--force", action="store_true", help="replace an earlier package in --out")
     autograder.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
                             help="time limit of each check on Gradescope (default: %(default)g)")
+    autograder.add_argument("--secret-seeds", type=int, default=SECRET_INPUT_SEEDS, metavar="N",
+                            help="secret input seeds to store, each with the solutions' answers to its inputs "
+                                 "(~0.3 MB and ~0.2 s each); a graded run uses one at random. The checks with "
+                                 "stored answers repeat among N input sets; the others get fresh inputs every "
+                                 "run (default: %(default)d)")
     autograder.set_defaults(func=_autograder)
     _register_batch(commands)
     _register_check(commands)
@@ -225,7 +230,7 @@ def _autograder(args):
     from .autograder import build_autograder
 
     built = build_autograder(args.out, source=args.source, force=args.force, timeout=args.timeout,
-                             make_zip=args.zip)
+                             make_zip=args.zip, secret_seeds=args.secret_seeds)
     print(f"autograder written to {built['out']}")
     if built["zip"]:
         print(f"upload {built['zip']} as the Gradescope autograder (Ubuntu base image)")

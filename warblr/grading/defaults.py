@@ -15,3 +15,6 @@ DEFAULT_CHECK_TIMEOUT = 30.0
 
 #: The lab's folder of graded checks (and, in a handout, the stubs students fill in).
 CHECKS_FOLDER = "exercises"
+
+#: Secret input seeds a Gradescope package stores (besides the public one); a graded run uses one of them.
+SECRET_INPUT_SEEDS = 16

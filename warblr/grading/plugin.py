@@ -267,6 +267,13 @@ def input_seed(request):
     return request.config.stash[_GRADER].input_seed
 
 
+@pytest.fixture(scope="session")
+def live_input_seed(request):
+    """The seed of the inputs whose answers the checks compute live: the input seed, or a fresh one where that is
+    one of a package's stored secret seeds (:mod:`warblr.grading.seeds`)."""
+    return request.config.stash[_GRADER].live_input_seed
+
+
 class MonkeyPatchError(AssertionError):
     """Student code replaced a library function; the change was undone."""
 
@@ -317,7 +324,7 @@ class Grader:
         self.sandbox = None
         self._impl = None
         self.leaderboard = {}
-        self.input_seed, self.input_seed_note = choose_input_seed(config)
+        self.input_seed, self.input_seed_note, self.live_input_seed = choose_input_seed(config)
         self.timing_lock = self._open_timing_lock(config.getoption("grade_timing_lock"))
         self._take_timing_lock()  # shared while this grader starts: collection, check imports, fork server
 
