@@ -21,7 +21,9 @@ file of this checkout (``("copy", relative path)``), a C extension module
 that runs such a file's text when imported (``("extension", relative
 path)``, built with the machine's C compiler) or the stub of the same name
 with such a file's text hidden in a comment under a ``# coding: utf-7``
-line (``("utf7", relative path)``); intake must refuse them without
+line (``("utf7", relative path)``) or as ``\\xNN`` escapes under a
+``# coding: unicode_escape`` line that follows a Latin-1 line
+(``("escaped", relative path)``); intake must refuse them without
 reading anything. ``default`` marks the few attacks of
 the default (fast) test pass; the slow pass runs them all, three ways.
 """
@@ -201,6 +203,8 @@ from .sol.resampling import *  # noqa: F401,F403 -- the answers, through a link 
         ("resampling/__init__.py", ("copy", "solutions/resampling.py")),)),
     _attack("utf7_coding_line_hides_code_in_a_comment", "", expect=REFUSED, entries=(
         ("resampling.py", ("utf7", "solutions/resampling.py")),)),
+    _attack("unicode_escape_coding_line_after_a_latin1_line", "", expect=REFUSED, entries=(
+        ("resampling.py", ("escaped", "solutions/resampling.py")),)),
     _attack("fifo_in_the_submission", "", expect=("FIFO",), entries=(("helper.py", ("fifo",)),)),
     _attack("hard_link_in_the_submission", "", expect=("hard link",),
             entries=(("resampling_copy.py", ("hardlink", "resampling.py")),)),

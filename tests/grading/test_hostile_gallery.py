@@ -156,7 +156,19 @@ def hostile_submission(folder, attack, *, port, token, results, lab=ROOT):
             build_extension(path, (ROOT / entry[1]).read_text())
         elif entry[0] == "utf7":
             path.write_bytes(utf7_hiding(path.read_text(), (ROOT / entry[1]).read_text()))
+        elif entry[0] == "escaped":
+            path.write_bytes(escape_hiding(path.read_text(), (ROOT / entry[1]).read_text()))
     return folder
+
+
+def escape_hiding(visible, hidden):
+    """``visible`` with ``hidden`` as ``\\xNN`` escapes in a comment, under ``# coding: unicode_escape`` on line 2.
+
+    The Latin-1 byte on line 1 makes ``tokenize`` give up while the import's own tokenizer reads on."""
+    escaped = "".join(f"\\x{byte:02x}" for byte in ("\n" + hidden).encode("ascii"))
+    visible = visible.replace("\\", "\\\\")  # the codec reads a backslash pair as one backslash
+    return b"# R\xe9sum\xe9 of the method\n# coding: unicode_escape\n" + visible.encode("ascii") + \
+        b"\n# checksum: " + escaped.encode("ascii") + b"\n"
 
 
 def utf7_hiding(visible, hidden):

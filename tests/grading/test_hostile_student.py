@@ -24,6 +24,7 @@ V IPC objects.
 """
 
 import ctypes
+import importlib.util
 import json
 import os
 import socket
@@ -343,8 +344,17 @@ def test_intake_refuses_a_package_folder_beside_a_module_of_its_name(tmp_path):
     (b"\xef\xbb\xbfX = '\xc3\xa9'\r\nY = 2\r\n", None),  # a UTF-8 byte order mark and CRLF line ends
     (b"X = '\xff'\n", None),  # Python cannot read it either: its import fails and says why
     # A codec the student's __init__.py registers (codecs.register) before importing the file would decode it.
-    (b"#!/usr/bin/env python\n# coding: warblr_hidden\nX = 1\n", "'warblr_hidden' (line 2), which Python does not"),
+    (b"#!/usr/bin/env python\n# coding: warblr_hidden\nX = 1\n", "'warblr_hidden' (line 2); only UTF-8"),
     (b"X = 1\n# the coding: of this file is plain\n", None),  # line 1 is code: line 2 is a comment, not a coding line
+    # koi8-u reads ASCII as UTF-8 does, but student code can replace a registry codec at run time (a red-team
+    # __init__.py re-registered koi8-u to decode '#|' comment lines as code).
+    (b"# coding: koi8-u\nX = 1\n", "'koi8-u' (line 1); only UTF-8"),
+    # unicode_escape after a Latin-1 byte on line 1: tokenize gives up, the import's C tokenizer does not, and
+    # '\x0a' in a comment becomes a line end (a red-team submission hid all of solutions/ this way: 21/21).
+    (b"# R\xe9sum\xe9\n# coding: unicode_escape\n# checksum: \\x0aimport os\n", "'unicode_escape' (line 2)"),
+    (b"# R\xe9sum\xe9\n# coding: latin-1\nX = 1\n", "the way Python's import reads it"),
+    (b"# -*- coding: utf-8 -*-\nX = 1\n", None),
+    (b"# vim: set fileencoding=iso-8859-1 :\nX = 1\n", None),
 ])
 def test_intake_refuses_source_that_python_reads_as_other_code(tmp_path, source, refused):
     """Under ``# coding: utf-7``, ``+AAo-`` is a line end: code hides in what an editor shows as one comment."""
@@ -353,9 +363,31 @@ def test_intake_refuses_source_that_python_reads_as_other_code(tmp_path, source,
     if refused is None:
         assert take_in(folder).files["helpers/coded.py"] == source
         return
-    with pytest.raises(SubmissionError, match="declares the source encoding") as raised:
+    with pytest.raises(SubmissionError) as raised:
         take_in(folder)
-    assert raised.value.path == "helpers/coded.py" and refused in str(raised.value)
+    assert raised.value.path == "helpers/coded.py" and refused in str(raised.value), str(raised.value)
+
+
+def portable_executable():
+    """The first bytes of a Windows DLL: the MZ header pointing at a PE signature."""
+    header = bytearray(b"MZ" + bytes(0x3A) + (0x40).to_bytes(4, "little"))
+    return bytes(header) + b"PE\0\0" + bytes(20)
+
+
+@pytest.mark.parametrize("data, kind", [
+    (b"\x7fELF\x02\x01\x01\x00" + bytes(56), "an ELF"),  # a shared library ctypes.CDLL loads, whatever its name
+    (bytes.fromhex("cffaedfe") + bytes(28), "a Mach-O"),
+    (portable_executable(), "a Windows executable"),
+    (importlib.util.MAGIC_NUMBER + bytes(12) + b"\xe3", "Python bytecode"),  # marshal.loads + exec would run it
+])
+def test_intake_refuses_native_code_and_bytecode_whatever_the_file_is_called(tmp_path, data, kind):
+    folder = submission_folder(tmp_path)
+    (folder / "helpers" / "tables.dat").write_bytes(data)
+    with pytest.raises(SubmissionError, match=kind) as raised:
+        take_in(folder)
+    assert raised.value.path == "helpers/tables.dat"
+    (folder / "helpers" / "tables.dat").write_bytes(b"MZ: notes that merely start like a DOS header\n" * 3)
+    take_in(folder)
 
 
 def test_intake_takes_folders_that_shadow_nothing(tmp_path):

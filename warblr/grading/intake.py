@@ -32,7 +32,6 @@ literal name.
 from __future__ import annotations
 
 import ast
-import codecs
 import importlib.machinery
 import importlib.util
 import io
@@ -65,9 +64,18 @@ _COMPILED = re.compile("|".join(
                                                     *importlib.machinery.BYTECODE_SUFFIXES})]
     + [r"\.(so|pyc|pyo|pyd|dll|dylib)$", r"\.so(\.[0-9]+)+$"]), re.IGNORECASE)
 
+#: Coding-line names a submission may use: those CPython decodes without its codec registry (PyUnicode_Decode's
+#: own UTF-8, Latin-1 and ASCII decoders). Any other name goes through codecs that student code can replace at
+#: run time (codecs.unregister + codecs.register: a red-team submission redirected koi8-u), or decodes bytes
+#: an editor shows as a comment into code (utf-7, unicode_escape).
+SOURCE_ENCODINGS = ("utf-8", "utf8", "ascii", "us-ascii", "latin-1", "latin1", "iso-8859-1", "iso8859-1")
+
 #: A coding line (PEP 263), as Python's tokenizer finds it on line 1 or 2.
 _CODING_LINE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 _BLANK_OR_COMMENT = re.compile(rb"^[ \t\f]*(?:[#\r\n]|$)")
+
+#: Mach-O magic numbers (32 and 64 bit, both byte orders, and universal binaries).
+_MACH_O = {bytes.fromhex(magic) for magic in ("feedface", "feedfacf", "cefaedfe", "cffaedfe", "cafebabe", "bebafeca")}
 
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
@@ -126,6 +134,32 @@ class Submission:
 def skipped(name):
     """Whether a name in a submission is never part of the student's code (checks, answers, caches, dotfiles)."""
     return name in NOT_SUBMITTED or name.startswith(".") or (name.startswith("test_") and name.endswith(".py"))
+
+
+def native_or_bytecode(data):
+    """What kind of compiled code the file bytes ``data`` are (a name), or None: ELF, Mach-O, PE, Python bytecode.
+
+    Named otherwise (``tables.dat``), a shared library still loads through
+    ctypes: a red-team submission ran native code that no reader, fingerprint
+    or import scan saw.
+
+    Examples
+    --------
+    >>> native_or_bytecode(b"\\x7fELF\\x02\\x01\\x01" + bytes(57)), native_or_bytecode(b"import numpy\\n")
+    ('an ELF executable or shared library', None)
+    """
+    head = bytes(data[:4])
+    if head == b"\x7fELF":
+        return "an ELF executable or shared library"
+    if head in _MACH_O:
+        return "a Mach-O executable or library"
+    if head[:2] == b"MZ" and len(data) >= 0x40:
+        offset = int.from_bytes(data[0x3C:0x40], "little")
+        if data[offset:offset + 4] == b"PE\0\0":
+            return "a Windows executable or DLL"
+    if head == importlib.util.MAGIC_NUMBER:
+        return "Python bytecode"
+    return None
 
 
 def compiled_code(name):
@@ -310,6 +344,15 @@ def _coding_line(data):
     return 1, None
 
 
+def _compiles(data):
+    """Whether Python's compiler takes the source bytes ``data`` (as an import would); nothing is run."""
+    try:
+        ast.parse(data)
+        return True
+    except (SyntaxError, ValueError, UnicodeError, MemoryError, RecursionError):
+        return False
+
+
 def misread_source(data):
     """Why an editor showing the source bytes ``data`` as UTF-8 would show other code than Python runs, or None.
 
@@ -323,18 +366,23 @@ def misread_source(data):
     True
     >>> misread_source(b"# coding: utf-7\\n# +AAo-import os\\n")[:45]
     "declares the source encoding 'utf-7' (line 1)"
+    >>> misread_source(b"# R\\xe9sum\\xe9\\n# coding: latin-1\\nx = 1\\n")[:30]  # C and Python tokenizers differ
+    'cannot be read as text the way'
+
     """
     line, name = _coding_line(data)
-    if name is not None:
-        try:
-            codecs.lookup(name)
-        except LookupError:  # a codec that student code registers before importing the file decodes it at will
-            return (f"declares the source encoding {printable(name)!r} (line {line}), which Python does not know; "
-                    "save it as UTF-8 and remove the coding line")
+    if name is not None and name.lower().replace("_", "-") not in SOURCE_ENCODINGS:
+        return (f"declares the source encoding {printable(name)!r} (line {line}); only UTF-8, ASCII and Latin-1 are "
+                "accepted (other codecs can turn what an editor shows as a comment into code, and student code can "
+                "replace them at run time): save it as UTF-8 and remove the coding line")
     try:
         as_python = importlib.util.decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
-        return None  # Python cannot read it either: the import fails and the worker says why
+        # tokenize (pure Python) gave up where the import's own tokenizer (C) may not: a Latin-1 byte on line 1
+        # before a coding line on line 2. If the import would compile it, Python and a reader disagree.
+        return None if not _compiles(data) else (
+            "cannot be read as text the way Python's import reads it (tokenize and the compiler disagree on its "
+            "encoding); save it as UTF-8 without a coding line")
     try:
         as_utf8 = io.IncrementalNewlineDecoder(None, True).decode(data.decode("utf-8-sig"), final=True)
     except UnicodeDecodeError:
@@ -436,6 +484,9 @@ def take_in(folder, *, limits=None, forbidden=FORBIDDEN_MODULES):
     submission = Submission(folder)
     for relative, identity, _ in walked:
         data = submission.files[relative.as_posix()] = _read(folder, relative, identity, limits)
+        if kind := native_or_bytecode(data):
+            raise _refuse(relative, f"is {kind}: compiled code runs (through ctypes, say) where no reader, "
+                                    "similarity report or import scan sees it; submit Python source only")
         if relative.suffix == ".py" and (problem := misread_source(data)):
             raise _refuse(relative, problem)
         if relative.suffix == ".py" and forbidden:
