@@ -52,7 +52,8 @@ def embed(model, examples):
     Returns
     -------
     np.ndarray
-        float32 ``[N, 128]``.
+        float32 ``[N, 128]``, also for one example (``[1, 128]``) and for
+        none (``[0, 128]``: a clip shorter than 0.96 s has no examples).
 
     Pitfalls
     --------

@@ -97,6 +97,30 @@ def fit_tone(signal, frequency, sample_rate, *, trim=0.2, max_stretch=0.0):
     return best
 
 
+def tone_delay(signal, frequency, sample_rate, *, phase, trim=0.2):
+    """How many samples ``signal`` lags ``sin(2 pi frequency t + phase)``, from a fit over its middle.
+
+    Unambiguous within half a period either way (use a slow tone); the first
+    and last ``trim`` of the signal (filter transients) are ignored.
+
+    Examples
+    --------
+    >>> round(tone_delay(tone(50.0, 8000, 4000, phase=0.3)[:-3], 50.0, 8000, phase=0.3), 6)
+    0.0
+    >>> round(tone_delay(np.r_[np.zeros(7), tone(50.0, 8000, 4000, phase=0.3)], 50.0, 8000, phase=0.3), 6)
+    7.0
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    cut = int(len(signal) * trim)
+    middle = slice(cut, len(signal) - cut)
+    omega = 2 * np.pi * frequency
+    t = np.arange(len(signal))[middle] / sample_rate
+    basis = np.stack([np.cos(omega * t), np.sin(omega * t), np.ones_like(t)], axis=1)
+    (cos, sin, _), *_ = np.linalg.lstsq(basis, signal[middle], rcond=None)  # A sin(wt + p) = A sin p cos + A cos p sin
+    lag = np.angle(np.exp(1j * (phase - np.arctan2(cos, sin))))
+    return float(lag / omega * sample_rate)
+
+
 def middle_rms(signal, *, trim=0.2):
     """RMS of ``signal`` without its first and last ``trim`` (filter transients)."""
     signal = np.asarray(signal, dtype=np.float64)

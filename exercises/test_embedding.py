@@ -143,37 +143,43 @@ def test_embed_with_torchvggish_model(impl, vggish_state, torchvggish_model, log
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: accept [N, 96, 64] and [N, 1, 96, 64], numpy arrays and torch tensors (even ones with "
-                  "requires_grad=True, as torchvggish's waveform_to_examples returns); no autograd: wrap inference in "
+                  "requires_grad=True, as torchvggish's waveform_to_examples returns), one example ([1, 128], not "
+                  "[128]: no squeeze) and none ([0, 128]: a clip shorter than 0.96 s); no autograd: wrap inference in "
                   "torch.no_grad() (or inference_mode) so the result carries no graph")
 def test_embed_accepts_shapes_and_grad_tensors(impl, inputs):
     model, own_copy = stand_in(impl, inputs)
     examples = inputs.rng(5).standard_normal((5, 96, 64)).astype(np.float32)
-    plain = impl.embedding.embed(model, examples)
     with_channel = impl.embedding.embed(model, torch.tensor(examples[:, None], requires_grad=True))
+    plain = impl.embedding.embed(model, examples)
     assert not getattr(with_channel, "requires_grad", False), "embed returned a tensor that tracks gradients"
-    for returned in (plain, with_channel):
-        marks = read_marks(returned, examples, own_copy)
+    for returned, count in ((with_channel, 5), (plain, 5), (impl.embedding.embed(model, examples[:1]), 1)):
+        marks = read_marks(returned, examples[:count], own_copy)
         assert_rows_are_the_networks_output(marks)
         graphs = int(np.sum(marks["autograd"] > 0.5))
-        assert not graphs, (f"{graphs} of {len(examples)} examples went through forward passes that built an autograd "
+        assert not graphs, (f"{graphs} of {count} examples went through forward passes that built an autograd "
                             "graph (torch.no_grad() missing; .detach() afterwards does not save the time and memory)")
+    none = to_numpy(impl.embedding.embed(model, examples[:0]))
+    assert none.shape == (0, 128), f"embed returned shape {none.shape} for no examples; expected (0, 128)"
 
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: put the model in eval mode (model.eval()) before inference: in training mode dropout "
                   "(and batch norm) make embeddings random")
 def test_embed_uses_eval_mode(impl, inputs):
-    model, own_copy = stand_in(impl, inputs)  # freshly built: in training mode
     examples = inputs.rng(6).standard_normal((8, 96, 64)).astype(np.float32)
-    marks = read_marks(impl.embedding.embed(model, examples), examples, own_copy)
-    assert_rows_are_the_networks_output(marks)
-    training = int(np.sum(marks["training"] > 0.5))
-    assert not training, f"{training} of {len(examples)} examples were embedded with the model in training mode"
+    for given, kind in ((examples, "a numpy array"), (torch.from_numpy(examples[:, None]), "a tensor")):
+        model, own_copy = stand_in(impl, inputs)  # freshly built for each kind of input: in training mode
+        marks = read_marks(impl.embedding.embed(model, given), examples, own_copy)
+        assert_rows_are_the_networks_output(marks)
+        training = int(np.sum(marks["training"] > 0.5))
+        assert not training, (f"{training} of {len(examples)} examples given as {kind} were embedded with the model "
+                              "in training mode")
 
 
 @pytest.mark.points(2)
 @pytest.mark.hint("embed: batch the examples (at least 8 per forward pass), not one forward pass per example in a "
-                  "Python loop; every example is embedded, including the last, partial batch")
+                  "Python loop; every example is embedded, including the last, partial batch, and every batch in "
+                  "eval mode without autograd (model.eval() and torch.no_grad() around the whole loop)")
 def test_embed_is_batched(impl, inputs):
     model, own_copy = stand_in(impl, inputs)
     examples = inputs.rng(7).standard_normal((250, 96, 64)).astype(np.float32)  # no usual batch multiple
@@ -185,6 +191,9 @@ def test_embed_is_batched(impl, inputs):
     passes = float(np.sum(1.0 / np.round(sizes)))  # a batch of B examples contributes B rows of 1 / B
     assert passes <= 32.5, (
         f"{passes:.0f} forward passes for 250 examples (batch sizes {sorted(set(np.round(sizes).astype(int)))})")
+    for mark, what in (("autograd", "an autograd graph (torch.no_grad() missing)"), ("training", "training mode")):
+        rows = int(np.sum(marks[mark] > 0.5))
+        assert not rows, f"{rows} of 250 examples went through forward passes in {what}"
 
 
 # ------------------------------------------------------------------ postprocessor

@@ -40,6 +40,11 @@ MUTANTS = [
            "return np.interp(np.arange(round(len(waveform) * target_sr / orig_sr)) * orig_sr / target_sr, "
            "np.arange(len(waveform)), waveform)",
            "test_resampling.py::test_resample_rejects_content_above_new_nyquist", ("np.interp",)),
+    Mutant("filter_delay_left_in", "resampling",
+           "return resample_poly(waveform, target_sr // common, orig_sr // common)",
+           "out = resample_poly(waveform, target_sr // common, orig_sr // common)\n"
+           "    return np.concatenate([np.zeros(40), out])[:len(out)]",
+           "test_resampling.py::test_resample_keeps_passband_tones", ("delay",)),
     Mutant("inverted_ratio", "resampling",
            "resample_poly(waveform, target_sr // common, orig_sr // common)",
            "resample_poly(waveform, orig_sr // common, target_sr // common)",
@@ -115,6 +120,9 @@ MUTANTS = [
            "test_embedding.py::test_embed_accepts_shapes_and_grad_tensors", ("no_grad",)),
     Mutant("one_example_per_pass", "embedding", "BATCH_SIZE = 64", "BATCH_SIZE = 1",
            "test_embedding.py::test_embed_is_batched", ("batch",)),
+    Mutant("squeezed_single_example", "embedding", "return torch.cat(outputs).numpy().astype(np.float32)",
+           "return torch.cat(outputs).squeeze().numpy().astype(np.float32)",
+           "test_embedding.py::test_embed_accepts_shapes_and_grad_tensors", ("squeeze",)),
     Mutant("pca_without_centring", "embedding", "projected = (embeddings - means) @ eigen_vectors.T",
            "projected = embeddings @ eigen_vectors.T",
            "test_embedding.py::test_postprocess_matches_torchvggish", ("centre",)),
