@@ -37,6 +37,7 @@ from . import spec
 from .audio import load_audio, to_mono, validate_sample_rate
 from .errors import AudioError, AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
+from .chunks import run_in_chunks
 from .fc_head import run_head
 from .features import num_examples, too_short_message
 from .resample import resample, resample_kaiser_best_torch, validate_resampler
@@ -398,8 +399,7 @@ def _run(network, batch, dtype):
     batch = batch.to(dtype).unsqueeze(1).contiguous(memory_format=torch.channels_last)
     if batch.device.type != "cpu" or not hasattr(network, "flatten_feature_maps"):  # torchvggish's VGG: plain forward
         return network(batch).float()
-    maps = torch.cat([network.features(batch[i:i + CPU_CONV_CHUNK])
-                      for i in range(0, batch.shape[0], CPU_CONV_CHUNK)])
+    maps = run_in_chunks(network.features, batch, CPU_CONV_CHUNK)
     return run_head(network, network.flatten_feature_maps(maps)).float()  # oneDNN where oneMKL is slow
 
 

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from . import spec
+from .chunks import run_in_chunks
 from .errors import InvalidArgumentError
 
 __all__ = ["BACKEND", "CALIBRATION", "FORMAT_VERSION", "QuantizedVGGish", "calibration_clips",
@@ -104,8 +105,7 @@ class QuantizedVGGish(nn.Module):
         if examples.shape[0] == 0:
             return examples.new_zeros((0, spec.EMBEDDING_SIZE))
         with _quantized_engine():
-            return torch.cat([self.graph(examples[i:i + INT8_CHUNK])
-                              for i in range(0, examples.shape[0], INT8_CHUNK)])
+            return run_in_chunks(self.graph, examples, INT8_CHUNK)
 
 
 @contextlib.contextmanager

@@ -97,6 +97,16 @@ def test_embed_examples_equals_the_model(model):
     assert embed_examples(model, np.zeros((0, 96, 64), np.float32)).shape == (0, 128)
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 16, 17])  # 1: every example alone; 17: chunks of 16 and 1, then 1
+def test_an_example_gets_the_same_bits_in_any_batch(model, batch_size):
+    """Items must not depend on how clips fell into batches: a lone example once took another conv kernel (its
+    [1, 1, 96, 64] layout is NCHW and channels-last at once) and came out up to 2e-5 off, which a killed Ray
+    run's items showed against a local run's."""
+    examples = np.random.default_rng(1).normal(-2, 1, (18, 96, 64)).astype(np.float32)
+    whole = embed_examples(model, examples, batch_size=64)  # one batch, conv chunks of 16 and 2
+    np.testing.assert_array_equal(embed_examples(model, examples, batch_size=batch_size), whole)
+
+
 def test_reduced_precision_is_opt_in_and_leaves_the_model_alone(clips, model):
     fp32 = batch_embeddings(clips[:2], model)
     bf16 = batch_embeddings(clips[:2], model, dtype="bfloat16")

@@ -97,6 +97,7 @@ def run_autograder(package_dir, tmp_path, files, *pytest_args, links=()):
     return json.loads((root / "results" / "results.json").read_text())
 
 
+@pytest.mark.slow  # builds the package (16 secret seeds' reference data): too much for the README's test command
 def test_package_has_every_check_and_the_reference_data_but_no_solutions(package):
     out = package["out"]
     for script in ("setup.sh", "run_autograder"):
