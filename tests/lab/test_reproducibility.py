@@ -54,7 +54,21 @@ def test_twenty_fresh_processes_give_identical_bytes(tree, tmp_path):
     assert len(runs[0]) == 6
     for k, run in enumerate(runs[1:], start=1):
         differing = sorted(name for name in run if run[name] != runs[0][name])
-        assert run.keys() == runs[0].keys() and not differing, f"run {k} differs from run 0 in {differing}"
+        assert run.keys() == runs[0].keys() and not differing, (
+            f"run {k} differs from run 0 in {differing}: {describe(run, runs[0], differing)}")
+
+
+def describe(run, first, names):
+    """Which arrays of each differing item differ, and by how much (read as float32: examples, embeddings)."""
+    found = []
+    for name in names:
+        for index, (ours, theirs) in enumerate(zip(run[name], first[name])):
+            if ours != theirs and len(ours) == len(theirs) and len(ours) % 4 == 0:
+                gap = np.abs(np.frombuffer(ours, np.float32) - np.frombuffer(theirs, np.float32))
+                found.append(f"{name} array {index}: {int((gap > 0).sum())} values differ, largest {gap.max():.3g}")
+            elif ours != theirs:
+                found.append(f"{name} array {index}: {len(ours)} against {len(theirs)} bytes")
+    return "; ".join(found)
 
 
 @pytest.mark.slow  # two extract runs
