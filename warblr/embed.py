@@ -35,9 +35,9 @@ import torch
 
 from . import spec
 from .audio import load_audio, to_mono, validate_sample_rate
+from .chunks import run_in_chunks
 from .errors import AudioError, AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
-from .chunks import run_in_chunks
 from .fc_head import run_head
 from .features import num_examples, too_short_message
 from .resample import resample, resample_kaiser_best_torch, validate_resampler

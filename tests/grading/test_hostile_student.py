@@ -326,6 +326,14 @@ def test_intake_refuses_compiled_code_naming_it(tmp_path, name):
     assert raised.value.path == name
 
 
+def test_every_suffix_python_imports_compiled_code_from_is_refused_by_name():
+    from importlib.machinery import BYTECODE_SUFFIXES, EXTENSION_SUFFIXES
+
+    from warblr.grading.intake import compiled_code
+
+    assert all(compiled_code(f"resampling{suffix}") for suffix in EXTENSION_SUFFIXES + BYTECODE_SUFFIXES)
+
+
 def test_intake_refuses_a_package_folder_beside_a_module_of_its_name(tmp_path):
     """``resampling/__init__.py`` is imported as ``resampling``; the ``resampling.py`` beside it never runs."""
     folder = submission_folder(tmp_path, **{"resampling/__init__.py": "from scipy.signal import resample_poly\n"})

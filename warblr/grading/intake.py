@@ -32,7 +32,6 @@ literal name.
 from __future__ import annotations
 
 import ast
-import importlib.machinery
 import importlib.util
 import io
 import os
@@ -58,11 +57,9 @@ MAX_FILE_BYTES = 2 << 20
 MAX_TOTAL_BYTES = 20 << 20
 
 #: Names of files that load as code nobody can read: extension modules (which Python imports before a ``.py``
-#: of the same name), bytecode (``helpers.pyc`` imports without a ``helpers.py``) and shared libraries (ctypes).
-_COMPILED = re.compile("|".join(
-    [re.escape(suffix) + "$" for suffix in sorted({*importlib.machinery.EXTENSION_SUFFIXES,
-                                                    *importlib.machinery.BYTECODE_SUFFIXES})]
-    + [r"\.(so|pyc|pyo|pyd|dll|dylib)$", r"\.so(\.[0-9]+)+$"]), re.IGNORECASE)
+#: of the same name; every platform's importlib.machinery.EXTENSION_SUFFIXES ends in .so or .pyd), bytecode
+#: (``helpers.pyc`` imports without a ``helpers.py``) and shared libraries (ctypes).
+_COMPILED = re.compile(r"\.(so|pyc|pyo|pyd|dll|dylib)$|\.so(\.[0-9]+)+$", re.IGNORECASE)
 
 #: Coding-line names a submission may use: those CPython decodes without its codec registry (PyUnicode_Decode's
 #: own UTF-8, Latin-1 and ASCII decoders). Any other name goes through codecs that student code can replace at
