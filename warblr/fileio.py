@@ -104,11 +104,12 @@ def new_file_mode():
     return 0o666 & ~current_umask()
 
 
-def atomic_write(path, write, *, mode="wb"):
+def atomic_write(path, write, *, mode="wb", private=False):
     """Write ``path`` all or nothing: ``write(handle)`` into a temporary file in the same folder, fsync, rename.
 
     The file ends with the mode a plain ``open(path, "w")`` would give it
-    (``0o666`` less the umask), not the temporary file's private ``0o600``.
+    (``0o666`` less the umask), not the temporary file's private ``0o600``,
+    unless ``private``.
 
     Parameters
     ----------
@@ -117,6 +118,8 @@ def atomic_write(path, write, *, mode="wb"):
         Called with the open temporary file.
     mode : {"wb", "w"}, keyword-only
         Binary, or UTF-8 text.
+    private : bool, keyword-only
+        Keep ``0o600``: readable by this user only, from the first byte (a secret).
 
     Raises
     ------
@@ -138,7 +141,8 @@ def atomic_write(path, write, *, mode="wb"):
         with handle:
             write(handle)
             handle.flush()
-            os.fchmod(handle.fileno(), new_file_mode())
+            if not private:
+                os.fchmod(handle.fileno(), new_file_mode())
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:

@@ -11,6 +11,7 @@ and must score the same; the slow pass grades the same set on a real local
 Ray and compares every output byte for byte.
 """
 
+import csv
 import json
 import os
 import signal
@@ -194,6 +195,28 @@ def test_a_sample_scores_as_grade_run_alone(resumed, course, tmp_path):
         batch = {test["name"]: test["score"]
                  for test in json.loads((out / "students" / key / "results.json").read_text())["tests"]}
         assert batch == expected
+
+
+def test_a_bad_created_at_in_an_export_reaches_the_instructor_and_costs_only_the_late_flag(course, tmp_path):
+    lab, _ = course
+    export = tmp_path / "export"
+    write_submission(export / "submission_1", GOOD)
+    write_submission(export / "submission_2", GOOD)
+    (export / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: Ann\n    :sid: '11'\n  :created_at: sometime on friday\n"
+        "submission_2:\n  :submitters:\n  - :name: Ben\n    :sid: '12'\n"
+        "  :created_at: 2026-12-01 10:00:00.000000000 -08:00\n")
+    out = tmp_path / "out"
+    summary = grade_batch(export, out=out, lab=lab, jobs=1, timeout=TIMEOUT, due="2026-12-01T09:00:00-08:00",
+                          progress=False, log=lambda _: None)
+    assert summary.graded == 2
+    rows = {row["id"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert rows["11"]["total"] == rows["12"]["total"] == "9"  # graded all the same
+    assert (rows["11"]["late"], rows["11"]["status"]) == ("", "needs a look")  # late unknown, flagged
+    assert (rows["12"]["late"], rows["12"]["status"]) == ("yes", "graded")
+    note = "submission_metadata.yml: submission_1: :created_at: not a date and time: 'sometime on friday'"
+    summary_text = (out / "summary.md").read_text().replace("\\_", "_")  # markdown-escaped
+    assert note in summary_text and str(tmp_path) not in summary_text.split(note)[0].splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,6 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
     for name, kind in sorted(kinds.items()):
         by_kind.setdefault(kind, []).append(name)
     chosen = ([names[0] for names in by_kind.values()] + [n for names in by_kind.values() for n in names[1:]])[:sample]
-    seed = json.loads((out / INPUT_SEED_FILE).read_text())["input_seed"]  # the batch's inputs, drawn once
     env = grader_environment(threads_per_grader(summary.jobs))  # the batch's graders' math threads
 
     def grade_alone(name):
@@ -142,7 +141,7 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
         alone = tmp_path / f"{name}.json"
         subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(lab), "--impl",
                         str(tmp_path / "submissions" / name), "--grade-json", str(alone), "--",
-                        f"--input-seed={seed}"],
+                        f"--input-seed-file={out / INPUT_SEED_FILE}"],  # the batch's inputs, drawn once
                        capture_output=True, timeout=3600, env=env)
         expected = json.loads(alone.read_text())
         graded = json.loads((out / "students" / name / "results.json").read_text())

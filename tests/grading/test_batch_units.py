@@ -4,6 +4,7 @@ the gradebook files, ``warblr grade check`` and the handout's points table. All 
 import json
 import stat
 import zipfile
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -12,7 +13,7 @@ from warblr.grading.batch import GradingOptions, batch_input_seed, checks_digest
 from warblr.grading.gradebook import Row, canvas_csv, grades_csv, summary_markdown
 from warblr.grading.handout import hidden_summary, points_table
 from warblr.grading.layout import check_layout
-from warblr.grading.submissions import Student, extract_zip, find_submissions
+from warblr.grading.submissions import Student, extract_zip, find_submissions, read_gradescope_metadata
 
 MODULES = {"resampling.py": b"", "logmel.py": b"def frame(x):\n    return x\n", "embedding.py": b"",
            "classify.py": b""}
@@ -93,6 +94,60 @@ def test_a_gradescope_export_zip_gives_names_ids_late_flags_and_groups(tmp_path)
     assert late == {"0042": False, "0007": True}
     with pytest.raises(InvalidArgumentError, match="--due: not a date and time: 'friday'"):
         find_submissions(tmp_path / "export.zip", scratch=tmp_path / "s3", due="friday")
+
+
+def gradescope_export(folder, created_at):
+    """An export folder: :data:`METADATA` and a third submission whose ``:created_at:`` line is ``created_at``."""
+    folder.mkdir()
+    record = f"submission_103:\n  :submitters:\n  - :name: Mallory\n    :sid: '0003'\n  :created_at: {created_at}\n"
+    (folder / "submission_metadata.yml").write_text(METADATA + record)
+    for name in ("submission_101", "submission_102", "submission_103"):
+        (folder / name).mkdir()
+        (folder / name / "logmel.py").write_bytes(MODULES["logmel.py"])
+    return folder
+
+
+@pytest.mark.parametrize("created_at, why", [
+    ("yesterday-ish", "not a date and time: 'yesterday-ish'"),
+    ("2026-12-01", "a date without a time"),
+    ("1764612000", "expected a date and time, got int"),
+    ("2026-02-30 10:00:00 -08:00", "not a date and time: '2026-02-30 10:00:00 -08:00'"),
+    ("2026-12-01 10:00:00", "no time zone"),
+    ("'2026-12-01T10:00:00'", "no time zone"),
+    ('"\\e[2J\\u202e' + "9" * 500 + '"', "not a date and time: '\\x1b[2J\\u202e999"),
+], ids=["text", "date-only", "integer", "no-such-day", "naive-timestamp", "naive-text", "escapes-long"])
+def test_a_malformed_created_at_costs_only_its_late_flag_and_is_reported(tmp_path, created_at, why):
+    export = gradescope_export(tmp_path / "export", created_at)
+    entries = find_submissions(export, scratch=tmp_path / "scratch", due="2026-12-01T10:30:00-08:00")
+    assert {e.key: e.late for e in entries} == {"0003": None, "0007": True, "0042": False}
+    mallory = entries[0]
+    assert mallory.folder == export / "submission_103" and not mallory.problem  # still graded
+    named = "submission_metadata.yml: submission_103: :created_at: "  # the student sees it: no grader paths
+    assert mallory.note.startswith(named) and why in mallory.note and "late flag left unknown" in mallory.note
+    assert mallory.note.isprintable() and len(mallory.note) < len(named) + 150  # the 500 nines are cut
+    assert [e.note for e in entries[1:]] == ["", ""]
+    problems, later = [], datetime(2026, 12, 2, tzinfo=timezone.utc)
+    metadata = read_gradescope_metadata(export / "submission_metadata.yml", due=later, problems=problems)
+    assert metadata["submission_103"][1] is None and metadata["submission_101"][1] is False
+    assert problems == [("submission_103", mallory.note)]
+    with pytest.raises(InvalidArgumentError, match="submission_103: :created_at: ") as caught:
+        read_gradescope_metadata(export / "submission_metadata.yml", due=later)
+    assert caught.value.parameter == "submissions"  # the file is at fault, not --due
+
+
+def test_without_due_a_malformed_created_at_is_not_read(tmp_path):
+    export = gradescope_export(tmp_path / "export", "yesterday-ish")
+    entries = find_submissions(export, scratch=tmp_path / "scratch")
+    assert [(e.key, e.late, e.note) for e in entries] == [("0003", None, ""), ("0007", None, ""), ("0042", True, "")]
+
+
+@pytest.mark.parametrize("due", ["friday", "2026-02-30T10:00-08:00", "0001-01-01", date(2026, 12, 1), 1764612000],
+                         ids=["text", "no-such-day", "out-of-range", "date", "integer"])
+def test_a_malformed_due_is_refused_naming_the_option(tmp_path, due):
+    export = gradescope_export(tmp_path / "export", "2026-12-01 10:00:00 -08:00")
+    with pytest.raises(InvalidArgumentError, match="^--due: ") as caught:
+        find_submissions(export, scratch=tmp_path / "scratch", due=due)
+    assert caught.value.parameter == "due"
 
 
 def test_a_bad_submissions_argument_is_named(tmp_path):
@@ -238,5 +293,6 @@ def test_a_batch_draws_one_secret_input_seed_and_keeps_it(tmp_path):
     (tmp_path / "other").mkdir()
     assert batch_input_seed(tmp_path / "other", lab) != seed  # drawn fresh for another batch
     options = GradingOptions(lab=str(lab), input_seed=seed)
-    assert f"--input-seed={seed}" in options.pytest_args()
+    args = options.pytest_args(input_seed_file="/private/seed.json")
+    assert "--input-seed-file=/private/seed.json" in args and not any(str(seed) in arg for arg in args)
     assert options.fingerprint_fields()["input_seed"] == seed  # another seed regrades

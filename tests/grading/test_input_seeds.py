@@ -14,13 +14,22 @@ inputs, whatever the seed.
 
 import inspect
 import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from warblr.grading.seeds import PUBLIC_INPUT_SEED, choose_input_seed, draw_secret_seeds
+from warblr.grading import batch
+from warblr.grading.batch import INPUT_SEED_FILE, GradingOptions, batch_input_seed, grade_batch, grade_submission
+from warblr.grading.handout import ROOT_CONFTEST, write_tree
+from warblr.grading.seeds import PUBLIC_INPUT_SEED, choose_input_seed, draw_secret_seeds, fresh_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEPENDENT = Path(__file__).resolve().parent / "independent"
@@ -59,9 +68,10 @@ def seeded_checks(*, cheap_only=False):
     return found
 
 
-def config(tmp_path, *, input_seed=None, grade_json=None, isolate=False):
+def config(tmp_path, *, input_seed=None, input_seed_file=None, grade_json=None, isolate=False):
     """A stand-in for pytest's config: the options choose_input_seed reads, rooted at ``tmp_path``."""
-    options = {"input_seed": input_seed, "grade_json": grade_json, "isolate": isolate}
+    options = {"input_seed": input_seed, "input_seed_file": input_seed_file, "grade_json": grade_json,
+               "isolate": isolate}
     return SimpleNamespace(getoption=options.__getitem__, rootpath=tmp_path)
 
 
@@ -245,3 +255,256 @@ def test_property_checks_draw_their_examples_from_the_input_seed(stubs_with, gra
     assert len(public) >= 10 and examples("public") == public
     graded = [examples(seed) for seed in (1, 2)]
     assert graded[0] != public and graded[1] != public and graded[0] != graded[1], (public, graded)
+
+
+# ------------------------------------------------------------------ a batch's seed: never on a command line
+#
+# Command lines are world-readable (/proc/<pid>/cmdline): any local user of the grading machine read a batch's
+# secret seed off its graders' `--input-seed=N` while it ran. The seed goes in a file now, which only the
+# grader's user may read (--input-seed-file), and the sandboxed worker cannot see.
+
+GIVEN_FILE_NOTE = "input seed: the one given with --input-seed-file (not named here)"
+
+
+def seed_file(folder, data, *, mode=0o600, name="seed.json"):
+    """A seed file in ``folder`` (made if need be) holding ``data`` (JSON-encoded unless a str), with ``mode``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    path.chmod(mode)
+    return path
+
+
+def test_grade_submission_hands_the_seed_over_in_a_private_file_never_on_the_command_line(tmp_path, monkeypatch):
+    secret = fresh_seed()
+    options = GradingOptions(lab=str(tmp_path), input_seed=secret, leaderboard=True,
+                             timing_lock=str(tmp_path / "timing.lock"))
+    seen = []
+
+    def run_checks(**kwargs):  # what grade_submission gives the grading pytest, looked at while it would run
+        args = list(kwargs["pytest_args"])
+        given = [arg.split("=", 1)[1] for arg in args if arg.startswith("--input-seed-file=")]
+        info = os.lstat(given[0]) if given else None
+        seen.append({"args": args, "file": given[0] if given else None, "stat": info,
+                     "data": json.loads(Path(given[0]).read_text()) if given else None})
+        return {"results": {"tests": []}, "crashes": 0}
+
+    monkeypatch.setattr(batch, "run_checks", run_checks)
+    grade_submission(str(tmp_path), options)
+    (call,) = seen
+    assert not any(str(secret) in arg for arg in call["args"]), call["args"]  # the old --input-seed=N
+    assert call["file"] and call["data"]["input_seed"] == secret
+    assert stat.S_ISREG(call["stat"].st_mode) and stat.S_IMODE(call["stat"].st_mode) == 0o600
+    assert call["stat"].st_uid == os.geteuid()
+    assert not os.path.lexists(call["file"])  # gone once the grading (every restart included) is over
+    assert "--grade-leaderboard" in call["args"] and f"--grade-timing-lock={tmp_path / 'timing.lock'}" in call["args"]
+    # The options' own arguments: the file's path, never the seed; no file, no arguments (a seed is never dropped).
+    args = options.pytest_args(input_seed_file="/graders/seed.json")
+    assert "--input-seed-file=/graders/seed.json" in args and not any(str(secret) in arg for arg in args)
+    with pytest.raises(ValueError, match="input seed file"):
+        options.pytest_args()
+    # No batch seed (a lab without solutions/: each grading picks a stored one): no file, no seed option.
+    seen.clear()
+    grade_submission(str(tmp_path), GradingOptions(lab=str(tmp_path)))
+    assert not any(arg.startswith("--input-seed") for arg in seen[0]["args"])
+    assert GradingOptions(lab=".").pytest_args() == []
+
+
+def test_input_seed_file_gives_its_seed_and_the_note_never_names_it(tmp_path):
+    root = lab(tmp_path, solutions=True)
+    secret = fresh_seed()
+    path = seed_file(tmp_path / "secret", {"input_seed": secret, "note": "the batch's"})
+    for graded in ({}, {"isolate": True}, {"grade_json": "r.json"}):
+        seed, note, live = choose_input_seed(config(root, input_seed_file=str(path), **graded))
+        assert seed == live == secret and note == GIVEN_FILE_NOTE
+    assert choose_input_seed(config(root, input_seed_file=str(seed_file(tmp_path / "zero", {"input_seed": 0}))))[0] == 0
+    # In a package too: a given seed is the live seed, as with --input-seed.
+    package = lab(tmp_path / "package", seeds=[0, 111, 222])
+    assert choose_input_seed(config(package, input_seed_file=str(path), isolate=True))[::2] == (secret, secret)
+
+
+def refused_seed_files(folder, secret):
+    """``{case: (path, what the error says)}``: seed files the option must refuse."""
+    good = {"input_seed": secret}
+    folder.mkdir()
+    target = seed_file(folder / "elsewhere", good)
+    (folder / "link.json").symlink_to(target)
+    os.mkfifo(folder / "fifo.json", 0o600)
+    (folder / "folder.json").mkdir(mode=0o700)
+    cases = {
+        "missing": (folder / "missing.json", "no such file"),
+        "symlink": (folder / "link.json", "symbolic link"),
+        "fifo": (folder / "fifo.json", "not a regular file"),
+        "device": (Path("/dev/zero"), "not a regular file"),
+        "folder": (folder / "folder.json", "not a regular file"),
+        "large": (seed_file(folder, json.dumps(good) + " " * 70_000, name="large.json"), "larger than"),
+        "not json": (seed_file(folder, f'{{"input_seed": {secret}', name="cut.json"), "not JSON"),
+        "not an object": (seed_file(folder, [secret], name="list.json"), '{"input_seed": N}'),
+        "no seed": (seed_file(folder, {"seed": secret}, name="other.json"), '{"input_seed": N}'),
+        "a string": (seed_file(folder, {"input_seed": str(secret)}, name="string.json"), "an integer"),
+        "a float": (seed_file(folder, {"input_seed": float(secret)}, name="float.json"), "an integer"),
+        "a bool": (seed_file(folder, {"input_seed": True}, name="bool.json"), "an integer"),
+        "negative": (seed_file(folder, {"input_seed": -secret}, name="negative.json"), "[0, 2**63)"),
+        "too large": (seed_file(folder, {"input_seed": 2**63 + secret}, name="huge.json"), "[0, 2**63)"),
+        "others may read": (seed_file(folder, good, mode=0o644, name="public.json"), "chmod 600"),
+        "group may read": (seed_file(folder, good, mode=0o640, name="group.json"), "chmod 600"),
+    }
+    if os.geteuid() == 0:  # a file the sandbox user wrote would let a student choose the inputs (the public ones)
+        import pwd
+
+        foreign = seed_file(folder, good, name="foreign.json")
+        os.chown(foreign, pwd.getpwnam("nobody").pw_uid, -1)
+        cases["another owner"] = (foreign, "owned by")
+    return cases
+
+
+def test_input_seed_file_refuses_links_fifos_devices_large_files_bad_json_and_files_others_may_read(tmp_path):
+    root = lab(tmp_path, solutions=True)
+    secret = fresh_seed()
+    cases = refused_seed_files(tmp_path / "files", secret)
+    for case, (path, says) in cases.items():
+        with pytest.raises(pytest.UsageError) as error:
+            choose_input_seed(config(root, input_seed_file=str(path), isolate=True))
+        message = str(error.value)
+        assert message.startswith(f"--input-seed-file {path}: "), (case, message)
+        assert says in message, (case, message)
+        assert str(secret) not in message and str(secret)[:12] not in message, (case, message)  # never echoed
+    # One way to give the seed at a time.
+    good = seed_file(tmp_path / "good", {"input_seed": secret})
+    with pytest.raises(pytest.UsageError, match="--input-seed and --input-seed-file: give one of them, not both"):
+        choose_input_seed(config(root, input_seed="5", input_seed_file=str(good)))
+
+
+def test_the_batch_keeps_its_seed_in_a_file_only_the_grader_reads(tmp_path):
+    (tmp_path / "lab").mkdir()
+    root = lab(tmp_path / "lab", solutions=True)
+    out = tmp_path / "out"
+    out.mkdir(mode=0o755)  # a folder others may search: the file's own mode must keep the seed
+    seed = batch_input_seed(out, root)
+    path = out / INPUT_SEED_FILE
+    info = os.lstat(path)
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600, oct(info.st_mode)
+    assert info.st_uid == os.geteuid() and not list(out.glob(".tmp-*"))
+    assert choose_input_seed(config(root, input_seed_file=str(path)))[0] == seed  # the option reads it as is
+    # An OUT from an earlier warblr (a 0644 file, in its 0700 folder): made private and reused.
+    path.chmod(0o644)
+    assert batch_input_seed(out, root) == seed and stat.S_IMODE(os.lstat(path).st_mode) == 0o600
+    # A link in its place is not followed (nor replaced: the batch stops and says why).
+    path.unlink()
+    path.symlink_to(seed_file(tmp_path / "planted", {"input_seed": 5}))
+    with pytest.raises(Exception, match="symbolic link"):
+        batch_input_seed(out, root)
+
+
+def test_the_sandbox_user_cannot_read_the_batch_seed(tmp_path):
+    """The worker runs as the sandbox user (grading as root): even where it can reach OUT, the file refuses it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (to run a process as the sandbox user nobody)")
+    root = lab(tmp_path, solutions=True)
+    shared = Path(tempfile.mkdtemp(prefix="warblr-seed-test-", dir="/tmp"))  # pytest's own tmp is root's only
+    try:
+        shared.chmod(0o755)
+        batch_input_seed(shared, root)
+        code = ("import sys\ntry:\n    open(sys.argv[1]).read()\nexcept PermissionError:\n    print('refused')\n"
+                "else:\n    print('read')\n")
+        run = subprocess.run([sys.executable, "-I", "-c", code, str(shared / INPUT_SEED_FILE)], user="nobody",
+                             capture_output=True, text=True, timeout=60)
+        if run.stdout.strip() not in ("refused", "read"):
+            pytest.skip(f"the user nobody cannot run this Python here: {run.stderr[-300:]}")
+        assert run.stdout.strip() == "refused"
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+class CommandLines:
+    """Every process command line on the machine, read from /proc every 20 ms while it runs (as in
+    test_autograder.py: a local user can do the same)."""
+
+    def __init__(self):
+        self.seen, self.stop = set(), threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        while not self.stop.wait(0.02):
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    continue  # the process ended
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+#: A tiny lab's only check: passes only where the session's input seed is ``{seed}`` (given to the grader).
+SEED_CHECK = """\
+import pytest
+
+
+@pytest.mark.points(2)
+def test_the_session_uses_the_batch_seed(impl, input_seed, live_input_seed):
+    assert impl.logmel.double(4) == 8
+    assert input_seed == live_input_seed == {seed}
+"""
+DOUBLE = "def double(x):\n    return 2 * x\n"
+
+
+def seeded_lab(folder, seed):
+    """A lab with solutions/ (so a batch draws its own seed) whose check passes at input seed ``seed`` only."""
+    write_tree(folder, {"conftest.py": ROOT_CONFTEST, "pytest.ini": "[pytest]\n", "exercises/__init__.py": "",
+                        "exercises/test_logmel.py": SEED_CHECK.format(seed=seed), "solutions/__init__.py": "",
+                        "solutions/logmel.py": DOUBLE})
+    return folder
+
+
+def submission(folder):
+    write_tree(folder, {"logmel.py": DOUBLE, "resampling.py": "", "embedding.py": "", "classify.py": ""})
+    return folder
+
+
+@pytest.mark.slow  # a real isolated grading (~5 s): the slow pass
+def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path):
+    """grade_submission end to end (the batch's grader: a child pytest, isolated workers): the check sees the seed."""
+    secret = fresh_seed()
+    lab_folder = seeded_lab(tmp_path / "lab", secret)
+    with CommandLines() as watched:
+        graded = grade_submission(str(submission(tmp_path / "alice")),
+                                  GradingOptions(lab=str(lab_folder), timeout=60.0, input_seed=secret))
+    assert not [line for line in watched.seen if str(secret) in line]
+    assert any("--input-seed-file=" in line for line in watched.seen)  # the watcher saw the grader
+    results = graded["results"]
+    assert results["score"] == results["max_score"] == 2, results
+    assert results["output"].splitlines()[0] == GIVEN_FILE_NOTE and str(secret) not in json.dumps(results)
+
+
+@pytest.mark.slow
+def test_a_batch_puts_its_seed_on_no_command_line(tmp_path):
+    """A real ``grade batch`` (two submissions, two graders, resumed once): its secret seed reaches every grading
+    (the check passes at that seed only) and never shows on any process's command line."""
+    secret = fresh_seed()
+    lab_folder = seeded_lab(tmp_path / "lab", secret)
+    for name in ("alice", "bob"):
+        submission(tmp_path / "submissions" / name)
+    out = tmp_path / "out"
+    seed_file(out, {"input_seed": secret, "note": "drawn before: the batch reuses it"}, name=INPUT_SEED_FILE)
+    with CommandLines() as watched:
+        summary = grade_batch(tmp_path / "submissions", out=out, lab=lab_folder, jobs=2, timeout=60.0,
+                              progress=False, log=lambda _: None)
+        submission(tmp_path / "submissions" / "carol")
+        again = grade_batch(tmp_path / "submissions", out=out, lab=lab_folder, jobs=2, timeout=60.0,
+                            progress=False, log=lambda _: None)
+    assert not [line for line in watched.seen if str(secret) in line]
+    assert any("--input-seed-file=" in line for line in watched.seen)  # the watcher saw the graders
+    assert summary.graded == 2 and again.graded == 1 and again.reused == 2 and not again.problems, again.problems
+    for name in ("alice", "bob", "carol"):
+        results = json.loads((out / "students" / name / "results.json").read_text())
+        assert results["score"] == results["max_score"] == 2, (name, results)
+        assert results["output"].splitlines()[0] == GIVEN_FILE_NOTE
+    assert stat.S_IMODE(os.lstat(out / INPUT_SEED_FILE).st_mode) == 0o600

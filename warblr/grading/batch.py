@@ -45,7 +45,7 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
-from .seeds import fresh_seed
+from .seeds import fresh_seed, read_input_seed_file
 from .runner import run_checks
 from .submissions import find_submissions
 
@@ -77,6 +77,9 @@ class GradingOptions:
     input_seed : int or None
         The seeded checks' input seed for every submission of the batch (one course, one set of inputs);
         None lets each grading pick (a lab without ``solutions/`` picks one of its stored secret seeds).
+        It reaches the grading pytest in a file only this user may read (``--input-seed-file``, written by
+        :func:`grade_submission`), never on its command line: every local user may read those
+        (``/proc/<pid>/cmdline``).
     timing_lock : str or None
         Lock file shared by the batch's graders on this machine (``--grade-timing-lock``): timed checks
         run while no other grader runs a check (:mod:`warblr.grading.timing_lock`). None on Ray: its
@@ -97,10 +100,25 @@ class GradingOptions:
         return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user,
                 "leaderboard": self.leaderboard, "input_seed": self.input_seed}
 
-    def pytest_args(self):
-        """The grading pytest's options these settings add."""
+    def pytest_args(self, input_seed_file=None):
+        """The grading pytest's options these settings add.
+
+        Parameters
+        ----------
+        input_seed_file : str, optional
+            A file holding :attr:`input_seed` (``{"input_seed": N}``, mode 0600), passed as
+            ``--input-seed-file``; needed when there is an input seed. The seed itself is never an argument.
+
+        Raises
+        ------
+        ValueError
+            An input seed but no ``input_seed_file``.
+        """
+        if self.input_seed is not None and not input_seed_file:
+            raise ValueError("GradingOptions.pytest_args: the input seed goes to the grading in an input seed file "
+                             "(input_seed_file=...), never on its command line")
         return ((["--grade-leaderboard"] if self.leaderboard else [])
-                + ([f"--input-seed={self.input_seed}"] if self.input_seed is not None else [])
+                + ([f"--input-seed-file={input_seed_file}"] if self.input_seed is not None else [])
                 + ([f"--grade-timing-lock={self.timing_lock}"] if self.timing_lock else []))
 
 
@@ -215,6 +233,15 @@ def batch_input_seed(out, lab):
     have known it. A lab without ``solutions/`` (a Gradescope-style package) has only its stored secret
     seeds: each grading then picks one of them itself.
 
+    The file is this user's only (0600, written so from its first byte; one an earlier warblr left readable
+    is made so), and is read refusing a link or anything but a small regular file of this user's
+    (:func:`warblr.grading.seeds.read_input_seed_file`).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``OUT/input-seed.json`` is there but refused (``parameter="out"``); it is never replaced.
+
     Examples
     --------
     >>> batch_input_seed(tempfile.mkdtemp(), tempfile.mkdtemp()) is None
@@ -223,10 +250,16 @@ def batch_input_seed(out, lab):
     if not (Path(lab) / "solutions" / "__init__.py").is_file():
         return None
     path = Path(out) / INPUT_SEED_FILE
-    if path.is_file():
-        return int(json.loads(path.read_text(encoding="utf-8"))["input_seed"])
+    if os.path.lexists(path):
+        try:
+            return read_input_seed_file(path, make_private=True)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"--out {out}: the batch's input seed file {INPUT_SEED_FILE}: {exc} (remove "
+                                       "it to draw a new seed: every submission is then graded again)",
+                                       parameter="out") from None
     seed = fresh_seed()
-    write_json_atomic(path, {"input_seed": seed, "note": "the seeded checks' inputs for every submission here"})
+    write_json_atomic(path, {"input_seed": seed, "note": "the seeded checks' inputs for every submission here"},
+                      private=True)
     return seed
 
 
@@ -243,18 +276,33 @@ def grade_submission(folder, options):
     -------
     dict
         ``{"results": results.json as a dict, "crashes": int, "seconds": float}``.
+
+    Notes
+    -----
+    The batch's input seed goes to the grading pytest in a temporary file only this user may read (mkstemp:
+    0600; the sandboxed workers see a private ``/tmp`` of their own, and run as another user), removed once
+    every restart of the grading is over -- never on its command line. On Ray the seed travels to the task
+    inside ``options`` (Ray's task arguments, not a command line), and the file is written on the node that
+    grades, so it needs no shared ``OUT/input-seed.json``.
     """
     env = grader_environment(options.threads)
     handle, grade_json = tempfile.mkstemp(prefix="warblr-batch-", suffix=".json")
     os.close(handle)
+    seed_file = None
     started = time.monotonic()
     try:
+        if options.input_seed is not None:
+            handle, seed_file = tempfile.mkstemp(prefix="warblr-seed-", suffix=".json")  # mode 0600, this user's
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump({"input_seed": options.input_seed}, stream)
         outcome = run_checks(root=options.lab, impl=str(folder), grade_json=grade_json, timeout=options.timeout,
                              max_memory=options.max_memory, sandbox_user=options.sandbox_user, env=env,
-                             pytest_args=options.pytest_args(),
+                             pytest_args=options.pytest_args(input_seed_file=seed_file),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         Path(grade_json).unlink(missing_ok=True)
+        if seed_file:
+            Path(seed_file).unlink(missing_ok=True)
     return {"results": outcome["results"], "crashes": outcome["crashes"], "seconds": time.monotonic() - started}
 
 
@@ -481,13 +529,15 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         jobs, why = int(jobs), f"{int(jobs)} parallel grader(s) (--jobs)"
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)  # grades and every student's code: not for the sandbox user (nor other users)
-    options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
-                             sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
-                             leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
-                             timing_lock=None if ray else str(out / ".staging" / "timing.lock"))
     store = _Store(out)
     with exclusive(out, what="warblr grade batch"):
         remove_temporaries(out)
+        # The seed is drawn (or read back) under the lock: two batches started at once on one OUT cannot each
+        # draw one, the second overwriting the file while the first grades with its own.
+        options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
+                                 sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
+                                 leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
+                                 timing_lock=None if ray else str(out / ".staging" / "timing.lock"))
         scratch = out / ".staging"
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "staged").mkdir(parents=True)
@@ -525,7 +575,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
                 jobs = _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress,
                                 trusted=trust_submissions)
             cpu_seconds = _children_cpu() - cpu_before
-            for key, note in students_in_several(rows.values()).items():
+            notes = {entry.key: entry.note for entry in entries if entry.note}  # a bad :created_at: (graded)
+            for key, note in [*notes.items(), *students_in_several(rows.values()).items()]:
                 rows[key].problem = "; ".join(filter(None, [rows[key].problem, note]))
             ordered = [rows[key] for key in sorted(rows)]
             files = write_gradebook(ordered, out, assignment=assignment)

@@ -32,7 +32,9 @@ marked ``points``. For those (and only those) the plugin:
   or ``--isolate``) a seed the student cannot know -- fresh from ``secrets``
   where ``solutions/`` computes any seed live, else one of the secret seeds
   stored with the Gradescope package -- so a table of the handout's answers
-  earns nothing; the results' first output line says which kind was used;
+  earns nothing; the results' first output line says which kind was used
+  (a batch hands its own seed over in a 0600 file, ``--input-seed-file``:
+  command lines are readable by every local user);
 - with ``--grade-leaderboard``, collects the figures checks record with
   ``record_property("leaderboard", {"name": "AUC", "value": auc, "order":
   "desc"})`` (measured by the check in the grader, never by the student's
@@ -121,6 +123,11 @@ def pytest_addoption(parser):
                          "self-check), 'random' (default when grading counts: with --grade-json or --isolate; a "
                          "fresh seed where solutions/ is present, else one of the secret seeds stored with the "
                          "autograder) or a number")
+    group.addoption("--input-seed-file", metavar="PATH", default=None,
+                    help="read the input seed from PATH, a JSON file {\"input_seed\": N} of this user's that no "
+                         "one else may read (mode 0600, not a link): how `warblr grade batch` hands its secret "
+                         "seed to each grading, since command lines are readable by every local user; not with "
+                         "--input-seed")
     parser.addini("warblr_handout", type="bool", default=False,
                   help="student handout: never run checks marked visibility('hidden')")
     parser.addini("warblr_hidden_checks", default="",

@@ -237,11 +237,11 @@ def results_json(records, *, execution_time, notes=()):
     }
 
 
-def write_json_atomic(path, data):
-    """Write ``data`` as JSON to ``path`` all or nothing (:func:`warblr.fileio.atomic_write`)."""
+def write_json_atomic(path, data, *, private=False):
+    """Write ``data`` as JSON to ``path`` all or nothing (:func:`warblr.fileio.atomic_write`; ``private``: 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: json.dump(data, handle, indent=1), mode="w")
+    atomic_write(path, lambda handle: json.dump(data, handle, indent=1), mode="w", private=private)
 
 
 def read_finished(path):

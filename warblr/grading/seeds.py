@@ -19,7 +19,9 @@ Only the inputs of the stored answers repeat.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +32,9 @@ PUBLIC_INPUT_SEED = 0
 
 #: Fresh random input seeds are drawn below this bound (``exercises/reference.py`` accepts [0, 2**63)).
 INPUT_SEED_BOUND = 2**62
+
+#: Most bytes an input seed file (``--input-seed-file``) may hold: ``{"input_seed": N, "note": ...}`` is ~100.
+INPUT_SEED_FILE_LIMIT = 4096
 
 
 def fresh_seed():
@@ -57,6 +62,92 @@ def draw_secret_seeds(count):
     return sorted(seeds)
 
 
+def read_input_seed_file(path, *, make_private=False):
+    """The input seed kept in the JSON file ``path`` (``{"input_seed": N, ...}``), read as only its owner may.
+
+    How ``warblr grade batch`` hands its secret seed to each grading: a
+    command line is readable by every local user (``/proc/<pid>/cmdline``),
+    a file of mode 0600 only by its owner (and the sandbox user, another
+    user, cannot reach it). So the file must be a regular file -- not a
+    symbolic link (the name itself is not followed), a FIFO (it would block),
+    a device or a folder -- of at most :data:`INPUT_SEED_FILE_LIMIT` bytes,
+    owned by this process's user and without any permission for its group
+    or others: a seed others may read is no secret, and one others may
+    write they may choose (the public seed, whose answers the handout ships).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    make_private : bool, keyword-only
+        Make a file of this user's that others may read or write private
+        (0600) instead of refusing it (the ``OUT/input-seed.json`` of an
+        earlier warblr, which kept it in its private OUT).
+
+    Returns
+    -------
+    int
+        The seed, in [0, 2**63).
+
+    Raises
+    ------
+    ValueError
+        Why the file was refused; the message never quotes what it holds.
+    """
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        where = "" if os.path.isabs(path) else f" (a relative path: taken from {os.getcwd()})"
+        raise ValueError(f"no such file{where}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror})") from None
+    if stat.S_ISLNK(seen.st_mode):
+        raise ValueError("a symbolic link (refused: name the file itself)")
+    if not stat.S_ISREG(seen.st_mode):
+        raise ValueError("not a regular file")
+    try:  # O_NOFOLLOW and the inode check: the name may not be swapped for a link or another file meanwhile
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror})") from None
+    try:
+        info = os.fstat(handle)
+        if (info.st_dev, info.st_ino) != (seen.st_dev, seen.st_ino) or not stat.S_ISREG(info.st_mode):
+            raise ValueError("replaced while it was read")
+        if info.st_uid != os.geteuid():
+            raise ValueError(f"owned by uid {info.st_uid}, not by this grader's user (uid {os.geteuid()}): "
+                             "whoever may write it could choose the inputs")
+        if info.st_size > INPUT_SEED_FILE_LIMIT:
+            raise ValueError(f"larger than {INPUT_SEED_FILE_LIMIT} bytes")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            if not make_private:
+                raise ValueError(f"its mode {stat.S_IMODE(info.st_mode):04o} lets others than its owner read or "
+                                 "write it, so the seed is no secret (chmod 600 it, or draw a new seed)")
+            os.fchmod(handle, 0o600)
+        data = b""
+        while len(data) <= INPUT_SEED_FILE_LIMIT:
+            chunk = os.read(handle, INPUT_SEED_FILE_LIMIT + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(handle)
+    if len(data) > INPUT_SEED_FILE_LIMIT:
+        raise ValueError(f"larger than {INPUT_SEED_FILE_LIMIT} bytes")
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike; the bytes are not quoted (a seed's digits)
+        raise ValueError('not JSON (expected {"input_seed": N})') from None
+    if not isinstance(content, dict) or "input_seed" not in content:
+        raise ValueError('not of the form {"input_seed": N}')
+    seed = content["input_seed"]
+    if type(seed) is not int:  # not a bool, a float or a string of digits
+        raise ValueError("its input_seed must be an integer")
+    if not 0 <= seed < 2**63:
+        raise ValueError("its input_seed must be in [0, 2**63)")
+    return seed
+
+
 def _usage_error(message):
     import pytest
 
@@ -78,7 +169,9 @@ def choose_input_seed(config, *, choose=None):
     ----------
     config : pytest.Config
         Reads ``--input-seed`` (None: ``random`` when the run grades, i.e.
-        ``--grade-json`` or ``--isolate``, else ``public``), the lab root
+        ``--grade-json`` or ``--isolate``, else ``public``) or
+        ``--input-seed-file`` (a seed given in a file:
+        :func:`read_input_seed_file`; not with ``--input-seed``), the lab root
         (``rootpath``) and its ``exercises/reference_data/manifest.json``.
     choose : callable, optional
         ``choose(seeds)`` picks one stored secret seed (default
@@ -93,6 +186,16 @@ def choose_input_seed(config, *, choose=None):
         fresh one when ``seed`` is a stored secret one.
     """
     text = config.getoption("input_seed")
+    seed_file = config.getoption("input_seed_file")
+    if seed_file is not None:
+        if text is not None:
+            raise _usage_error("--input-seed and --input-seed-file: give one of them, not both")
+        try:
+            seed = read_input_seed_file(seed_file)
+        except ValueError as exc:
+            raise _usage_error(f"--input-seed-file {seed_file}: {exc}") from None
+        # A batch's way (its seed on a command line was readable by every local user): not named, as below.
+        return ChosenSeed(seed, "input seed: the one given with --input-seed-file (not named here)", seed)
     graded = bool(config.getoption("grade_json") or config.getoption("isolate"))
     mode = (text if text is not None else "random" if graded else "public").strip().lower()
     if mode == "public":

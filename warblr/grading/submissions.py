@@ -38,7 +38,7 @@ import zipfile
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
 from ..errors import InvalidArgumentError, SubmissionError
@@ -67,6 +67,9 @@ MAX_METADATA_DEPTH = 16
 
 #: Gradescope's metadata file at the top of an export.
 GRADESCOPE_METADATA = "submission_metadata.yml"
+
+#: Most characters of a bad value a message quotes (a hostile file's value can be megabytes).
+MAX_SHOWN = 60
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -123,6 +126,9 @@ class Entry:
 
     ``late`` is True/False when the source says, else None. ``problem`` is
     set (and ``folder`` None) when the submission could not be unpacked.
+    ``note`` says what of its metadata could not be read without stopping
+    its grading (a bad ``:created_at:``: ``late`` is None then); the
+    instructor should see it.
     ``archive`` is a student's zip not unpacked yet (``lazy``), to be
     unpacked into ``target`` by :meth:`unpacked`.
     """
@@ -132,6 +138,7 @@ class Entry:
     students: list = field(default_factory=list)
     late: bool | None = None
     problem: str = ""
+    note: str = ""
     archive: Path | None = None
     target: Path | None = None
 
@@ -425,17 +432,60 @@ def extract_zip(archive, target, *, limits=None, problems=None, max_members=None
     return target
 
 
-def _moment(value, what):
-    """A timezone-aware datetime from a YAML timestamp or ISO text (naive ones are taken as local time)."""
+def _shortened(value):
+    """``value`` as printable text of at most :data:`MAX_SHOWN` characters (``...`` where cut)."""
+    text = str(value)
+    return printable(text[:MAX_SHOWN]) + ("..." if len(text) > MAX_SHOWN else "")
+
+
+def _moment(value):
+    """A datetime (naive where it names no time zone) from a datetime or ISO 8601 text; ValueError saying why not."""
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace(" -", "-").replace(" +", "+"))
+        try:  # Gradescope writes "2026-12-01 10:00:00.000000000 -08:00": no space before the offset for ISO
+            return datetime.fromisoformat(value.strip().replace(" -", "-").replace(" +", "+"))
         except ValueError:
-            raise InvalidArgumentError(f"{what}: not a date and time: {value[:80]!r} (use ISO 8601, e.g. "
-                                       "2026-12-01T23:59-08:00)", parameter="due") from None
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.astimezone()
+            raise ValueError(f"not a date and time: '{_shortened(value)}'") from None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):  # a day without a time cannot say whether a deadline that day was met
+        raise ValueError(f"a date without a time: {value}")
+    raise ValueError(f"expected a date and time, got {type(value).__name__}")
+
+
+def _due(value):
+    """The deadline ``--due`` as a timezone-aware datetime (naive: the user's own local time).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``value`` is not a date and time; the message names ``--due`` (the
+        user's argument, so the batch stops before grading anything).
+    """
+    hint = "(use ISO 8601, e.g. 2026-12-01T23:59-08:00)"
+    try:
+        moment = _moment(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"--due: {exc} {hint}", parameter="due") from None
+    try:
+        return moment if moment.tzinfo is not None else moment.astimezone()
+    except (ValueError, OverflowError, OSError):  # a year the platform's clock cannot place (0001-01-01)
+        raise InvalidArgumentError(f"--due: out of range: '{_shortened(value)}' {hint}", parameter="due") from None
+
+
+def _created_at(value):
+    """``(time, '')`` from a record's ``:created_at:``, or ``(None, why)`` when it cannot say when.
+
+    A time without a zone is refused rather than guessed: it came from
+    Gradescope's server, not the grader's clock, and a guess hours off
+    would mark a student late.
+    """
+    try:
+        moment = _moment(value)
+    except ValueError as exc:
+        return None, str(exc)
+    if moment.tzinfo is None:
+        return None, f"no time zone: '{_shortened(value)}'"
+    return moment, ""
 
 
 def _read_capped(path, cap):
@@ -458,6 +508,8 @@ def _strict_loader():
     expand to gigabytes: "billion laughs"), and so are merge keys (``<<``),
     duplicate keys (a second ``submission_1`` would silently replace the
     first) and nesting deeper than :data:`MAX_METADATA_DEPTH` (recursion).
+    A timestamp that is no real time (``2026-02-30``) stays text: it costs
+    its own record's late flag, not the whole file.
     """
     import yaml
     from yaml.composer import ComposerError
@@ -495,6 +547,13 @@ def _strict_loader():
                         raise ConstructorError(None, None, f"duplicate key {repr(key)[:80]}", key_node.start_mark)
             return super().construct_mapping(node, deep=deep)
 
+        def construct_yaml_timestamp(self, node):
+            try:
+                return super().construct_yaml_timestamp(node)
+            except (ValueError, OverflowError):  # 2026-02-30: kept as text, for the reader to name in its record
+                return self.construct_scalar(node)
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", StrictLoader.construct_yaml_timestamp)
     return StrictLoader
 
 
@@ -538,7 +597,7 @@ def _students(record, folder, where):
     return students or [Student(id=folder, name=folder)]
 
 
-def read_gradescope_metadata(path, *, due=None):
+def read_gradescope_metadata(path, *, due=None, problems=None):
     """``{submission folder name: (students, late)}`` from Gradescope's ``submission_metadata.yml``.
 
     The file maps each ``submission_<n>`` folder to ``:submitters:`` (each
@@ -549,12 +608,27 @@ def read_gradescope_metadata(path, *, due=None):
     most :data:`MAX_METADATA_BYTES`, no anchors, aliases, merge or duplicate
     keys, names, emails and ids plain text (an id may be an integer).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The metadata file.
+    due : str or datetime.datetime, optional
+        The deadline (ISO 8601 text: naive is local time).
+    problems : list, optional
+        Given, a record whose ``:created_at:`` cannot say when (when ``due``
+        is given: not a date and time, no time zone) gets ``late`` None and
+        ``(folder, message)`` is appended to it; the message names the file,
+        the folder and the value.
+
     Raises
     ------
     InvalidArgumentError
         The file is too large, not YAML, uses what is refused above, or is
-        not such a mapping; the message names the file (``parameter="submissions"``).
+        not such a mapping, or (without ``problems``) a ``:created_at:`` is
+        bad; the message names the file (``parameter="submissions"``). A bad
+        ``due`` is named as ``--due`` (``parameter="due"``).
     """
+    due = _due(due) if due is not None else None
     data = _load_metadata(path)
     shown = printable(path)
     if not isinstance(data, dict):
@@ -568,12 +642,30 @@ def read_gradescope_metadata(path, *, due=None):
         late = record.get(":late")
         if late is not None and not isinstance(late, bool):
             raise InvalidArgumentError(f"{where}: :late: expected true or false", parameter="submissions")
-        created = _moment(record.get(":created_at"), f"{where}: :created_at") \
-            if record.get(":created_at") else None
-        if due is not None and created is not None:
-            late = created > due
+        if due is not None:
+            late = _late(record, due, where, folder, problems, otherwise=late)
         out[folder] = (_students(record, folder, where), late)
     return out
+
+
+def _late(record, due, where, folder, problems, *, otherwise):
+    """Whether ``record`` was created after ``due``: ``otherwise`` without a time, None for a bad one.
+
+    A bad ``:created_at:`` is one student's lateness unknown, not a reason to
+    stop grading the class: it goes to ``problems`` for the instructor.
+    """
+    value = record.get(":created_at")
+    if value is None or isinstance(value, str) and not value.strip():
+        return otherwise
+    created, why = _created_at(value)
+    if created is not None:
+        return created > due
+    problem = f":created_at: {why} (late flag left unknown)"
+    if problems is None:
+        raise InvalidArgumentError(f"{where}: {problem}", parameter="submissions")
+    # Named by the file's own name: the note reaches the student's page, the grader's paths need not.
+    problems.append((folder, f"{GRADESCOPE_METADATA}: {printable(folder)}: {problem}"))
+    return None
 
 
 def _unwrap(folder):
@@ -663,13 +755,15 @@ def find_submissions(source, *, scratch, due=None, lazy=False):
     -------
     list of Entry
         One per submission; one whose zip (or whose members in the course's
-        archive) was refused has ``problem`` set.
+        archive) was refused has ``problem`` set; one whose ``:created_at:``
+        is bad (with ``due``) has ``note`` set and ``late`` None.
 
     Raises
     ------
     InvalidArgumentError
         ``source`` is missing or neither a folder nor a zip, or its
-        Gradescope metadata is refused (``parameter="submissions"``).
+        Gradescope metadata is refused (``parameter="submissions"``), or
+        ``due`` is not a date and time (``parameter="due"``).
     SubmissionError
         The course's archive itself is refused (unreadable, past its caps).
     """
@@ -680,15 +774,17 @@ def find_submissions(source, *, scratch, due=None, lazy=False):
     elif not source.is_dir():
         raise InvalidArgumentError(f"SUBMISSIONS {printable(source)}: not a folder or a zip file",
                                    parameter="submissions")
-    due = _moment(due, "--due") if due is not None else None
-    metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA, due=due) \
+    due = _due(due) if due is not None else None
+    notes = []  # a bad :created_at: costs its submission's late flag, not the batch
+    metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA, due=due, problems=notes) \
         if (source / GRADESCOPE_METADATA).is_file() else {}
+    notes = dict(notes)
     entries = {}
     for stem, child, problem in _children(source, charged):
         students, late = metadata.get(stem, ([Student(id=stem, name=stem)], None))
         key = _unique_key(safe_key(students[0].id if metadata else stem), entries)
         entry = entries[key] = Entry(key=key, folder=None if problem else child, students=students, late=late,
-                                     problem=problem)
+                                     problem=problem, note=notes.get(stem, ""))
         if problem or not child.is_file():
             continue
         entry.folder, entry.archive, entry.target = None, child, scratch / "students" / key
