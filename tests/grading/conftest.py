@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,34 @@ def needs_uid_separation():
     reason = uid_separation_available()
     if reason:
         pytest.skip(reason)
+
+
+class CommandLines:
+    """Every process command line on the machine, read from /proc every 20 ms while it runs (what any local
+    user of a grading machine can do)."""
+
+    def __init__(self):
+        self.seen, self.stop = set(), threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        while not self.stop.wait(0.02):
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    continue  # the process ended
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def command_lines():
+    """``with command_lines() as watched:`` gathers in ``watched.seen`` every command line seen meanwhile."""
+    return CommandLines

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -27,33 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("resampling", "logmel", "embedding", "classify")
 
 
-class CommandLines:
-    """Every process command line on the machine, read from /proc every 20 ms while it runs."""
-
-    def __init__(self):
-        self.seen, self.stop = set(), threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self):
-        while not self.stop.wait(0.02):
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    continue  # the process ended
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-
 @pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    with CommandLines() as watched:
+def package(tmp_path_factory, command_lines):
+    with command_lines() as watched:
         built = build_autograder(tmp_path_factory.mktemp("autograder") / "package", source=ROOT, make_zip=True)
     return {**built, "command_lines": watched.seen}
 

@@ -15,11 +15,11 @@ inputs, whatever the seed.
 import inspect
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -413,34 +413,7 @@ def test_the_sandbox_user_cannot_read_the_batch_seed(tmp_path):
             pytest.skip(f"the user nobody cannot run this Python here: {run.stderr[-300:]}")
         assert run.stdout.strip() == "refused"
     finally:
-        import shutil
-
         shutil.rmtree(shared, ignore_errors=True)
-
-
-class CommandLines:
-    """Every process command line on the machine, read from /proc every 20 ms while it runs (as in
-    test_autograder.py: a local user can do the same)."""
-
-    def __init__(self):
-        self.seen, self.stop = set(), threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self):
-        while not self.stop.wait(0.02):
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    continue  # the process ended
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 #: A tiny lab's only check: passes only where the session's input seed is ``{seed}`` (given to the grader).
@@ -470,11 +443,11 @@ def submission(folder):
 
 
 @pytest.mark.slow  # a real isolated grading (~5 s): the slow pass
-def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path):
+def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path, command_lines):
     """grade_submission end to end (the batch's grader: a child pytest, isolated workers): the check sees the seed."""
     secret = fresh_seed()
     lab_folder = seeded_lab(tmp_path / "lab", secret)
-    with CommandLines() as watched:
+    with command_lines() as watched:
         graded = grade_submission(str(submission(tmp_path / "alice")),
                                   GradingOptions(lab=str(lab_folder), timeout=60.0, input_seed=secret))
     assert not [line for line in watched.seen if str(secret) in line]
@@ -485,7 +458,7 @@ def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_batch_puts_its_seed_on_no_command_line(tmp_path):
+def test_a_batch_puts_its_seed_on_no_command_line(tmp_path, command_lines):
     """A real ``grade batch`` (two submissions, two graders, resumed once): its secret seed reaches every grading
     (the check passes at that seed only) and never shows on any process's command line."""
     secret = fresh_seed()
@@ -494,7 +467,7 @@ def test_a_batch_puts_its_seed_on_no_command_line(tmp_path):
         submission(tmp_path / "submissions" / name)
     out = tmp_path / "out"
     seed_file(out, {"input_seed": secret, "note": "drawn before: the batch reuses it"}, name=INPUT_SEED_FILE)
-    with CommandLines() as watched:
+    with command_lines() as watched:
         summary = grade_batch(tmp_path / "submissions", out=out, lab=lab_folder, jobs=2, timeout=60.0,
                               progress=False, log=lambda _: None)
         submission(tmp_path / "submissions" / "carol")
