@@ -212,7 +212,7 @@ def validate_sample_rate(sample_rate, *, name="sample_rate"):
     return int(sample_rate)
 
 
-def validate_waveform(waveform, *, name="waveform"):
+def validate_waveform(waveform, *, name="waveform", check_finite=True):
     """Check a waveform and return it as floating point.
 
     Parameters
@@ -223,6 +223,11 @@ def validate_waveform(waveform, *, name="waveform"):
         [-1, 1) as PCM (int16 divided by 32768); other dtypes are refused.
     name : str, keyword-only
         What to call the waveform in error messages (a file name, say).
+    check_finite : bool, keyword-only
+        Refuse NaN/Inf samples (default). False leaves that to the caller:
+        the engine checks its resampled batch instead, a smaller array
+        already in cache (this pass over the input cost ~20 % of the
+        features stage).
 
     Returns
     -------
@@ -267,14 +272,14 @@ def validate_waveform(waveform, *, name="waveform"):
             f"{name}: shape {array.shape} has {array.shape[1]} channels; warblr expects "
             "[samples, channels] (transpose a [channels, samples] array)"
         )
-    if not np.all(np.isfinite(array)):
+    if check_finite and not np.all(np.isfinite(array)):
         raise InvalidArgumentError(f"{name}: contains NaN or Inf samples")
     if array.dtype not in (np.float32, np.float64):
         array = array.astype(np.float64)
     return array
 
 
-def to_mono(waveform, *, name="waveform"):
+def to_mono(waveform, *, name="waveform", check_finite=True):
     """Down-mix ``[samples, channels]`` to ``[samples]`` by the channel mean.
 
     Parameters
@@ -285,6 +290,8 @@ def to_mono(waveform, *, name="waveform"):
         scaled, torch tensors are accepted).
     name : str, keyword-only
         What to call the waveform in error messages.
+    check_finite : bool, keyword-only
+        As :func:`validate_waveform`.
 
     Returns
     -------
@@ -301,7 +308,7 @@ def to_mono(waveform, *, name="waveform"):
     >>> to_mono(np.array([[1.0, 0.0], [0.5, 0.5]]))
     array([0.5, 0.5])
     """
-    waveform = validate_waveform(waveform, name=name)
+    waveform = validate_waveform(waveform, name=name, check_finite=check_finite)
     if waveform.ndim == 1:
         return waveform
     return waveform.mean(axis=1)

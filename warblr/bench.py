@@ -333,9 +333,9 @@ def run_bench(clips, *, device="cpu", dtype="float32", batch_size=spec.DEFAULT_B
     ref_ex_np = [e[:, 0].numpy() for e in ref_ex]
 
     # warblr: the same stages, then the whole engine.
-    def our_resample():
-        return [resample_kaiser_best_torch(torch.from_numpy(np.ascontiguousarray(w)).to(device), sr, spec.SAMPLE_RATE)
-                for w, sr in clips]
+    def our_resample():  # in float32, as the engine's float32 features resample
+        return [resample_kaiser_best_torch(torch.from_numpy(np.ascontiguousarray(w)).to(device), sr, spec.SAMPLE_RATE,
+                                           dtype=torch.float32) for w, sr in clips]
 
     with torch.inference_mode(), torch_threads(feature_threads() if device.type == "cpu" else None):
         t_resample, our_16k = _timed(our_resample, device=device, repeats=repeats)  # on the engine's threads

@@ -2,7 +2,7 @@
 
 A clip is ``(waveform, sample_rate)`` or a path to an audio file. Each clip
 is decoded, validated, down-mixed and resampled to 16 kHz with the
-resampy-exact polyphase resampler (float64, :mod:`warblr.resample`), turned
+resampy-exact polyphase resampler (:mod:`warblr.resample`, in the log-mel's precision), turned
 into log-mel examples in torch (:mod:`warblr.fast`), and the examples of all
 clips are run through VGGish in fixed-size batches that cross clip
 boundaries, under ``torch.inference_mode`` with ``channels_last`` tensors.
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from . import spec
-from .audio import load_audio, to_mono, validate_sample_rate
+from .audio import load_audio, to_mono, validate_sample_rate, validate_waveform
 from .chunks import run_in_chunks
 from .errors import AudioError, AudioTooShortError, InvalidArgumentError
 from .fast import examples_torch
@@ -144,33 +144,54 @@ def _decode(index, clip, names=None):
                     f"{name}: expected (waveform, sample_rate) or a path, got {type(clip).__name__}"
                 ) from exc
             sample_rate = validate_sample_rate(sample_rate, name=f"{name} sample_rate")
-        return name, to_mono(waveform, name=name), int(sample_rate)  # to_mono validates
+        # to_mono validates all but finiteness, which _to_16k checks on the group's 16 kHz batch (a file's
+        # samples were checked as it was read).
+        return name, to_mono(waveform, name=name, check_finite=False), int(sample_rate)
     except (AudioError, InvalidArgumentError) as exc:
         if isinstance(exc, AudioError):
             exc.clip = index
         raise
 
 
-def _to_16k(group, *, resampler, device):
-    """Resample decoded clips of one rate and length to a float64 16 kHz ``[B, samples]`` tensor on ``device``.
+def _to_16k(group, *, resampler, device, dtype):
+    """Resample decoded clips of one rate and length to a 16 kHz ``[B, samples]`` tensor on ``device``.
 
-    Resampling stays float64 whatever the log-mel precision: float32 resampling
-    was measured 2x faster but moved log-mel values by up to 1.5e-5 against
-    resampy's output, past the 1e-5 the parity tests hold.
+    ``kaiser_best`` runs in the log-mel's precision ``dtype``: float64 keeps the
+    float64 path exact (1e-10 of the reference); in float32 it is 1.5-2x faster
+    and moves log-mel values by up to ~3e-5, well inside the ~2.5e-4 of the
+    float32 log-mel itself. Other resamplers run in float64.
     """
     names, monos, sample_rate = [g[0] for g in group], [g[1] for g in group], group[0][2]
+    if resampler != "kaiser_best":  # its output may not carry a NaN or Inf input through: check the input
+        for name, mono in zip(names, monos):
+            validate_waveform(mono, name=name)
     if resampler == "kaiser_best" and device.type == "cuda":  # one pinned batch, one transfer
         batch = torch.from_numpy(np.stack(monos, dtype=np.float64)).pin_memory().to(device, non_blocking=True)
         if sample_rate != spec.SAMPLE_RATE:
-            batch = resample_kaiser_best_torch(batch, sample_rate, spec.SAMPLE_RATE)
+            batch = resample_kaiser_best_torch(batch, sample_rate, spec.SAMPLE_RATE, dtype=dtype)
     elif resampler == "kaiser_best":  # each clip copied once, into the resampler's padded buffer
-        batch = resample_kaiser_best_torch(monos, sample_rate, spec.SAMPLE_RATE)
+        batch = resample_kaiser_best_torch(monos, sample_rate, spec.SAMPLE_RATE, dtype=dtype)
     else:
         batch = torch.from_numpy(np.stack([np.asarray(resample(m, sample_rate, spec.SAMPLE_RATE, method=resampler),
                                                       dtype=np.float64) for m in monos])).to(device)
+    if not bool(torch.isfinite(batch).all()):
+        _refuse_non_finite(names, monos, batch)
     if num_examples(batch.shape[1]) == 0:
         raise AudioTooShortError(too_short_message(names[0], monos[0].shape[0], sample_rate))
     return batch
+
+
+def _refuse_non_finite(names, monos, batch):
+    """The input check's error for the first clip holding NaN or Inf, else name the clip whose samples overflowed.
+
+    kaiser_best carries every NaN or Inf input into its output: each input sample lies in some output's
+    window, and a NaN or Inf times any weight, zero included, is NaN or Inf.
+    """
+    for name, mono in zip(names, monos):
+        validate_waveform(mono, name=name)
+    row = int(torch.nonzero(~torch.isfinite(batch).all(dim=1))[0, 0])
+    raise InvalidArgumentError(f"{names[row]}: samples too large to resample in {str(batch.dtype)[6:]} "
+                               f"(largest magnitude {float(np.abs(monos[row]).max()):.3g})")
 
 
 def prefetch_map(function, items, workers):
@@ -265,7 +286,7 @@ def _clip_examples(clips, *, device, dtype, resampler, workers, names=None):
     threads = feature_threads() if device.type == "cpu" else None
     for group in _groups(decoded, GROUP_SIZE if device.type == "cpu" else DEVICE_GROUP_SIZE):
         with torch_threads(threads):  # not across the yield: the caller's network runs on all threads
-            examples = examples_torch(_to_16k(group, resampler=resampler, device=device), dtype=dtype)
+            examples = examples_torch(_to_16k(group, resampler=resampler, device=device, dtype=dtype), dtype=dtype)
         yield from examples
 
 
@@ -313,8 +334,8 @@ def batch_examples(clips, *, device=None, dtype=torch.float32, resampler="kaiser
     device : str or torch.device, keyword-only
         Where resampling and log-mel run (default CPU).
     dtype : {torch.float32, torch.float64} or name, keyword-only
-        Log-mel precision. float32 (default) is within ~2.5e-4 of the float64
-        numpy reference; float64 equals it to ~1e-10. Resampling is float64.
+        Resampling and log-mel precision. float32 (default) is within ~2.5e-4
+        of the float64 numpy reference; float64 equals it to ~1e-10.
     resampler : {"kaiser_best", "resampy", "soxr"}, keyword-only
         See :func:`warblr.resample.resample`; the default reproduces torchvggish's.
     workers : int, keyword-only

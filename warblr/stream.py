@@ -19,7 +19,7 @@ import numpy as np
 
 from . import spec
 from .audio import audio_read_errors, check_audio_path, check_finite_samples
-from .resample import resample, resampled_length, validate_resampler
+from .resample import polyphase_plan, resample, resample_kaiser_best, resampled_length, validate_resampler
 from .errors import AudioFileError, AudioTooShortError, InvalidArgumentError
 from .features import frame_examples, hop_frames, log_mel_spectrogram, num_examples, too_short_message
 
@@ -41,8 +41,10 @@ def chunk_plan(orig_sr, chunk_seconds, *, target_sr=spec.SAMPLE_RATE):
 
     A chunk must start where an output sample falls exactly on an input
     sample (``start * target_sr % orig_sr == 0``), so both the chunk length
-    and the context are multiples of ``orig_sr / gcd(orig_sr, target_sr)``.
-    The context covers the kaiser_best filter's half-width,
+    and the context are multiples of ``orig_sr / gcd(orig_sr, target_sr)``;
+    more precisely of the kaiser_best plan's stride (a multiple of that), so
+    a chunk's matrix rows are the whole file's and its outputs round alike,
+    bit for bit, in float32 too. The context covers the kaiser_best filter's half-width,
     ``64 * max(1, orig_sr / target_sr)`` input samples, plus a little slack.
 
     Parameters
@@ -69,6 +71,8 @@ def chunk_plan(orig_sr, chunk_seconds, *, target_sr=spec.SAMPLE_RATE):
     (59200, 0)
     """
     period = orig_sr // math.gcd(orig_sr, target_sr)
+    if orig_sr != target_sr:
+        period = polyphase_plan(orig_sr, target_sr).stride or period  # None: outputs computed one by one
     step = max(1, round(chunk_seconds * orig_sr / period)) * period
     if orig_sr == target_sr:
         return step, 0
@@ -86,7 +90,7 @@ def _check_chunk_seconds(chunk_seconds):
 
 
 def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=spec.EXAMPLE_HOP_SECONDS,
-                       log_mel=None):
+                       log_mel=None, resample_dtype=None):
     """Yield the VGGish examples of an audio file chunk by chunk, in bounded memory.
 
     The concatenation of everything yielded equals
@@ -115,6 +119,11 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=s
         :func:`warblr.features.log_mel_spectrogram`. Each call gets whole
         examples' samples only, so a per-frame function gives the same
         frames as on the whole signal.
+    resample_dtype : {None, numpy.float32}, keyword-only
+        ``"kaiser_best"``'s compute dtype (see
+        :func:`warblr.resample.resample_kaiser_best`): None (float64) by
+        default; float32 with the engine's float32 log-mel, as the batched
+        path resamples.
 
     Returns
     -------
@@ -150,12 +159,20 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=s
     validate_resampler(resampler, name="resampler")
     hop = hop_frames(hop)
     path = check_audio_path(path)
+    if resample_dtype is not None and np.dtype(resample_dtype) != np.float32:
+        raise InvalidArgumentError(f"resample_dtype: None (float64) or float32, got {resample_dtype!r}")
+
+    def resampled_chunk(chunk, orig_sr, target_sr):
+        if resampler == "kaiser_best":
+            return resample_kaiser_best(chunk, orig_sr, target_sr, dtype=resample_dtype)
+        return resample(chunk, orig_sr, target_sr, method=resampler)
+
     with audio_read_errors(path):
         sound = sf.SoundFile(str(path))
-    return _stream(sound, path, chunk_seconds, resampler, hop, log_mel or log_mel_spectrogram)
+    return _stream(sound, path, chunk_seconds, resampled_chunk, hop, log_mel or log_mel_spectrogram)
 
 
-def _stream(sound, path, chunk_seconds, resampler, hop, log_mel):
+def _stream(sound, path, chunk_seconds, resample_chunk, hop, log_mel):
     """The generator behind :func:`iter_file_examples`; closes ``sound`` when done."""
     with sound:
         orig_sr, target_sr = int(sound.samplerate), spec.SAMPLE_RATE
@@ -177,7 +194,7 @@ def _stream(sound, path, chunk_seconds, resampler, hop, log_mel):
                 break
             last = eof and buffer_end <= start + step
             window_start = max(0, start - margin)
-            resampled = resample(buffer[window_start - buffer_start:], orig_sr, target_sr, method=resampler)
+            resampled = resample_chunk(buffer[window_start - buffer_start:], orig_sr, target_sr)
             first = (start - window_start) // period * out_per_period
             stop = None if last else first + step // period * out_per_period
             carry = np.concatenate([carry, resampled[first:stop]])

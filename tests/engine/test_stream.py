@@ -50,7 +50,8 @@ def test_streamed_with_the_engines_log_mel_equals_the_batched_path_bit_for_bit(m
     signal = noise(21.7, sample_rate, seed=3, amplitude=0.3)
     waveform = signal if channels == 1 else np.stack([signal, noise(21.7, sample_rate, seed=4)], axis=1)
     path = make_wav(waveform, sample_rate, subtype="FLOAT")
-    streamed = np.concatenate(list(iter_file_examples(path, chunk_seconds=2.3, log_mel=engine_log_mel)))
+    streamed = np.concatenate(list(iter_file_examples(path, chunk_seconds=2.3, log_mel=engine_log_mel,
+                                                      resample_dtype=np.float32)))
     np.testing.assert_array_equal(streamed, batch_examples([path], device="cpu")[0])
 
 

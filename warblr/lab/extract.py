@@ -198,9 +198,9 @@ def _torch_log_mel(signal):
 def _streamed_examples(item, hop_frames):
     """``(examples, None)`` of a long file decoded chunk by chunk, or ``(None, Problem)``.
 
-    The chunks are resampled with context (:mod:`warblr.stream`) and turned
-    into log-mel by the batched path's own float32 function, so the examples
-    equal those of the file decoded whole.
+    The chunks are resampled with context (:mod:`warblr.stream`) in float32 and
+    turned into log-mel by the batched path's own float32 function, so the
+    examples equal those of the file decoded whole.
     """
     import soundfile as sf
 
@@ -219,7 +219,7 @@ def _streamed_examples(item, hop_frames):
         filled, extra = 0, []
         for block in iter_file_examples(item.path, chunk_seconds=STREAM_CHUNK_SECONDS,
                                         hop=hop_frames * spec.STFT_HOP_LENGTH / spec.SAMPLE_RATE,
-                                        log_mel=_torch_log_mel):
+                                        log_mel=_torch_log_mel, resample_dtype=np.float32):
             fits = max(0, min(len(block), expected - filled))
             examples[filled:filled + fits] = block[:fits]
             filled += fits
@@ -237,7 +237,7 @@ def _hop_examples(clip, hop_frames, *, device, name):
     """float32 ``[N, 96, 64]`` examples of a decoded clip, one every ``hop_frames`` frames.
 
     The batched path's own steps (channel mean, the resampy-exact torch
-    resampler in float64, the float32 torch log-mel), then windows cut from
+    resampler and the torch log-mel, both float32), then windows cut from
     the whole log-mel: its rows do not depend on the signal's length, so the
     windows at even positions of a half hop are the default run's windows.
     """
@@ -254,7 +254,7 @@ def _hop_examples(clip, hop_frames, *, device, name):
     with torch.inference_mode():
         signal = torch.from_numpy(mono.astype(np.float64, copy=False))[None].to(resolve_device(device))
         if sample_rate != spec.SAMPLE_RATE:
-            signal = resample_kaiser_best_torch(signal, sample_rate, spec.SAMPLE_RATE)
+            signal = resample_kaiser_best_torch(signal, sample_rate, spec.SAMPLE_RATE, dtype=torch.float32)
         count = num_examples(signal.shape[1], hop_frames=hop_frames)
         if count == 0:
             raise AudioTooShortError(too_short_message(name, mono.shape[0], sample_rate))

@@ -39,8 +39,9 @@ __all__ = [
 #: Version of the ``items/<id>.npz`` layout and of the engine's arithmetic (part of every fingerprint): bumped
 #: when the bytes of an item change, so a resumed run never mixes old and new items (4: the log-mel's magnitude
 #: is sqrt(re^2 + im^2), not torch's complex abs, which rounds float32 differently; 5: the float32 FC head runs
-#: through oneDNN on non-Intel CPUs, see :mod:`warblr.fc_head`).
-FORMAT_VERSION = 5
+#: through oneDNN on non-Intel CPUs, see :mod:`warblr.fc_head`; 6: float32 features resample in float32, in
+#: matrix chunks of at most 32 phases, see :mod:`warblr.resample`).
+FORMAT_VERSION = 6
 ITEMS_DIR = "items"
 _ITEM_KEYS = ["embeddings", "examples", "meta"]
 
