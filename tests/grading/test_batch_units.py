@@ -9,7 +9,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from warblr.errors import InvalidArgumentError, SubmissionError
-from warblr.grading.batch import GradingOptions, batch_input_seed, checks_digest, default_jobs, fingerprint
+from warblr.grading.batch import (GradingOptions, batch_input_seed, checks_digest, default_jobs, fingerprint,
+                                  grade_batch)
 from warblr.grading.gradebook import Row, canvas_csv, grades_csv, summary_markdown
 from warblr.grading.handout import hidden_summary, points_table
 from warblr.grading.layout import check_layout
@@ -133,6 +134,14 @@ def test_a_malformed_created_at_costs_only_its_late_flag_and_is_reported(tmp_pat
     with pytest.raises(InvalidArgumentError, match="submission_103: :created_at: ") as caught:
         read_gradescope_metadata(export / "submission_metadata.yml", due=later)
     assert caught.value.parameter == "submissions"  # the file is at fault, not --due
+
+
+def test_a_malformed_due_stops_a_batch_before_it_makes_or_locks_anything(tmp_path):
+    (tmp_path / "submissions").mkdir()
+    with pytest.raises(InvalidArgumentError, match="^--due: not a date and time: 'friday'") as caught:
+        grade_batch(tmp_path / "submissions", out=tmp_path / "out", lab=tmp_path, due="friday", progress=False,
+                    log=lambda _: None, trust_submissions=True)
+    assert caught.value.parameter == "due" and not (tmp_path / "out").exists()
 
 
 def test_without_due_a_malformed_created_at_is_not_read(tmp_path):

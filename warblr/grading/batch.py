@@ -47,7 +47,7 @@ from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
 from .seeds import fresh_seed, read_input_seed_file
 from .runner import run_checks
-from .submissions import find_submissions
+from .submissions import find_submissions, parse_due
 
 #: Memory one grader (child pytest, fork server and one worker with torch) is given when sizing --jobs.
 MEMORY_PER_JOB = 2 << 30
@@ -517,6 +517,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
                   "could read the batch's input seed and change the other submissions' results. Run it as root "
                   "(the worker then runs as --sandbox-user), or pass --trust-submissions for code you trust")
         raise InvalidArgumentError(f"warblr grade batch: {reason}", parameter="trust_submissions", reason=reason)
+    if due is not None:
+        due = parse_due(due)  # a bad --due stops the batch before it makes or locks anything
     out, lab = Path(out).resolve(), Path(lab).resolve()
     checks = checks_digest(lab)
     if jobs is None and ray:

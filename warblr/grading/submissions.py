@@ -452,7 +452,7 @@ def _moment(value):
     raise ValueError(f"expected a date and time, got {type(value).__name__}")
 
 
-def _due(value):
+def parse_due(value):
     """The deadline ``--due`` as a timezone-aware datetime (naive: the user's own local time).
 
     Raises
@@ -460,6 +460,11 @@ def _due(value):
     InvalidArgumentError
         ``value`` is not a date and time; the message names ``--due`` (the
         user's argument, so the batch stops before grading anything).
+
+    Examples
+    --------
+    >>> parse_due("2026-12-01 23:59 -08:00").isoformat()
+    '2026-12-01T23:59:00-08:00'
     """
     hint = "(use ISO 8601, e.g. 2026-12-01T23:59-08:00)"
     try:
@@ -628,7 +633,7 @@ def read_gradescope_metadata(path, *, due=None, problems=None):
         bad; the message names the file (``parameter="submissions"``). A bad
         ``due`` is named as ``--due`` (``parameter="due"``).
     """
-    due = _due(due) if due is not None else None
+    due = parse_due(due) if due is not None else None
     data = _load_metadata(path)
     shown = printable(path)
     if not isinstance(data, dict):
@@ -774,7 +779,7 @@ def find_submissions(source, *, scratch, due=None, lazy=False):
     elif not source.is_dir():
         raise InvalidArgumentError(f"SUBMISSIONS {printable(source)}: not a folder or a zip file",
                                    parameter="submissions")
-    due = _due(due) if due is not None else None
+    due = parse_due(due) if due is not None else None
     notes = []  # a bad :created_at: costs its submission's late flag, not the batch
     metadata = read_gradescope_metadata(source / GRADESCOPE_METADATA, due=due, problems=notes) \
         if (source / GRADESCOPE_METADATA).is_file() else {}
