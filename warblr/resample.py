@@ -422,10 +422,11 @@ def resample_kaiser_best(waveform, orig_sr, target_sr, *, dtype=None):
         ``[samples]`` or ``[samples, channels]`` (each channel resampled).
     orig_sr, target_sr : int
         Rates in Hz; any positive integers, up- or downsampling.
-    dtype : {None, numpy.float32}, keyword-only
-        None (default): computed in float64, resampy's precision. float32:
-        computed and returned in float32, as the engine's float32 features
-        resample (within ~1e-6 of float64 for audio in [-1, 1]).
+    dtype : {None, numpy.float64, numpy.float32}, keyword-only
+        None (default): computed in float64, resampy's precision, returned
+        in the input's dtype. float64 or float32: computed and returned in
+        it; float32 is how the engine's float32 features resample (within
+        ~1e-6 of float64 for audio in [-1, 1]).
 
     Returns
     -------
@@ -447,10 +448,10 @@ def resample_kaiser_best(waveform, orig_sr, target_sr, *, dtype=None):
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
         raise InvalidArgumentError(f"waveform: expected [samples] or [samples, channels], got shape {waveform.shape}")
-    if dtype is not None and np.dtype(dtype) != np.float32:
-        raise InvalidArgumentError(f"dtype: None (float64) or float32, got {dtype!r}")
+    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
+        raise InvalidArgumentError(f"dtype: None, float64 or float32, got {dtype!r}")
     orig_sr, target_sr, n_out = _check_rates(waveform.shape[0], orig_sr, target_sr)
-    compute = np.dtype(dtype or np.float64)
+    compute = np.dtype(np.float64 if dtype is None else dtype)
     out_dtype = compute if dtype is not None else waveform.dtype if waveform.dtype.kind == "f" else np.dtype(np.float32)
     if orig_sr == target_sr:
         return waveform.astype(out_dtype, copy=True)

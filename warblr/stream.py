@@ -119,7 +119,7 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=s
         :func:`warblr.features.log_mel_spectrogram`. Each call gets whole
         examples' samples only, so a per-frame function gives the same
         frames as on the whole signal.
-    resample_dtype : {None, numpy.float32}, keyword-only
+    resample_dtype : {None, numpy.float64, numpy.float32}, keyword-only
         ``"kaiser_best"``'s compute dtype (see
         :func:`warblr.resample.resample_kaiser_best`): None (float64) by
         default; float32 with the engine's float32 log-mel, as the batched
@@ -159,8 +159,8 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=s
     validate_resampler(resampler, name="resampler")
     hop = hop_frames(hop)
     path = check_audio_path(path)
-    if resample_dtype is not None and np.dtype(resample_dtype) != np.float32:
-        raise InvalidArgumentError(f"resample_dtype: None (float64) or float32, got {resample_dtype!r}")
+    if resample_dtype is not None and np.dtype(resample_dtype) not in (np.float32, np.float64):
+        raise InvalidArgumentError(f"resample_dtype: None, float64 or float32, got {resample_dtype!r}")
 
     def resampled_chunk(chunk, orig_sr, target_sr):
         if resampler == "kaiser_best":

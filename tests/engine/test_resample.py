@@ -110,6 +110,18 @@ def test_float32_in_float32_out_like_resampy():
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("orig", [44100, 48000, 8000])
+def test_compute_dtype_is_an_option(orig):
+    x = noise(orig, seed=9)
+    as_float32 = resample_kaiser_best(x, orig, 16000, dtype=np.float32)
+    assert as_float32.dtype == np.float32  # computed in float32: the engine's float32 features resample so
+    assert 0 < np.abs(as_float32 - reference(x, orig, 16000)).max() < 1e-6
+    np.testing.assert_array_equal(resample_kaiser_best(x, orig, 16000, dtype=np.float64),
+                                  resample_kaiser_best(x, orig, 16000))
+    with pytest.raises(InvalidArgumentError, match="dtype"):
+        resample_kaiser_best(x, orig, 16000, dtype=np.float16)
+
+
 def test_integer_input_gives_float32_like_resampy():
     x = (noise(9000, seed=5) * 20000).astype(np.int16)
     y, expected = resample_kaiser_best(x, 44100, 16000), reference(x, 44100, 16000)
