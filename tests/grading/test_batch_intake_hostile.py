@@ -10,6 +10,8 @@ hostile. Nothing here grades: the tests call :func:`find_submissions`,
 import errno
 import os
 import resource
+import zipfile
+from dataclasses import replace
 
 import pytest
 
@@ -225,6 +227,102 @@ def test_a_bad_submission_inside_a_course_archive_costs_only_that_submission(tmp
     assert "'export/submission_2/a/b.py' refused" in entries["66"].problem
     assert "inflates past 4000 bytes" in entries["submission_3"].problem
     assert (entries["42"].folder / "logmel.py").read_bytes() == MODULES["logmel.py"]
+
+
+
+# 7. One student's submission inside a course's export must not stop the batch by its member count or its bytes
+# (red team: 50,001 empty files, or 4,200 members of 1 MiB + 1 byte, in submission_2/ refused the whole export).
+
+def course_export(tmp_path, hostile, *, honest=(1, 3)):
+    """``export/submission_<n>/``: the modules in the honest ones, ``hostile`` ``[(name, bytes)]`` in submission_2."""
+    members = [(f"export/submission_{n}/{name}", data) for n in honest for name, data in MODULES.items()]
+    members += [(f"export/submission_2/{name}", data) for name, data in hostile]
+    return make_zip(tmp_path / "export.zip", sorted(members, key=lambda member: member[0]))
+
+
+def course_caps(monkeypatch, **caps):
+    """Small caps for a course's archive (archive-wide and per submission), so the tests stay fast."""
+    monkeypatch.setattr(submissions, "COURSE_ARCHIVE", replace(submissions.COURSE_ARCHIVE, **caps))
+
+
+def opened_members(monkeypatch):
+    """The names of the members zipfile opens (inflates) from now on."""
+    opened, real_open = [], zipfile.ZipFile.open
+
+    def recording_open(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
+    return opened
+
+
+def only_submission_2_refused(tmp_path, archive, reason):
+    entries = {entry.key: entry for entry in find_submissions(archive, scratch=tmp_path / "scratch")}
+    assert sorted(entries) == ["submission_1", "submission_2", "submission_3"]
+    assert not entries["submission_1"].problem and not entries["submission_3"].problem
+    assert reason in entries["submission_2"].problem and entries["submission_2"].folder is None
+    for key in ("submission_1", "submission_3"):  # the honest ones, before and after it, are unpacked
+        assert (entries[key].folder / "logmel.py").read_bytes() == MODULES["logmel.py"]
+    return entries["submission_2"].problem
+
+
+def test_a_submission_past_its_member_cap_costs_only_that_submission(tmp_path, monkeypatch):
+    course_caps(monkeypatch, max_members=40, max_group_members=10)
+    junk = [(f"junk/f{n:02}.txt", b"") for n in range(45)]  # more than the whole archive's cap on its own
+    archive = course_export(tmp_path, list(MODULES.items()) + junk)
+    problem = only_submission_2_refused(tmp_path, archive, "'submission_2' holds more than 10 members")
+    assert "member 'export/submission_2/junk/f08.txt' refused" in problem  # its 11th member, in name order
+    unpacked = tmp_path / "scratch" / "archive" / "export" / "submission_2"
+    assert (unpacked / "junk" / "f07.txt").exists() and not (unpacked / "junk" / "f08.txt").exists()
+    assert not (unpacked / "junk" / "f09.txt").exists() and not (unpacked / "logmel.py").exists()  # passed over
+
+
+def test_a_submission_past_its_byte_cap_many_times_costs_only_that_submission(tmp_path, monkeypatch):
+    course_caps(monkeypatch, max_total_bytes=20_000, max_group_bytes=4_000)
+    pads = [(f"pad{n:02}.bin", bytes(1001)) for n in range(30)]  # 30,030 bytes: 7 times its cap, past the total
+    archive = course_export(tmp_path, list(MODULES.items()) + pads)
+    opened = opened_members(monkeypatch)
+    problem = only_submission_2_refused(tmp_path, archive, "'submission_2' inflates past 4000 bytes")
+    assert "member 'export/submission_2/pad03.bin' refused" in problem
+    # The member past the cap is the last of its submission inflated: the 26 after it are never opened.
+    assert [name for name in opened if "/pad" in name] == [f"export/submission_2/pad{n:02}.bin" for n in range(4)]
+
+
+@pytest.mark.parametrize("members, reason", [
+    ([("pad.bin", bytes(3_000))], "the archive inflates past 20000 bytes"),  # each submission within its caps
+    ([(f"pad{n}.bin", bytes(2_000)) for n in range(9)], "the archive inflates past 20000 bytes"),  # each past them
+    ([(f"f{n}.py", b"") for n in range(9)], "the archive unpacks more than 40 members"),
+    ([(f"f{n}.py", b"") for n in range(30)], "the archive unpacks more than 40 members"),
+], ids=["bytes-within-caps", "bytes-past-caps", "members-within-caps", "members-past-caps"])
+def test_a_bomb_spread_over_many_submissions_still_refuses_the_whole_archive(tmp_path, monkeypatch, members, reason):
+    """12 submissions: what each inflates, even past its own caps, and what each unpacks count for the archive."""
+    course_caps(monkeypatch, max_members=40, max_group_members=10, max_total_bytes=20_000, max_group_bytes=4_000)
+    archive = make_zip(tmp_path / "export.zip", [(f"export/submission_{n}/{name}", data)
+                                                 for n in range(12) for name, data in members])
+    with pytest.raises(SubmissionError, match=reason):
+        find_submissions(archive, scratch=tmp_path / "scratch")
+    assert not (tmp_path / "scratch" / "archive").exists()
+
+
+def test_no_one_submission_within_its_caps_can_reach_the_course_archives_caps():
+    course, chunk = submissions.COURSE_ARCHIVE, submissions.CHUNK_BYTES  # how far a refused member inflates
+    assert course.max_group_members and course.max_group_bytes
+    assert course.max_members >= 50 * course.max_group_members
+    assert course.max_total_bytes >= 50 * (course.max_group_bytes + chunk)
+    assert course.max_group_members >= 2 * (IntakeLimits().max_files + IntakeLimits().max_folders)
+    assert course.max_group_bytes >= IntakeLimits().max_total_bytes  # intake, not unpacking, refuses a big one
+
+
+def test_a_file_beside_the_submissions_is_charged_to_itself(tmp_path, monkeypatch):
+    course_caps(monkeypatch, max_group_bytes=4_000)
+    archive = course_export(tmp_path, list(MODULES.items()), honest=(1, 3))
+    with zipfile.ZipFile(archive, "a") as added:
+        added.writestr("export/notes.bin", bytes(5_000))
+    entries = {entry.key: entry for entry in find_submissions(archive, scratch=tmp_path / "scratch")}
+    assert [key for key, entry in sorted(entries.items()) if entry.problem] == ["notes.bin"]
+    assert "'notes.bin' inflates past 4000 bytes" in entries["notes.bin"].problem
+    assert all((entries[f"submission_{n}"].folder / "logmel.py").is_file() for n in (1, 2, 3))
 
 
 def test_lazy_unpacking_holds_one_students_zip_at_a_time(tmp_path):

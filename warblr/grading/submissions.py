@@ -12,8 +12,9 @@ the bytes actually inflated, so a zip bomb's lying headers do not help it).
 A student's zip gets intake's own limits (:class:`~warblr.grading.intake.IntakeLimits`),
 so nothing is written that intake would refuse anyway; a course's archive
 holds a whole class and gets larger ones, but a bad member in it costs only
-the submission it belongs to. Names intake skips (dotfiles, caches, the
-student's own tests) are never unpacked.
+the submission it belongs to, and so do that submission's own caps (members
+and bytes): what one submission holds is charged to it, never to the class.
+Names intake skips (dotfiles, caches, the student's own tests) are never unpacked.
 
 A Gradescope "export submissions" archive holds ``submission_metadata.yml``
 (read by :func:`read_gradescope_metadata`: size-capped, no anchors, aliases or
@@ -45,10 +46,24 @@ from ..errors import InvalidArgumentError, SubmissionError
 from .failures import clean_text
 from .intake import MAX_DEPTH, IntakeLimits, printable, skipped
 
-#: Caps of a course's archive (a Gradescope export or a zip of the submissions): a whole class.
+#: Default caps of an archive: members in its directory, one member's and all members' inflated bytes.
 MAX_MEMBERS = 50_000
 MAX_MEMBER_BYTES = 64 << 20
 MAX_TOTAL_BYTES = 4 << 30
+
+#: Caps of one submission in a course's archive (the members below its ``submission_<n>/``, or its zip): all that
+#: one student controls. Past either, that submission alone is refused. Intake keeps at most 200 files and 200
+#: folders and 20 MiB (a submission past those is refused there, with intake's message); the caps are well above.
+MAX_SUBMISSION_MEMBERS = 2_000
+MAX_SUBMISSION_BYTES = MAX_MEMBER_BYTES
+
+#: Caps of a course's archive as a whole (a Gradescope export or a zip of the submissions): the disk and the time
+#: a hostile export may cost. They count only what the submissions' own caps let through, so one submission adds at
+#: most MAX_SUBMISSION_MEMBERS members and MAX_SUBMISSION_BYTES + 1 MiB inflated bytes (1/50 and 1/63 of them): it
+#: takes some 50 submissions at their caps to reach them, while 1,000 honest ones (Python modules of some kilobytes,
+#: 5 to 20 members each) use at most a fifth of the members and well under 1 % of the bytes.
+MAX_COURSE_MEMBERS = 100_000
+MAX_COURSE_BYTES = MAX_TOTAL_BYTES
 
 #: Folders a student's zip may wrap their code in (``my-lab/``, ``my-lab/submission/``) above intake's depth.
 WRAPPING_FOLDERS = 2
@@ -68,6 +83,9 @@ MAX_METADATA_DEPTH = 16
 #: Gradescope's metadata file at the top of an export.
 GRADESCOPE_METADATA = "submission_metadata.yml"
 
+#: Bytes inflated at a time: a member past a cap is read at most this far beyond it.
+CHUNK_BYTES = 1 << 20
+
 #: Most characters of a bad value a message quotes (a hostile file's value can be megabytes).
 MAX_SHOWN = 60
 
@@ -85,18 +103,23 @@ class ArchiveLimits:
     Parameters
     ----------
     max_members : int
-        Most members in the archive's directory (skipped ones too).
+        Most members in the archive's directory (skipped ones too). With
+        group caps (a course's archive): most members unpacked, so neither
+        skipped names nor the members of a refused group count.
     max_member_bytes : int
         Most inflated bytes of one member.
     max_total_bytes : int
-        Most inflated bytes of all members.
+        Most inflated bytes of all members (a refused member's too: each
+        byte inflated is work done).
     max_files, max_folders : int or None
         Most files and folders written (None: only ``max_members`` bounds them).
     max_depth : int
         Most folder levels of a member's path.
-    max_group_bytes : int or None
-        Most inflated bytes below one top-level entry (one submission of a
-        course's archive, below any folders common to all members).
+    max_group_members, max_group_bytes : int or None
+        Most members unpacked (skipped names not counted) and most inflated
+        bytes below one top-level entry (one submission of a course's
+        archive, below any folders common to all members). Past either, only
+        that group is refused (given ``problems``, see :func:`extract_zip`).
     """
 
     max_members: int = MAX_MEMBERS
@@ -105,7 +128,13 @@ class ArchiveLimits:
     max_files: int | None = None
     max_folders: int | None = None
     max_depth: int = MAX_DEPTH + WRAPPING_FOLDERS + 2
+    max_group_members: int | None = None
     max_group_bytes: int | None = None
+
+    @property
+    def grouped(self):
+        """Whether the caps are charged per group (a course's archive) before the archive's."""
+        return self.max_group_members is not None or self.max_group_bytes is not None
 
     @classmethod
     def for_submission(cls, intake=None):
@@ -117,7 +146,8 @@ class ArchiveLimits:
 
 
 #: A course's archive: the class's submissions (``export/submission_<n>/`` and a student's wrapping folders).
-COURSE_ARCHIVE = ArchiveLimits(max_group_bytes=MAX_MEMBER_BYTES)
+COURSE_ARCHIVE = ArchiveLimits(max_members=MAX_COURSE_MEMBERS, max_total_bytes=MAX_COURSE_BYTES,
+                               max_group_members=MAX_SUBMISSION_MEMBERS, max_group_bytes=MAX_SUBMISSION_BYTES)
 
 
 @dataclass
@@ -268,13 +298,27 @@ def _shared(a, b):
 
 
 class _Unpacker:
-    """Unpacks members one by one into ``target``, keeping the counts the limits need."""
+    """Unpacks members one by one into ``target``, keeping the counts the limits need.
+
+    A group is the first name below ``prefix`` (the folders common to all
+    members): one submission of a course's archive. Its members and bytes are
+    charged to it first; the archive's counts take only what its caps let
+    through. A group in ``refused`` is passed over: its members are not read.
+    """
 
     def __init__(self, handle, target, limits, prefix):
         self.handle, self.target, self.limits, self.prefix = handle, target, limits, prefix
         self.kinds = {(): "folder"}  # member path (tuple of names) -> "file" or "folder"
-        self.files = self.folders = self.total = 0
-        self.groups = {}
+        self.files = self.folders = self.total = self.members = 0
+        self.group_members, self.group_bytes, self.refused = {}, {}, set()
+
+    def _group(self, parts):
+        """The group of a member's path ``parts`` ("" for the folders above every group)."""
+        return parts[len(self.prefix)] if len(parts) > len(self.prefix) else ""
+
+    def refuse(self, info):
+        """Pass over the rest of ``info``'s group: a member of it was refused, which costs the whole group."""
+        self.refused.add(self._group(PurePosixPath(info.filename.replace("\\", "/")).parts))
 
     def member(self, info):
         """Unpack one member, or raise :class:`_Refused`."""
@@ -285,9 +329,13 @@ class _Unpacker:
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if not parts or _ignored(parts):
             return  # never written, so its kind does not matter
+        group = self._group(parts)
+        if group in self.refused:
+            return  # its group is refused already: not read, not counted
         problem = _kind_problem(info) or self._shape_problem(parts, info.is_dir())
         if problem:
             raise _Refused(name, problem)
+        self._count(name, group)
         self._note(name, parts, info.is_dir())
         path = self.target.joinpath(*parts)
         try:
@@ -295,7 +343,7 @@ class _Unpacker:
                 path.mkdir(parents=True, exist_ok=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._inflate(info, path, parts)
+                self._inflate(info, path, group)
         except _UNPACK_ERRORS as exc:
             raise _Refused(name, f"cannot be unpacked ({_why(exc)})") from None
 
@@ -316,6 +364,19 @@ class _Unpacker:
             return "is also a folder in the archive"
         return None
 
+    def _count(self, name, group):
+        """Charge one member to its group, then (with group caps) to the archive; refuse past a cap."""
+        limits = self.limits
+        if not limits.grouped:
+            return  # the archive's directory was counted as a whole before any member
+        if limits.max_group_members is not None:
+            count = self.group_members[group] = self.group_members.get(group, 0) + 1
+            if count > limits.max_group_members:
+                raise _Refused(name, f"{group!r} holds more than {limits.max_group_members} members")
+        self.members += 1
+        if self.members > limits.max_members:
+            raise _Refused(name, f"the archive unpacks more than {limits.max_members} members", whole=True)
+
     def _note(self, name, parts, is_dir):
         """Record the member and the folders it makes; refuse the archive past the file or folder cap."""
         limits = self.limits
@@ -331,10 +392,9 @@ class _Unpacker:
             if limits.max_files is not None and self.files > limits.max_files:
                 raise _Refused(name, f"more than {limits.max_files} files", whole=True)
 
-    def _inflate(self, info, path, parts):
+    def _inflate(self, info, path, group):
         """Write one member, counting the bytes actually inflated; a refused one leaves no file behind."""
         name = info.filename
-        group = parts[len(self.prefix)] if len(parts) > len(self.prefix) else ""
         with self.handle.open(info) as source:
             out = open(path, "xb")  # noqa: SIM115 -- removed below if refused; never an earlier member's file
             try:
@@ -345,18 +405,24 @@ class _Unpacker:
                 raise
 
     def _copy(self, source, out, name, group):
-        """Inflate ``source`` into ``out`` chunk by chunk, refusing as soon as a cap is passed."""
+        """Inflate ``source`` into ``out`` chunk by chunk, refusing as soon as a cap is passed.
+
+        The member's and its group's caps come before the archive's: a chunk
+        that takes a group past its cap refuses that group, and inflates no
+        further (nor does any later member of the group). So a group inflates
+        at most its cap and one chunk, all of which the archive's total counts.
+        """
         limits, written = self.limits, 0
-        while chunk := source.read(1 << 20):
+        while chunk := source.read(CHUNK_BYTES):
             written += len(chunk)
             self.total += len(chunk)
-            self.groups[group] = self.groups.get(group, 0) + len(chunk)
+            in_group = self.group_bytes[group] = self.group_bytes.get(group, 0) + len(chunk)
             if written > limits.max_member_bytes:
                 raise _Refused(name, f"inflates past {limits.max_member_bytes} bytes")
+            if limits.max_group_bytes is not None and in_group > limits.max_group_bytes:
+                raise _Refused(name, f"{group!r} inflates past {limits.max_group_bytes} bytes")
             if self.total > limits.max_total_bytes:
                 raise _Refused(name, f"the archive inflates past {limits.max_total_bytes} bytes", whole=True)
-            if limits.max_group_bytes is not None and self.groups[group] > limits.max_group_bytes:
-                raise _Refused(name, f"{group!r} inflates past {limits.max_group_bytes} bytes")
             out.write(chunk)
 
 
@@ -384,8 +450,10 @@ def extract_zip(archive, target, *, limits=None, problems=None, max_members=None
         Default ``ArchiveLimits.for_submission()``: a student's zip, intake's limits.
     problems : list, optional
         Given, a member refused on its own (unsafe, too long, too deep, too
-        large, a clash, unreadable) is left out and ``(member, reason)`` is
-        appended to it; the archive's own caps still refuse it all.
+        large, a clash, unreadable, past its group's caps) is left out and
+        ``(member, reason)`` is appended to it; the rest of its group (the
+        first name below the folders common to all members: one submission)
+        is then passed over unread. The archive's own caps still refuse it all.
     max_members, max_member_bytes, max_total_bytes : int, keyword-only
         Caps that replace those of ``limits``.
 
@@ -412,7 +480,7 @@ def extract_zip(archive, target, *, limits=None, problems=None, max_members=None
     target.mkdir(parents=True)
     try:
         with handle:
-            if len(members) > limits.max_members:
+            if not limits.grouped and len(members) > limits.max_members:  # grouped: counted as unpacked
                 raise _Refused(members[limits.max_members].filename, f"more than {limits.max_members} members")
             unpacker = _Unpacker(handle, target, limits, _common_folders(members))
             for info in members:
@@ -422,6 +490,7 @@ def extract_zip(archive, target, *, limits=None, problems=None, max_members=None
                     if problems is None or refused.whole:
                         raise
                     problems.append((refused.member, refused.reason))
+                    unpacker.refuse(info)
     except _Refused as refused:
         shutil.rmtree(target, ignore_errors=True)
         raise SubmissionError(_refusal(archive, refused.member, refused.reason), path=refused.member,
@@ -710,7 +779,11 @@ def _unpack_course(source, scratch):
     """Unpack a course's archive: ``(folder holding the submissions, {child name: problem})``.
 
     A member refused on its own is charged to the submission it lies in (the
-    first name below the submissions' folder); the others are unpacked.
+    first name below the submissions' folder), as is passing that submission's
+    own caps (members, bytes); the rest of it is not read, the others are
+    unpacked. A file beside the submissions is charged to itself (listed as
+    refused); a refused ``submission_metadata.yml``, or a member above the
+    submissions' folder or unsafe wherever it goes, refuses the archive.
     """
     problems, root = [], scratch / "archive"
     folder = _unwrap(extract_zip(source, root, limits=COURSE_ARCHIVE, problems=problems))
