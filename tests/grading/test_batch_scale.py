@@ -141,7 +141,7 @@ def test_a_course_graded_in_a_batch_scores_as_each_graded_alone(tmp_path, galler
         alone = tmp_path / f"{name}.json"
         subprocess.run([sys.executable, "-m", "warblr", "grade", "run", "--root", str(lab), "--impl",
                         str(tmp_path / "submissions" / name), "--grade-json", str(alone), "--",
-                        f"--input-seed-file={out / INPUT_SEED_FILE}"],  # the batch's inputs, drawn once
+                        f"--input-seed-file={out / 'students' / name / INPUT_SEED_FILE}"],  # the inputs it was graded on
                        capture_output=True, timeout=3600, env=env)
         expected = json.loads(alone.read_text())
         graded = json.loads((out / "students" / name / "results.json").read_text())

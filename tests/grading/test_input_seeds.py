@@ -27,7 +27,9 @@ import numpy as np
 import pytest
 
 from warblr.grading import batch
-from warblr.grading.batch import INPUT_SEED_FILE, GradingOptions, batch_input_seed, grade_batch, grade_submission
+from warblr.grading.batch import (INPUT_SEED_FILE, GradingOptions, batch_input_seed, grade_batch, grade_submission,
+                                  submission_options)
+from warblr.grading.intake import take_in
 from warblr.grading.handout import ROOT_CONFTEST, write_tree
 from warblr.grading.seeds import PUBLIC_INPUT_SEED, choose_input_seed, draw_secret_seeds, fresh_seed
 
@@ -442,6 +444,21 @@ def submission(folder):
     return folder
 
 
+def test_each_submission_of_a_batch_gets_its_own_inputs_from_its_files(tmp_path):
+    """A red-team review: with one seed per batch, a student whose failing check printed its inputs into feedback
+    tabled the answers, and a later submission into the same OUT (a classmate's, a resubmission) scored 4/4 on
+    mel_matrix from the table. Inputs follow the submission's files now: the table changes them."""
+    options = GradingOptions(lab=".", input_seed=fresh_seed())
+    honest = {"logmel.py": DOUBLE.encode()}
+    with_table = {**honest, "table.npz": b"answers to the inputs seen in feedback"}
+    seed = submission_options(options, honest).input_seed
+    assert seed == submission_options(options, dict(honest)).input_seed  # same files: same inputs (resume, Ray)
+    assert seed not in (options.input_seed, submission_options(options, with_table).input_seed, PUBLIC_INPUT_SEED)
+    other_batch = GradingOptions(lab=".", input_seed=options.input_seed + 1)
+    assert submission_options(other_batch, honest).input_seed != seed
+    assert submission_options(GradingOptions(lab="."), honest).input_seed is None  # no solutions/: stored seeds
+
+
 @pytest.mark.slow  # a real isolated grading (~5 s): the slow pass
 def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path, command_lines):
     """grade_submission end to end (the batch's grader: a child pytest, isolated workers): the check sees the seed."""
@@ -459,12 +476,16 @@ def test_a_grading_uses_the_given_seed_and_no_command_line_shows_it(tmp_path, co
 
 @pytest.mark.slow
 def test_a_batch_puts_its_seed_on_no_command_line(tmp_path, command_lines):
-    """A real ``grade batch`` (two submissions, two graders, resumed once): its secret seed reaches every grading
-    (the check passes at that seed only) and never shows on any process's command line."""
+    """A real ``grade batch`` (two submissions, two graders, resumed once): each submission's seed, derived from the
+    batch's secret and its files, reaches its grading (the check passes at that seed only), is kept for ``grade
+    run`` in the student's folder, and neither seed shows on any process's command line."""
     secret = fresh_seed()
-    lab_folder = seeded_lab(tmp_path / "lab", secret)
     for name in ("alice", "bob"):
         submission(tmp_path / "submissions" / name)
+    own = submission_options(GradingOptions(lab=".", input_seed=secret),
+                             take_in(tmp_path / "submissions" / "alice").files).input_seed
+    assert own != secret
+    lab_folder = seeded_lab(tmp_path / "lab", own)  # the three submissions hold the same files
     out = tmp_path / "out"
     seed_file(out, {"input_seed": secret, "note": "drawn before: the batch reuses it"}, name=INPUT_SEED_FILE)
     with command_lines() as watched:
@@ -473,11 +494,13 @@ def test_a_batch_puts_its_seed_on_no_command_line(tmp_path, command_lines):
         submission(tmp_path / "submissions" / "carol")
         again = grade_batch(tmp_path / "submissions", out=out, lab=lab_folder, jobs=2, timeout=60.0,
                             progress=False, log=lambda _: None)
-    assert not [line for line in watched.seen if str(secret) in line]
+    assert not [line for line in watched.seen if str(secret) in line or str(own) in line]
     assert any("--input-seed-file=" in line for line in watched.seen)  # the watcher saw the graders
     assert summary.graded == 2 and again.graded == 1 and again.reused == 2 and not again.problems, again.problems
     for name in ("alice", "bob", "carol"):
         results = json.loads((out / "students" / name / "results.json").read_text())
         assert results["score"] == results["max_score"] == 2, (name, results)
         assert results["output"].splitlines()[0] == GIVEN_FILE_NOTE
+        kept = out / "students" / name / INPUT_SEED_FILE
+        assert json.loads(kept.read_text())["input_seed"] == own and stat.S_IMODE(os.lstat(kept).st_mode) == 0o600
     assert stat.S_IMODE(os.lstat(out / INPUT_SEED_FILE).st_mode) == 0o600

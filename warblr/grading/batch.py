@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
@@ -45,7 +45,7 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
-from .seeds import fresh_seed, read_input_seed_file
+from .seeds import fresh_seed, read_input_seed_file, submission_input_seed
 from .runner import run_checks
 from .submissions import find_submissions, parse_due
 
@@ -75,7 +75,8 @@ class GradingOptions:
     leaderboard : bool
         Put the checks' leaderboard figures into each results.json (``--grade-leaderboard``).
     input_seed : int or None
-        The seeded checks' input seed for every submission of the batch (one course, one set of inputs);
+        The seeded checks' input seed: the batch's secret seed, and in each submission's own options the seed
+        derived from it and the submission's files (:func:`warblr.grading.seeds.submission_input_seed`);
         None lets each grading pick (a lab without ``solutions/`` picks one of its stored secret seeds).
         It reaches the grading pytest in a file only this user may read (``--input-seed-file``, written by
         :func:`grade_submission`), never on its command line: every local user may read those
@@ -216,9 +217,35 @@ def fingerprint(files, *, checks, options):
     digest = hashlib.sha256()
     digest.update(json.dumps({"warblr": __version__, "checks": checks, "options": options.fingerprint_fields()},
                              sort_keys=True).encode())
+    digest.update(files_digest(files).encode())
+    return digest.hexdigest()
+
+
+def files_digest(files):
+    """SHA-256 of a submission's files: their names and contents, in name order.
+
+    Examples
+    --------
+    >>> files_digest({"a.py": b"x"}) == files_digest({"a.py": b"y"})
+    False
+    """
+    digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     return digest.hexdigest()
+
+
+def submission_options(options, files):
+    """``options`` for one submission: its own input seed (:func:`warblr.grading.seeds.submission_input_seed`).
+
+    Examples
+    --------
+    >>> submission_options(GradingOptions(lab="."), {"a.py": b"x"}).input_seed is None
+    True
+    """
+    if options.input_seed is None:
+        return options
+    return replace(options, input_seed=submission_input_seed(options.input_seed, files_digest(files)))
 
 
 #: The batch's input seed, drawn once per output folder and kept (a resumed or rerun batch reuses it).
@@ -228,9 +255,10 @@ INPUT_SEED_FILE = "input-seed.json"
 def batch_input_seed(out, lab):
     """One fresh secret input seed for a whole batch, kept in ``OUT/input-seed.json``; None without ``solutions/``.
 
-    Every submission of a course is graded on the same inputs (fair, and a local, Ray or resumed run agree);
-    the seed is drawn with :mod:`secrets` when the batch starts, after the deadline, so no student could
-    have known it. A lab without ``solutions/`` (a Gradescope-style package) has only its stored secret
+    Each submission is graded on inputs drawn from this seed and its own files
+    (:func:`warblr.grading.seeds.submission_input_seed`): the same files always get the same inputs (a
+    local, Ray or resumed run agree), and no student can table the answers to inputs they saw for other
+    files. The seed is drawn with :mod:`secrets` when the batch starts, after the deadline. A lab without ``solutions/`` (a Gradescope-style package) has only its stored secret
     seeds: each grading then picks one of them itself.
 
     The file is this user's only (0600, written so from its first byte; one an earlier warblr left readable
@@ -258,8 +286,8 @@ def batch_input_seed(out, lab):
                                        "it to draw a new seed: every submission is then graded again)",
                                        parameter="out") from None
     seed = fresh_seed()
-    write_json_atomic(path, {"input_seed": seed, "note": "the seeded checks' inputs for every submission here"},
-                      private=True)
+    write_json_atomic(path, {"input_seed": seed, "note": "the batch's secret: each submission's inputs derive from "
+                                                         "it and the submission's files"}, private=True)
     return seed
 
 
@@ -369,6 +397,20 @@ class _Store:
 
     def folder(self, key):
         return self.root / key
+
+    def keep_input_seed(self, key, seed):
+        """Keep ``key``'s own input seed in ``input-seed.json`` (0600), for ``grade run --input-seed-file``."""
+        if seed is None:
+            return
+        path = self.folder(key) / INPUT_SEED_FILE
+        try:
+            if read_input_seed_file(path) == seed:
+                return
+        except ValueError:
+            pass  # missing, another seed (the files changed), or refused: written anew
+        write_json_atomic(path, {"input_seed": seed, "note": "this submission's inputs: reproduce its grade with "
+                                                             "warblr grade run -- --input-seed-file THIS_FILE"},
+                          private=True)
 
     def graded(self, key):
         """The stored record of ``key`` (dict) or None when missing or unreadable."""
@@ -562,20 +604,21 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
                                            "problem": row.problem}, row)
                     continue
                 files_of[entry.key] = taken.files
-                mark = fingerprint(taken.files, checks=checks, options=options)
+                own = submission_options(options, taken.files)
+                mark = fingerprint(taken.files, checks=checks, options=own)
+                store.keep_input_seed(entry.key, own.input_seed)
                 kept = None if regrade else store.graded(entry.key)
                 if kept and kept.get("fingerprint") == mark:
                     row.results, row.problem = kept["results"], kept.get("problem", "")
                     continue
                 staged = copy_submission(taken, scratch / "staged" / entry.key)
-                todo.append((entry.key, staged, mark))
+                todo.append((entry.key, staged, mark, own))
             log(f"warblr grade batch: {len(entries)} submission(s): {len(todo)} to grade, "
                 f"{len(entries) - len(todo) - refused} unchanged since the last run, {refused} refused at intake")
             cpu_before = _children_cpu()
             if todo:
                 log(f"grading on Ray ({ray}): {why}" if ray else f"grading with {why}")
-                jobs = _run_all(todo, rows, store, options=options, jobs=jobs, ray=ray, progress=progress,
-                                trusted=trust_submissions)
+                jobs = _run_all(todo, rows, store, jobs=jobs, ray=ray, progress=progress, trusted=trust_submissions)
             cpu_seconds = _children_cpu() - cpu_before
             notes = {entry.key: entry.note for entry in entries if entry.note}  # a bad :created_at: (graded)
             for key, note in [*notes.items(), *students_in_several(rows.values()).items()]:
@@ -608,8 +651,8 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_all(todo, rows, store, *, options, jobs, ray, progress, trusted=False):
-    """Grade ``todo`` (``[(key, staged folder, fingerprint)]``) ``jobs`` at a time; save each as it ends.
+def _run_all(todo, rows, store, *, jobs, ray, progress, trusted=False):
+    """Grade ``todo`` (``[(key, staged folder, fingerprint, options)]``) ``jobs`` at a time; save each as it ends.
 
     Returns the number of graders used (on Ray without ``jobs``: the cluster's CPUs).
     """
@@ -623,7 +666,7 @@ def _run_all(todo, rows, store, *, options, jobs, ray, progress, trusted=False):
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                key, folder, mark = pending.pop(0)
+                key, folder, mark, options = pending.pop(0)
                 running[backend.submit(folder, options)] = (key, mark)
             for handle, result in backend.finished(list(running)):
                 key, mark = running.pop(handle)

@@ -18,6 +18,8 @@ Only the inputs of the stored answers repeat.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -60,6 +62,40 @@ def draw_secret_seeds(count):
     while len(seeds) < count:
         seeds.add(fresh_seed())
     return sorted(seeds)
+
+
+def submission_input_seed(batch_seed, files_digest):
+    """The input seed one submission of a batch is graded on: an HMAC of its files under the batch's secret seed.
+
+    A student may learn the inputs their code was given (it may print them, and feedback shows what it
+    printed or raised); with one seed for the whole batch, a table of answers to those inputs, added to any
+    later submission graded into the same OUT (a late one, a resubmission, a classmate's), then scored. Keyed
+    on the files, a submission that adds such a table is another submission with other inputs, while the
+    same files always get the same inputs (a resumed, Ray or regraded batch agrees with itself).
+
+    Parameters
+    ----------
+    batch_seed : int
+        The batch's secret seed (``OUT/input-seed.json``).
+    files_digest : str
+        A digest of the submission's files (:func:`warblr.grading.batch.files_digest`).
+
+    Returns
+    -------
+    int
+        In [1, :data:`INPUT_SEED_BOUND`), never the public seed.
+
+    Examples
+    --------
+    >>> a = submission_input_seed(12345, "digest-a")
+    >>> a == submission_input_seed(12345, "digest-a"), a == submission_input_seed(12345, "digest-b")
+    (True, False)
+    >>> 1 <= a < INPUT_SEED_BOUND
+    True
+    """
+    key = int(batch_seed).to_bytes(8, "big")
+    mac = hmac.new(key, b"warblr submission input seed\0" + files_digest.encode(), hashlib.sha256).digest()
+    return 1 + int.from_bytes(mac[:8], "big") % (INPUT_SEED_BOUND - 1)
 
 
 def read_input_seed_file(path, *, make_private=False):
