@@ -33,7 +33,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys, monkeypatch):
                     "warblr_examples_per_s", "speedup"):
             assert row[key] > 0
     stages = report["stages"]
-    assert stages["resample"]["max_difference"] < 1e-9
+    assert 0 < stages["resample"]["max_difference"] < 1e-6  # float32, as the engine's float32 features resample
     assert stages["log-mel"]["max_difference"] < 1e-3
     assert stages["network"]["max_difference"] < 1e-3
     assert stages["end-to-end"]["max_difference"] < 1e-3
