@@ -43,6 +43,7 @@ __all__ = [
     "RESAMPLERS",
     "resample",
     "resampled_length",
+    "validate_resample_dtype",
     "validate_resampler",
     "KAISER_BEST",
     "kaiser_best_table",
@@ -85,7 +86,26 @@ def validate_resampler(method, *, name="method"):
     return method
 
 
-def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_best"):
+def validate_resample_dtype(dtype, *, name="dtype"):
+    """Return ``dtype`` if it is None, float64 or float32 (kaiser_best's compute dtypes), else raise.
+
+    Examples
+    --------
+    >>> validate_resample_dtype(np.float16)
+    Traceback (most recent call last):
+    ...
+    warblr.errors.InvalidArgumentError: dtype: None, float64 or float32, got <class 'numpy.float16'>
+    """
+    try:
+        allowed = dtype is None or np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:
+        allowed = False
+    if not allowed:
+        raise InvalidArgumentError(f"{name}: None, float64 or float32, got {dtype!r}")
+    return dtype
+
+
+def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_best", dtype=None):
     """Resample a mono waveform.
 
     Parameters
@@ -99,12 +119,16 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
         filter, which torchvggish uses, with a fast polyphase matmul;
         ``"resampy"`` calls resampy itself; ``"soxr"`` is faster still but
         its transition band differs (top mel bands move by up to ~1.0).
+    dtype : {None, numpy.float64, numpy.float32}, keyword-only
+        ``"kaiser_best"``'s compute dtype (see :func:`resample_kaiser_best`);
+        the other methods compute in float64 whatever it is.
 
     Returns
     -------
     np.ndarray
         ``[resampled_length(samples, orig_sr, target_sr)]`` samples (resampy's
-        ``int(samples * target_sr / orig_sr)``), same float dtype.
+        ``int(samples * target_sr / orig_sr)``), same float dtype (``dtype``
+        when given, for ``"kaiser_best"``).
 
     Raises
     ------
@@ -120,6 +144,7 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
     orig_sr = validate_sample_rate(orig_sr, name="orig_sr")
     target_sr = validate_sample_rate(target_sr, name="target_sr")
     validate_resampler(method)
+    validate_resample_dtype(dtype)
     waveform = validate_waveform(waveform)
     if waveform.ndim != 1:
         raise InvalidArgumentError(f"waveform: resample expects mono [samples], got shape {waveform.shape} "
@@ -130,7 +155,7 @@ def resample(waveform, orig_sr, target_sr=spec.SAMPLE_RATE, *, method="kaiser_be
         raise InvalidArgumentError(f"waveform: {waveform.shape[0]} samples at {orig_sr} Hz are too few to "
                                    f"resample to {target_sr} Hz")
     if method == "kaiser_best":
-        return resample_kaiser_best(waveform, orig_sr, target_sr)
+        return resample_kaiser_best(waveform, orig_sr, target_sr, dtype=dtype)
     if method == "resampy":
         try:
             import resampy
@@ -448,8 +473,7 @@ def resample_kaiser_best(waveform, orig_sr, target_sr, *, dtype=None):
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
         raise InvalidArgumentError(f"waveform: expected [samples] or [samples, channels], got shape {waveform.shape}")
-    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
-        raise InvalidArgumentError(f"dtype: None, float64 or float32, got {dtype!r}")
+    validate_resample_dtype(dtype)
     orig_sr, target_sr, n_out = _check_rates(waveform.shape[0], orig_sr, target_sr)
     compute = np.dtype(np.float64 if dtype is None else dtype)
     out_dtype = compute if dtype is not None else waveform.dtype if waveform.dtype.kind == "f" else np.dtype(np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import spec
 from .audio import audio_read_errors, check_audio_path, check_finite_samples
-from .resample import polyphase_plan, resample, resample_kaiser_best, resampled_length, validate_resampler
+from .resample import polyphase_plan, resample, resampled_length, validate_resample_dtype, validate_resampler
 from .errors import AudioFileError, AudioTooShortError, InvalidArgumentError
 from .features import frame_examples, hop_frames, log_mel_spectrogram, num_examples, too_short_message
 
@@ -159,20 +159,13 @@ def iter_file_examples(path, *, chunk_seconds=60, resampler="kaiser_best", hop=s
     validate_resampler(resampler, name="resampler")
     hop = hop_frames(hop)
     path = check_audio_path(path)
-    if resample_dtype is not None and np.dtype(resample_dtype) not in (np.float32, np.float64):
-        raise InvalidArgumentError(f"resample_dtype: None, float64 or float32, got {resample_dtype!r}")
-
-    def resampled_chunk(chunk, orig_sr, target_sr):
-        if resampler == "kaiser_best":
-            return resample_kaiser_best(chunk, orig_sr, target_sr, dtype=resample_dtype)
-        return resample(chunk, orig_sr, target_sr, method=resampler)
-
+    validate_resample_dtype(resample_dtype, name="resample_dtype")
     with audio_read_errors(path):
         sound = sf.SoundFile(str(path))
-    return _stream(sound, path, chunk_seconds, resampled_chunk, hop, log_mel or log_mel_spectrogram)
+    return _stream(sound, path, chunk_seconds, resampler, resample_dtype, hop, log_mel or log_mel_spectrogram)
 
 
-def _stream(sound, path, chunk_seconds, resample_chunk, hop, log_mel):
+def _stream(sound, path, chunk_seconds, resampler, resample_dtype, hop, log_mel):
     """The generator behind :func:`iter_file_examples`; closes ``sound`` when done."""
     with sound:
         orig_sr, target_sr = int(sound.samplerate), spec.SAMPLE_RATE
@@ -194,7 +187,8 @@ def _stream(sound, path, chunk_seconds, resample_chunk, hop, log_mel):
                 break
             last = eof and buffer_end <= start + step
             window_start = max(0, start - margin)
-            resampled = resample_chunk(buffer[window_start - buffer_start:], orig_sr, target_sr)
+            resampled = resample(buffer[window_start - buffer_start:], orig_sr, target_sr, method=resampler,
+                                 dtype=resample_dtype)
             first = (start - window_start) // period * out_per_period
             stop = None if last else first + step // period * out_per_period
             carry = np.concatenate([carry, resampled[first:stop]])

@@ -185,6 +185,15 @@ def test_a_non_finite_sample_is_refused_naming_its_clip(bad, dtype):
         batch_examples([(good, 44100), (spoilt, 44100), (good, 44100)], dtype=dtype)
 
 
+@pytest.mark.parametrize("resampler", ["resampy", "soxr"])
+def test_other_resamplers_check_the_input_for_non_finite_samples(resampler):
+    good = np.random.default_rng(2).uniform(-0.5, 0.5, 48510)
+    spoilt = good.copy()
+    spoilt[-1] = np.nan
+    with pytest.raises(InvalidArgumentError, match=r"^clips\[1\]: contains NaN or Inf samples$"):
+        batch_examples([(good, 44100), (spoilt, 44100)], resampler=resampler)
+
+
 def test_samples_too_large_for_float32_are_refused_not_turned_into_inf():
     loud = np.full(20000, 1e300)  # finite in float64, Inf in float32: was silently a NaN/Inf log-mel
     with pytest.raises(InvalidArgumentError, match=r"^clips\[0\]: samples too large to resample in float32"):
