@@ -77,6 +77,8 @@ def assert_well_formed(results):
     json.dumps(results)
 
 
+@pytest.mark.slow  # a full grading run (~15 s); the fast pass grades the solutions' reference checks
+# (test_input_seeds.py) and every check on the stubs (test_lazy.py's 'none')
 def test_solutions_score_full_marks(solutions_run):
     run, results = solutions_run
     assert run.returncode == 0, run.stdout[-5000:]
@@ -100,6 +102,8 @@ def test_untouched_stubs_are_not_attempted(stubs_run, solutions_run):
     assert_well_formed(results)
 
 
+@pytest.mark.slow  # a full grading run (~15 s); the fast pass grades the solutions' reference checks
+# (test_input_seeds.py) and every check on the stubs (test_lazy.py's 'none')
 def test_hidden_checks_are_marked_hidden_in_results(solutions_run):
     hidden = hidden_check_names(ROOT / "exercises")
     for test in solutions_run[1]["tests"]:
@@ -123,6 +127,8 @@ def test_handout_has_no_solutions_and_no_hidden_checks(handout):
     assert not [name for name in hidden if f"def {name}(" in text or f"class {name}" in text]
 
 
+@pytest.mark.slow  # a full grading run (~15 s); the fast pass grades the solutions' reference checks
+# (test_input_seeds.py) and every check on the stubs (test_lazy.py's 'none')
 def test_handout_says_how_many_hidden_checks_and_points_run_only_at_grading(handout, solutions_run):
     hidden = [test for test in solutions_run[1]["tests"] if test["visibility"] == "hidden"]
     visible = [test for test in solutions_run[1]["tests"] if test["visibility"] != "hidden"]
