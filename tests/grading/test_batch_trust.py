@@ -9,8 +9,21 @@
   student two rows in canvas.csv, unflagged.
 - The students' results.json named the batch's input seed, which the batch
   reuses when it resumes or regrades (tested in ``test_input_seeds.py``).
+- (Red team, stop 36.) The refusal was the driver's alone and skipped Ray: run
+  as another user, ``grade batch --ray local`` graded a submission that loaded
+  solutions/ at run time (134/134) and rewrote two classmates' staged files
+  (0/134 each). Now each grading checks its own process's user where it runs
+  (a Ray node's workers need not be the driver's user), and a private local
+  Ray is refused up front like a local batch. A student's handout given as
+  ``--lab`` graded every check on the public inputs, whose answers it ships:
+  refused.
 """
 
+import json
+import os
+import pwd
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -20,6 +33,20 @@ from warblr.grading import batch
 from warblr.cli import build_parser
 from warblr.grading.submissions import Student
 
+NOT_ROOT = 1000
+
+
+def not_root(monkeypatch):
+    monkeypatch.setattr(batch.os, "geteuid", lambda: NOT_ROOT)
+
+
+def handout_lab(folder, seeds):
+    """A lab folder without solutions/ whose reference data stores ``seeds``."""
+    data = folder / "exercises" / "reference_data"
+    data.mkdir(parents=True)
+    (data / "manifest.json").write_text(json.dumps({"seeds": seeds}))
+    return folder
+
 
 def test_a_batch_refuses_to_run_student_code_as_its_own_user(monkeypatch, tmp_path):
     monkeypatch.setattr(batch.os, "geteuid", lambda: 1000)
@@ -27,6 +54,73 @@ def test_a_batch_refuses_to_run_student_code_as_its_own_user(monkeypatch, tmp_pa
         batch.grade_batch(tmp_path / "none", out=tmp_path / "out", lab=tmp_path, progress=False, log=print)
     assert "--trust-submissions" in str(refused.value)
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("address", ["local", " Local "])
+def test_a_private_local_ray_is_refused_up_front_like_a_local_batch(monkeypatch, tmp_path, address):
+    not_root(monkeypatch)
+    with pytest.raises(InvalidArgumentError, match="not running as root") as refused:
+        batch.grade_batch(tmp_path / "none", out=tmp_path / "out", lab=tmp_path, ray=address, progress=False,
+                          log=print)
+    assert refused.value.parameter == "trust_submissions"
+    assert not (tmp_path / "out").exists()
+
+
+def test_each_grading_refuses_to_run_student_code_where_its_process_is_not_root(monkeypatch, tmp_path):
+    """On another Ray cluster the driver cannot know its nodes' users: each grading checks its own."""
+    ran = []
+    monkeypatch.setattr(batch, "run_checks", lambda **kwargs: ran.append(kwargs) or {"results": {}, "crashes": 0})
+    not_root(monkeypatch)
+    options = batch.GradingOptions(lab=str(tmp_path))
+    refused = batch.grade_submission(str(tmp_path), options)
+    assert set(refused) == {"refused"} and not ran
+    assert "--trust-submissions" in refused["refused"] and f"uid {NOT_ROOT}" in refused["refused"]
+    graded = batch.grade_submission(str(tmp_path), batch.GradingOptions(lab=str(tmp_path), trusted=True))
+    assert len(ran) == 1 and "refused" not in graded
+    # Trust is not part of a result: a trusted rerun reuses what an untrusted-as-root run saved.
+    assert batch.GradingOptions(lab="x", trusted=True).fingerprint_fields() == \
+        batch.GradingOptions(lab="x").fingerprint_fields()
+
+
+def test_a_grading_run_by_a_real_other_user_refuses(tmp_path):
+    """The same, with no monkeypatching: the grading runs as the user nobody (what a Ray node's worker may be)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (to run a process as the user nobody)")
+    tmp_path.chmod(0o755)
+    code = ("import json, sys\nfrom warblr.grading.batch import GradingOptions, grade_submission\n"
+            "print(json.dumps(grade_submission(sys.argv[1], GradingOptions(lab=sys.argv[1]))))\n")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], user="nobody", capture_output=True,
+                         text=True, timeout=120, cwd="/")
+    if run.returncode != 0 and "warblr" not in run.stderr[-2000:]:
+        pytest.skip(f"the user nobody cannot run this Python here: {run.stderr[-300:]}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    refused = json.loads(run.stdout)["refused"]
+    assert "not running as root" in refused and f"uid {pwd.getpwnam('nobody').pw_uid}" in refused
+
+
+def test_a_refusal_from_a_node_stops_the_batch_and_saves_nothing_for_it():
+    saved = []
+    store = SimpleNamespace(save=lambda *args: saved.append(args))
+    rows = {"ada": SimpleNamespace(problem="", results={})}
+    with pytest.raises(InvalidArgumentError, match="not running as root") as refused:
+        batch._finish("ada", "mark", lambda: {"refused": batch.UNTRUSTED_REASON + " (uid 1000 on node-2)"}, rows,
+                      store)
+    assert refused.value.parameter == "trust_submissions" and "node-2" in str(refused.value)
+    assert not saved  # no zero saved for a submission nobody graded; a resume grades it
+
+
+def test_a_handout_is_refused_as_the_lab_of_a_batch(tmp_path):
+    handout = handout_lab(tmp_path / "handout", [0])
+    with pytest.raises(InvalidArgumentError, match="public inputs") as refused:
+        batch.grade_batch(tmp_path / "none", out=tmp_path / "out", lab=handout, progress=False, log=print)
+    assert refused.value.parameter == "lab" and str(handout) in str(refused.value)
+    assert not (tmp_path / "out").exists()
+    assert not batch.grades_on_secret_inputs(handout)
+    assert batch.grades_on_secret_inputs(handout_lab(tmp_path / "package", [0, 111]))  # a Gradescope package
+    with_solutions = handout_lab(tmp_path / "lab", [0])
+    (with_solutions / "solutions").mkdir()
+    (with_solutions / "solutions" / "__init__.py").write_text("")
+    assert batch.grades_on_secret_inputs(with_solutions)
 
 
 def test_trust_submissions_is_a_batch_option():

@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
-from .seeds import fresh_seed, read_input_seed_file, submission_input_seed
+from .seeds import fresh_seed, grades_on_secret_inputs, read_input_seed_file, submission_input_seed
 from .runner import run_checks
 from .submissions import find_submissions, parse_due
 
@@ -85,6 +86,10 @@ class GradingOptions:
         Lock file shared by the batch's graders on this machine (``--grade-timing-lock``): timed checks
         run while no other grader runs a check (:mod:`warblr.grading.timing_lock`). None on Ray: its
         graders may be on other machines, and a lock on a shared --out would stop the whole cluster.
+    trusted : bool
+        The students' code may run as the grader's own user (``--trust-submissions``). Checked where each
+        grading runs (:func:`grade_submission`), on Ray's nodes too: a Ray worker need not be root when
+        the driver is (Ray's images run as uid 1000).
     """
 
     lab: str
@@ -95,9 +100,10 @@ class GradingOptions:
     leaderboard: bool = False
     input_seed: int | None = None
     timing_lock: str | None = None
+    trusted: bool = False
 
     def fingerprint_fields(self):
-        """The options that can change a result (not where the lab lives, the threads or the timing lock)."""
+        """The options that can change a result (not where the lab lives, the threads, the timing lock or trust)."""
         return {"timeout": self.timeout, "max_memory": self.max_memory, "sandbox_user": self.sandbox_user,
                 "leaderboard": self.leaderboard, "input_seed": self.input_seed}
 
@@ -291,6 +297,17 @@ def batch_input_seed(out, lab):
     return seed
 
 
+#: Why a batch will not run students' code as a user other than root without ``--trust-submissions``.
+UNTRUSTED_REASON = ("not running as root, so every student's code would run as you, with no uid separation: it could "
+                    "read the batch's input seed and change the other submissions' results. Run it as root (the "
+                    "worker then runs as --sandbox-user), or pass --trust-submissions for code you trust")
+
+
+def untrusted_grader(options):
+    """:data:`UNTRUSTED_REASON` where this process may not grade with ``options`` (not root, not trusted), else ''."""
+    return "" if options.trusted or os.geteuid() == 0 else UNTRUSTED_REASON
+
+
 def grade_submission(folder, options):
     """Grade one staged submission exactly as ``warblr grade run --impl FOLDER`` does; return a dict.
 
@@ -303,7 +320,9 @@ def grade_submission(folder, options):
     Returns
     -------
     dict
-        ``{"results": results.json as a dict, "crashes": int, "seconds": float}``.
+        ``{"results": results.json as a dict, "crashes": int, "seconds": float}``, or ``{"refused": why}``
+        without running anything where this process is not root and ``options.trusted`` is False
+        (:func:`untrusted_grader`): the batch then stops.
 
     Notes
     -----
@@ -313,6 +332,9 @@ def grade_submission(folder, options):
     inside ``options`` (Ray's task arguments, not a command line), and the file is written on the node that
     grades, so it needs no shared ``OUT/input-seed.json``.
     """
+    refused = untrusted_grader(options)
+    if refused:  # on the node that grades: the driver cannot know which user Ray's workers run as
+        return {"refused": f"{refused} (this grader runs as uid {os.geteuid()} on {socket.gethostname()})"}
     env = grader_environment(options.threads)
     handle, grade_json = tempfile.mkstemp(prefix="warblr-batch-", suffix=".json")
     os.close(handle)
@@ -541,7 +563,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     log : callable
         Where messages go (one string each).
     trust_submissions : bool
-        Grade although this process is not root (locally): the students' code then runs as this user.
+        Grade although this process (or, on Ray, the process grading on a node) is not root: the students'
+        code then runs as that user.
 
     Returns
     -------
@@ -552,16 +575,23 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     InvalidArgumentError
         Not root and not ``trust_submissions``: without uid separation one student's code could read the
         batch's secret input seed and rewrite the other students' results (a red-team review did both).
+        Refused before anything is written here and on a private local Ray; on another Ray cluster by the
+        first grading on a node whose user is not root (the submissions saved before it are kept).
     """
     started = time.monotonic()
-    if not ray and os.geteuid() != 0 and not trust_submissions:
-        reason = ("not running as root, so every student's code would run as you, with no uid separation: it "
-                  "could read the batch's input seed and change the other submissions' results. Run it as root "
-                  "(the worker then runs as --sandbox-user), or pass --trust-submissions for code you trust")
-        raise InvalidArgumentError(f"warblr grade batch: {reason}", parameter="trust_submissions", reason=reason)
+    # Here for a local run and a private local Ray (whose workers run as this user); on another cluster each
+    # grading checks its own node's user (grade_submission) and the first refusal stops the batch.
+    if (not ray or str(ray).strip().lower() == "local") and os.geteuid() != 0 and not trust_submissions:
+        raise InvalidArgumentError(f"warblr grade batch: {UNTRUSTED_REASON}", parameter="trust_submissions",
+                                   reason=UNTRUSTED_REASON)
     if due is not None:
         due = parse_due(due)  # a bad --due stops the batch before it makes or locks anything
     out, lab = Path(out).resolve(), Path(lab).resolve()
+    if not grades_on_secret_inputs(lab):  # a student's handout given as --lab: answers a table could hold
+        reason = (f"{lab} has no solutions/ and no secret input seeds (a student handout?): every check would run "
+                  "on the public inputs, whose answers the handout ships. Give the instructor's lab (with "
+                  "solutions/) or a Gradescope package built by warblr grade autograder")
+        raise InvalidArgumentError(f"--lab: {reason}", parameter="lab", reason=reason)
     checks = checks_digest(lab)
     if jobs is None and ray:
         jobs, why = None, "one Ray task per CPU of the cluster"
@@ -581,7 +611,8 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
                                  sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
                                  leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
-                                 timing_lock=None if ray else str(out / ".staging" / "timing.lock"))
+                                 timing_lock=None if ray else str(out / ".staging" / "timing.lock"),
+                                 trusted=bool(trust_submissions))
         scratch = out / ".staging"
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "staged").mkdir(parents=True)
@@ -686,6 +717,9 @@ def _finish(key, mark, result, rows, store, *, trusted=False):
     except Exception as exc:  # noqa: BLE001 -- a grader that failed costs this submission only
         graded = {"results": results_json([], execution_time=0.0, notes=[f"grading failed: {exc}"]),
                   "crashes": 1, "seconds": 0.0}
+    if "refused" in graded:  # a grader that may not run students' code: the batch stops, what is saved stays
+        raise InvalidArgumentError(f"warblr grade batch: {graded['refused']}", parameter="trust_submissions",
+                                   reason=graded["refused"])
     row.problem = problem_of(graded, trusted=trusted)
     store.save(key, {**graded, "fingerprint": mark, "problem": row.problem}, row)
 

@@ -250,7 +250,7 @@ def choose_input_seed(config, *, choose=None):
     if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
         seed = fresh_seed()
         return ChosenSeed(seed, f"input seed: random ({seed}, fresh for this run)", seed)
-    secret = [seed for seed in stored_input_seeds(root / CHECKS_FOLDER / "reference_data") if seed != PUBLIC_INPUT_SEED]
+    secret = secret_input_seeds(root)
     if secret:
         return ChosenSeed((choose or secrets.choice)(secret),
                           f"input seed: secret (one of the {len(secret)} stored for grading; the inputs of the "
@@ -266,3 +266,16 @@ def stored_input_seeds(folder):
         return sorted({int(seed) for seed in seeds})
     except (OSError, ValueError, TypeError, AttributeError):
         return []
+
+
+def secret_input_seeds(lab):
+    """The stored input seeds of ``lab`` other than the public one: [] for a student's handout."""
+    return [seed for seed in stored_input_seeds(Path(lab) / CHECKS_FOLDER / "reference_data")
+            if seed != PUBLIC_INPUT_SEED]
+
+
+def grades_on_secret_inputs(lab):
+    """Whether a grading in ``lab`` can draw inputs students never saw: it has ``solutions/`` (answers
+    computed live) or stored secret seeds (a Gradescope package). A handout has neither: only the public
+    inputs, whose answers it ships."""
+    return (Path(lab) / "solutions" / "__init__.py").is_file() or bool(secret_input_seeds(lab))
