@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,28 @@ def test_a_missing_lock_folder_is_said_and_grading_goes_on(tmp_path):
                          cwd=lab, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout
     assert "timing: no lock shared with the other graders" in json.loads((lab / "results.json").read_text())["output"]
+
+
+@pytest.mark.parametrize(("ray", "locked"), [(None, True), ("local", True), ("auto", False), ("10.0.0.2:6379", False)])
+def test_a_batch_on_this_machine_hands_its_graders_the_lock(monkeypatch, tmp_path, ray, locked):
+    """A local batch and a private local Ray (every grader on this machine) share the lock; another cluster's
+    graders may be on other machines, where a lock on the shared --out would pause them all."""
+    from warblr.grading import batch
+
+    root = Path(__file__).resolve().parents[2]
+    submission = tmp_path / "submissions" / "ada"
+    submission.mkdir(parents=True)
+    for module in EXERCISE_MODULES:
+        (submission / f"{module}.py").write_bytes((root / "solutions" / f"{module}.py").read_bytes())
+    handed = []
+
+    def run_all(todo, rows, store, **kwargs):
+        handed.extend(options for _, _, _, options in todo)
+        return 1
+
+    monkeypatch.setattr(batch, "_run_all", run_all)
+    batch.grade_batch(tmp_path / "submissions", out=tmp_path / "out", lab=root, ray=ray, jobs=1, progress=False,
+                      log=lambda _: None)
+    [options] = handed
+    assert (options.timing_lock == str(tmp_path / "out" / ".staging" / "timing.lock")) is locked
+    assert (options.timing_lock is None) is not locked

@@ -84,8 +84,9 @@ class GradingOptions:
         (``/proc/<pid>/cmdline``).
     timing_lock : str or None
         Lock file shared by the batch's graders on this machine (``--grade-timing-lock``): timed checks
-        run while no other grader runs a check (:mod:`warblr.grading.timing_lock`). None on Ray: its
-        graders may be on other machines, and a lock on a shared --out would stop the whole cluster.
+        run while no other grader runs a check (:mod:`warblr.grading.timing_lock`). None on a Ray cluster
+        (a private local Ray keeps it): its graders may be on other machines, and a lock on a shared --out
+        would stop the whole cluster.
     trusted : bool
         The students' code may run as the grader's own user (``--trust-submissions``). Checked where each
         grading runs (:func:`grade_submission`), on Ray's nodes too: a Ray worker need not be root when
@@ -579,9 +580,11 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         first grading on a node whose user is not root (the submissions saved before it are kept).
     """
     started = time.monotonic()
-    # Here for a local run and a private local Ray (whose workers run as this user); on another cluster each
-    # grading checks its own node's user (grade_submission) and the first refusal stops the batch.
-    if (not ray or str(ray).strip().lower() == "local") and os.geteuid() != 0 and not trust_submissions:
+    # A local run or a private local Ray: every grader on this machine, as this user.
+    this_machine = not ray or str(ray).strip().lower() == "local"
+    # Here for those; on another cluster each grading checks its own node's user (grade_submission) and the
+    # first refusal stops the batch.
+    if this_machine and os.geteuid() != 0 and not trust_submissions:
         raise InvalidArgumentError(f"warblr grade batch: {UNTRUSTED_REASON}", parameter="trust_submissions",
                                    reason=UNTRUSTED_REASON)
     if due is not None:
@@ -611,7 +614,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
         options = GradingOptions(lab=str(lab), timeout=float(timeout), max_memory=max_memory,
                                  sandbox_user=sandbox_user, threads=1 if ray else threads_per_grader(jobs),
                                  leaderboard=leaderboard, input_seed=batch_input_seed(out, lab),
-                                 timing_lock=None if ray else str(out / ".staging" / "timing.lock"),
+                                 timing_lock=str(out / ".staging" / "timing.lock") if this_machine else None,
                                  trusted=bool(trust_submissions))
         scratch = out / ".staging"
         shutil.rmtree(scratch, ignore_errors=True)
