@@ -20,8 +20,10 @@ reported while confinement goes on as before.
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import types
@@ -272,3 +274,24 @@ def test_a_refused_pid_namespace_is_reported_and_confinement_goes_on():
     assert sent["pid"] != 2 and len(sent["proc"]) > 2  # no fork happened: the host's processes are visible
     note = ForkServer._process_note(types.SimpleNamespace(), {"confined": sent["report"]}, "nobody")
     assert note.startswith("processes: NOT private, no new PID namespace (") and why in note
+
+
+def test_a_world_writable_folder_of_dev_is_made_private_for_each_worker():
+    """Red team, stop 36: /dev was never searched, so where /dev/mqueue is mounted world-writable (Docker,
+    systemd) a worker could create queues there that outlived it: a channel to later checks and students."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (to make a folder in /dev)")
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="warblr-test-", dir="/dev"))  # where /dev/mqueue would be
+    except OSError as exc:
+        pytest.skip(f"cannot make a folder in /dev here: {exc}")
+    try:
+        folder.chmod(0o1777)
+        deeper = folder / "deeper"
+        deeper.mkdir(mode=0o1777)
+        deeper.chmod(0o1777)
+        found = sandbox.world_writable_folders()
+        assert str(folder) in found  # covered by a private tmpfs in each worker, as /tmp is
+        assert str(deeper) not in found  # inside a folder already covered
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -253,8 +253,8 @@ def world_writable_folders(*, depth=4, skip=()):
                 continue
             if mode & stat.S_IWOTH:
                 add(entry.path)
-            elif levels > 1 and entry.path != "/dev":
-                walk(entry.path, levels - 1)
+            elif levels > 1:  # /dev one level only: its folders of its own (/dev/mqueue, /dev/shm), no deeper
+                walk(entry.path, 1 if entry.path == "/dev" else levels - 1)
 
     walk("/", depth)
     return sorted(p for p in found if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in found))
