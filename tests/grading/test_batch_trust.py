@@ -115,12 +115,15 @@ def test_a_handout_is_refused_as_the_lab_of_a_batch(tmp_path):
         batch.grade_batch(tmp_path / "none", out=tmp_path / "out", lab=handout, progress=False, log=print)
     assert refused.value.parameter == "lab" and str(handout) in str(refused.value)
     assert not (tmp_path / "out").exists()
-    assert not batch.grades_on_secret_inputs(handout)
-    assert batch.grades_on_secret_inputs(handout_lab(tmp_path / "package", [0, 111]))  # a Gradescope package
+    assert batch.ships_only_public_answers(handout)
+    assert not batch.ships_only_public_answers(handout_lab(tmp_path / "package", [0, 111]))  # Gradescope's
     with_solutions = handout_lab(tmp_path / "lab", [0])
     (with_solutions / "solutions").mkdir()
     (with_solutions / "solutions" / "__init__.py").write_text("")
-    assert batch.grades_on_secret_inputs(with_solutions)
+    assert not batch.ships_only_public_answers(with_solutions)
+    own_checks = tmp_path / "own"  # no stored answers at all: checks of its own (the batch tests' tiny labs)
+    (own_checks / "exercises").mkdir(parents=True)
+    assert not batch.ships_only_public_answers(own_checks)
 
 
 def test_trust_submissions_is_a_batch_option():

@@ -46,7 +46,7 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
-from .seeds import fresh_seed, grades_on_secret_inputs, read_input_seed_file, submission_input_seed
+from .seeds import fresh_seed, read_input_seed_file, ships_only_public_answers, submission_input_seed
 from .runner import run_checks
 from .submissions import find_submissions, parse_due
 
@@ -590,9 +590,9 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     if due is not None:
         due = parse_due(due)  # a bad --due stops the batch before it makes or locks anything
     out, lab = Path(out).resolve(), Path(lab).resolve()
-    if not grades_on_secret_inputs(lab):  # a student's handout given as --lab: answers a table could hold
-        reason = (f"{lab} has no solutions/ and no secret input seeds (a student handout?): every check would run "
-                  "on the public inputs, whose answers the handout ships. Give the instructor's lab (with "
+    if ships_only_public_answers(lab):  # a student's handout given as --lab: answers a table could hold
+        reason = (f"{lab} is a student handout (no solutions/, stored answers for the public inputs only): every "
+                  "check would run on the public inputs, whose answers it ships. Give the instructor's lab (with "
                   "solutions/) or a Gradescope package built by warblr grade autograder")
         raise InvalidArgumentError(f"--lab: {reason}", parameter="lab", reason=reason)
     checks = checks_digest(lab)

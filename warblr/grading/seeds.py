@@ -274,8 +274,14 @@ def secret_input_seeds(lab):
             if seed != PUBLIC_INPUT_SEED]
 
 
-def grades_on_secret_inputs(lab):
-    """Whether a grading in ``lab`` can draw inputs students never saw: it has ``solutions/`` (answers
-    computed live) or stored secret seeds (a Gradescope package). A handout has neither: only the public
-    inputs, whose answers it ships."""
-    return (Path(lab) / "solutions" / "__init__.py").is_file() or bool(secret_input_seeds(lab))
+def ships_only_public_answers(lab):
+    """Whether ``lab`` is a student's handout: no ``solutions/``, and stored answers for the public inputs only.
+
+    Grading there could only draw the public inputs, whose answers it ships. A lab with ``solutions/``
+    (answers computed live on fresh inputs), with stored secret seeds (a Gradescope package), or with no
+    stored answers at all (checks of its own) is not one.
+    """
+    if (Path(lab) / "solutions" / "__init__.py").is_file():
+        return False
+    stored = stored_input_seeds(Path(lab) / CHECKS_FOLDER / "reference_data")
+    return bool(stored) and not secret_input_seeds(lab)
