@@ -64,13 +64,35 @@ def mel_support():
     return int(used[0]), int(used[-1]) + 1
 
 
+#: The warm-up signals of :func:`_constants`: two clips of two examples each, like a group of the engine.
+_WARM_UP_SHAPE = (2, 2 * spec.EXAMPLE_SAMPLES)
+
+
 @functools.lru_cache(maxsize=8)
 def _constants(device, dtype):
-    """Periodic Hann window and the mel matrix's rows of :func:`mel_support`, as tensors on ``device``."""
+    """Periodic Hann window and the mel matrix's rows of :func:`mel_support`, as tensors on ``device``.
+
+    Built once per device and dtype, and then the log-mel runs once on fixed noise whose result is thrown
+    away: the first log-mel of a fresh process sometimes came out different (in about 1 of 35 fresh
+    processes on a busy 2-core Xeon, up to ~3e-5 in the examples of the first group; the same input a
+    moment later gave the usual bits), so items depended on which group a process computed first.
+    """
     first, stop = mel_support()
     window = torch.as_tensor(periodic_hann(spec.STFT_WINDOW_LENGTH), dtype=dtype, device=device)
     mel = torch.as_tensor(np.array(mel_matrix())[first:stop], dtype=dtype, device=device)
+    noise = torch.as_tensor(np.random.default_rng(0).standard_normal(_WARM_UP_SHAPE), dtype=dtype, device=device)
+    _log_mel(noise, window, mel)
     return window, mel
+
+
+def _log_mel(signals, window, mel):
+    """The log-mel of ``[..., samples]`` ``signals`` (checked) with the given window and mel rows."""
+    first, stop = mel_support()
+    frames = signals.unfold(-1, spec.STFT_WINDOW_LENGTH, spec.STFT_HOP_LENGTH) * window
+    spectrum = torch.fft.rfft(frames, n=spec.FFT_LENGTH)[..., first:stop]
+    # sqrt(re^2 + im^2), not complex abs(): torch's abs (hypot) took 2.6x longer on CPU; both within 1e-7 relative.
+    magnitude = (spectrum.real.square() + spectrum.imag.square()).sqrt_()
+    return torch.log_(magnitude @ mel + spec.LOG_OFFSET)
 
 
 def _as_batch(signals, dtype):
@@ -113,13 +135,7 @@ def log_mel_torch(signals, *, dtype=None):
         raise InvalidArgumentError(
             f"signals: {signals.shape[-1]} samples are fewer than one {spec.STFT_WINDOW_LENGTH}-sample STFT frame"
         )
-    window, mel = _constants(signals.device, signals.dtype)
-    first, stop = mel_support()
-    frames = signals.unfold(-1, spec.STFT_WINDOW_LENGTH, spec.STFT_HOP_LENGTH) * window
-    spectrum = torch.fft.rfft(frames, n=spec.FFT_LENGTH)[..., first:stop]
-    # sqrt(re^2 + im^2), not complex abs(): torch's abs (hypot) took 2.6x longer on CPU; both within 1e-7 relative.
-    magnitude = (spectrum.real.square() + spectrum.imag.square()).sqrt_()
-    return torch.log_(magnitude @ mel + spec.LOG_OFFSET)
+    return _log_mel(signals, *_constants(signals.device, signals.dtype))
 
 
 def examples_torch(signals, *, dtype=None):
