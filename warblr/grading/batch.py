@@ -46,7 +46,8 @@ from .gradebook import Row, feedback_markdown, write_gradebook
 from .impl import EXERCISE_MODULES
 from .intake import copy_submission, take_in
 from .report import results_json, write_json_atomic
-from .seeds import fresh_seed, read_input_seed_file, ships_only_public_answers, submission_input_seed
+from .seeds import (fresh_seed, has_solutions, read_input_seed_file, ships_only_public_answers,
+                    submission_input_seed)
 from .runner import run_checks
 from .submissions import find_submissions, parse_due
 
@@ -282,7 +283,7 @@ def batch_input_seed(out, lab):
     >>> batch_input_seed(tempfile.mkdtemp(), tempfile.mkdtemp()) is None
     True
     """
-    if not (Path(lab) / "solutions" / "__init__.py").is_file():
+    if not has_solutions(lab):
         return None
     path = Path(out) / INPUT_SEED_FILE
     if os.path.lexists(path):
@@ -652,7 +653,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
             cpu_before = _children_cpu()
             if todo:
                 log(f"grading on Ray ({ray}): {why}" if ray else f"grading with {why}")
-                jobs = _run_all(todo, rows, store, jobs=jobs, ray=ray, progress=progress, trusted=trust_submissions)
+                jobs = _run_all(todo, rows, store, jobs=jobs, ray=ray, progress=progress)
             cpu_seconds = _children_cpu() - cpu_before
             notes = {entry.key: entry.note for entry in entries if entry.note}  # a bad :created_at: (graded)
             for key, note in [*notes.items(), *students_in_several(rows.values()).items()]:
@@ -685,7 +686,7 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_all(todo, rows, store, *, jobs, ray, progress, trusted=False):
+def _run_all(todo, rows, store, *, jobs, ray, progress):
     """Grade ``todo`` (``[(key, staged folder, fingerprint, options)]``) ``jobs`` at a time; save each as it ends.
 
     Returns the number of graders used (on Ray without ``jobs``: the cluster's CPUs).
@@ -701,9 +702,9 @@ def _run_all(todo, rows, store, *, jobs, ray, progress, trusted=False):
         while pending or running:
             while pending and len(running) < jobs:
                 key, folder, mark, options = pending.pop(0)
-                running[backend.submit(folder, options)] = (key, mark)
+                running[backend.submit(folder, options)] = (key, mark, options.trusted)
             for handle, result in backend.finished(list(running)):
-                key, mark = running.pop(handle)
+                key, mark, trusted = running.pop(handle)
                 _finish(key, mark, result, rows, store, trusted=trusted)
                 bar.update()
     finally:

@@ -247,7 +247,7 @@ def choose_input_seed(config, *, choose=None):
         # results.json may reach them (whoever gave the number knows it; warblr grade batch keeps it in its OUT).
         return ChosenSeed(seed, "input seed: the one given with --input-seed (not named here)", seed)
     root = Path(config.rootpath)
-    if (root / "solutions" / "__init__.py").is_file():  # the reference is computed live: any seed will do
+    if has_solutions(root):  # the reference is computed live: any seed will do
         seed = fresh_seed()
         return ChosenSeed(seed, f"input seed: random ({seed}, fresh for this run)", seed)
     secret = secret_input_seeds(root)
@@ -281,7 +281,12 @@ def ships_only_public_answers(lab):
     (answers computed live on fresh inputs), with stored secret seeds (a Gradescope package), or with no
     stored answers at all (checks of its own) is not one.
     """
-    if (Path(lab) / "solutions" / "__init__.py").is_file():
+    if has_solutions(lab):
         return False
     stored = stored_input_seeds(Path(lab) / CHECKS_FOLDER / "reference_data")
-    return bool(stored) and not secret_input_seeds(lab)
+    return bool(stored) and set(stored) == {PUBLIC_INPUT_SEED}
+
+
+def has_solutions(lab):
+    """Whether ``lab`` holds the answers (``solutions/``), so checks compute them live on any inputs."""
+    return (Path(lab) / "solutions" / "__init__.py").is_file()
