@@ -52,8 +52,10 @@ def add_grading_options(parser):
     parser.add_argument("--timeout", type=float, default=DEFAULT_CHECK_TIMEOUT, metavar="SECONDS",
                         help="time limit of each check (default: %(default)g)")
     parser.add_argument("--max-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
-                        help="address-space cap (RLIMIT_AS) of the graded code's process, 'none' for no cap; "
-                             "raise it if the code uses CUDA (default: %(default)s)")
+                        help="memory cap of the graded code: the address space (RLIMIT_AS) of each of its "
+                             "processes, and, where the worker has a control group, the resident memory of all "
+                             "of them together; 'none' for no cap; raise it if the code uses CUDA "
+                             "(default: %(default)s)")
     parser.add_argument("--sandbox-user", default=DEFAULT_SANDBOX_USER, metavar="NAME",
                         help="unprivileged user the worker runs as when grading as root (default: %(default)s)")
     parser.add_argument("--leaderboard", action="store_true",

@@ -72,6 +72,9 @@ def student_error_type(name):
 
 def signal_explanation(status):
     """A sentence for a worker that ended by signal ``status`` (``"killed by SIGXFSZ"``), or None."""
+    if "out of memory" in status:
+        return ("your code's processes together used more memory than the check's limit (--max-memory); the "
+                "kernel killed them")
     if "SIGXFSZ" in status:
         return "your code wrote a file larger than the worker's file size limit"
     if "SIGXCPU" in status:

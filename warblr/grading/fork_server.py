@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import allocator, cleanup, intake, sandbox, wire
+from . import allocator, cleanup, control_groups, intake, sandbox, wire
 from .failures import SandboxError, clean_text
 
 #: Environment variables passed to the fork server (everything else is dropped).
@@ -194,6 +194,7 @@ class ForkServer:
         self._server = None
         self.server_pid = None
         self.pid_namespaces = False  # set by user(): whether each check gets a PID namespace of its own
+        self.control_groups = {}  # set by ready(): the fork server's parent control groups, {controller: folder}
         self._launch()
         atexit.register(self.close)
 
@@ -224,6 +225,8 @@ class ForkServer:
                 self.network_note = f"network: NOT isolated, the kernel refused a new network namespace ({network})"
             self.failed_preloads = list(ready.get("failed", []))
             self.preloaded = list(ready.get("preloaded", []))
+            self.control_groups = {name: str(path) for name, path in (ready.get("control_groups") or {}).items()
+                                   if Path(path).name.startswith(control_groups.PARENT_PREFIX)}
         return self
 
     # -- start-up
@@ -430,6 +433,9 @@ class ForkServer:
         if self._server is not None and self._server.poll() is None:
             self._server.kill()
             self._server.wait()
+        for folder in set(self.control_groups.values()):  # the killed server could not remove them
+            control_groups.remove_group(folder)
+        self.control_groups = {}
         if self._channel is not None:
             self._channel.close()
             self._channel = None

@@ -97,7 +97,8 @@ def pytest_addoption(parser):
                     help="time limit of each graded check, setup included (0: none; default 30)")
     group.addoption("--grade-max-memory", metavar="SIZE", default=None,
                     help="cap the address space (RLIMIT_AS, Linux) of the code under test, e.g. 4G, or 'none': "
-                         "of each worker with --isolate (default there: 6G), else of this pytest process "
+                         "of each worker's processes with --isolate (default there: 6G; and their resident "
+                         "memory together where the worker has a control group), else of this pytest process "
                          "(default: none)")
     group.addoption("--isolate", action="store_true", default=False,
                     help="run the graded code in a separate, confined worker process per check (an "

@@ -91,13 +91,9 @@ class RemoteImpl(ExerciseNamespace):
             self.import_errors.update({module: clean_text(str(exc)) for module in EXERCISE_MODULES})
             self.notes.append(clean_text(str(exc)))
         self.notes += [f"worker could not preload {failure}" for failure in self.sandbox.failed_preloads]
-        memory = f"{limits.address_space / 2**30:g} GiB address space, " if limits.address_space else ""
-        self.notes.append(f"worker limits: {memory}{limits.cpu_seconds or 'unlimited'} CPU s, "
-                          f"{limits.processes if self.uid is not None else 'no'} process cap, {limits.open_files} "
-                          f"open files, {limits.file_size >> 20} MiB per file; a fresh empty folder as cwd, "
-                          "scrubbed environment, one worker per check")
         trial = self.sandbox.try_confinement(self.confinement, self.hide + forbidden_folders)
         confined = trial.get("confined") or {}
+        self.notes.append(self._limits_note(limits, confined.get("control_group") or {}))
         self.unconfined_temp, self.ipc_shared = self._confinement_notes(confined, forbidden_folders)
         if self.hide:
             self.notes.append("hidden from the worker: " + ", ".join(self.hide))
@@ -114,6 +110,31 @@ class RemoteImpl(ExerciseNamespace):
 
     def __repr__(self):
         return f"RemoteImpl({str(self.folder)!r})"
+
+    def _limits_note(self, limits, group):
+        """The worker's limits, and whether a control group caps the check's processes together (``group``:
+        ``{controller: None or why not}`` from the trial confinement)."""
+        memory = f"{limits.address_space / 2**30:g} GiB address space per process, " if limits.address_space else ""
+        if group.get("pids") is None and limits.processes:
+            processes = f"{limits.processes} tasks for the check's processes together"
+        elif self.uid is not None and limits.processes:
+            processes = (f"{limits.processes} processes for the sandbox user, shared with every worker of every "
+                         "grading on this machine")
+        else:
+            processes = "no process cap"
+        note = (f"worker limits: {memory}{limits.cpu_seconds or 'unlimited'} CPU s, {processes}, "
+                f"{limits.open_files} open files, {limits.file_size >> 20} MiB per file; a fresh empty folder as "
+                "cwd, scrubbed environment, one worker per check")
+        memory_cap = limits.memory or limits.address_space
+        if group.get("memory") is None and memory_cap:
+            note += (f"; {memory_cap / 2**30:g} GiB resident for the check's processes together, and all of them "
+                     "are killed when the check ends (a control group per check)")
+        missing = {name: why for name, why in group.items() if why is not None}
+        if missing:
+            note += ("; NOT capped together (no control group for " + "; ".join(
+                f"{name}: {why}" for name, why in sorted(missing.items())) + "): a check that forks holds the "
+                "caps once per process")
+        return note
 
     def _confinement_notes(self, confined, forbidden_folders):
         """Notes on the private temporary folders, the IPC namespace and the forbidden modules' layers.

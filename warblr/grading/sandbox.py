@@ -28,6 +28,8 @@ import socket
 import stat
 from dataclasses import dataclass, field
 
+from . import control_groups
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
@@ -149,9 +151,17 @@ def new_network_namespace():
 
 @dataclass
 class Limits:
-    """Resource limits of one worker (0 or None: leave as is); ``temp_size``: bytes of each private tmpfs."""
+    """Resource limits of one worker (0 or None: leave as is).
+
+    ``address_space``: bytes of each process's address space;
+    ``memory``: bytes resident for all the check's processes together, in
+    its control group (None: ``address_space``); ``processes``: tasks of the
+    check together where it has a control group, else of the sandbox user;
+    ``temp_size``: bytes of each private tmpfs.
+    """
 
     address_space: int | None = 6 << 30
+    memory: int | None = None
     cpu_seconds: int | None = 120
     processes: int | None = 256
     open_files: int | None = 256
@@ -183,18 +193,23 @@ class Confinement:
     keep: list = field(default_factory=list)
     forbidden: list = field(default_factory=list)
     pid_namespace: bool = True
+    control_group: dict = field(default_factory=dict)
+    control_group_missing: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data):
         return cls(uid=data.get("uid"), gid=data.get("gid"), hide=list(data.get("hide", [])),
                    limits=Limits(**data.get("limits", {})), scratch=str(data.get("scratch", "")),
                    private_temp=list(data.get("private_temp", [])), keep=list(data.get("keep", [])),
-                   forbidden=list(data.get("forbidden", [])), pid_namespace=bool(data.get("pid_namespace", True)))
+                   forbidden=list(data.get("forbidden", [])), pid_namespace=bool(data.get("pid_namespace", True)),
+                   control_group=dict(data.get("control_group", {})),
+                   control_group_missing=dict(data.get("control_group_missing", {})))
 
     def to_json(self):
         return {"uid": self.uid, "gid": self.gid, "hide": list(self.hide), "limits": self.limits.to_json(),
                 "scratch": self.scratch, "private_temp": list(self.private_temp), "keep": list(self.keep),
-                "forbidden": list(self.forbidden), "pid_namespace": self.pid_namespace}
+                "forbidden": list(self.forbidden), "pid_namespace": self.pid_namespace,
+                "control_group": dict(self.control_group), "control_group_missing": dict(self.control_group_missing)}
 
 
 def _set_limit(kind, value):
@@ -475,6 +490,25 @@ class ForbiddenImports:
         return self
 
 
+def join_control_group(request):
+    """Join the worker's control group (:mod:`warblr.grading.control_groups`) as ``request`` names it.
+
+    Returns
+    -------
+    dict
+        ``{controller: None (its cap holds) or why not}`` for each of
+        :data:`warblr.grading.control_groups.CONTROLLERS`.
+    """
+    why = {controller: request.control_group_missing.get(controller, "no control group given")
+           for controller in control_groups.CONTROLLERS}
+    folders = sorted(set(request.control_group.values()))
+    if folders:
+        problem = control_groups.join(folders)
+        for controller in request.control_group:
+            why[controller] = problem
+    return why
+
+
 def confine(request):
     """Confine the calling (freshly forked) worker as ``request`` (a :class:`Confinement`) says.
 
@@ -487,12 +521,13 @@ def confine(request):
     Returns
     -------
     dict
-        ``{"namespaces": {"mount": why not, "ipc": why not, "pid": why not}, "private_temp": [covered, the
-        scratch folder among them], "refused": {folder: why not}, "keyrings": why not, "scratch": folder}``
-        (None: done).
+        ``{"control_group": {"pids": why not, "memory": why not}, "namespaces": {"mount": why not, "ipc": why
+        not, "pid": why not}, "private_temp": [covered, the scratch folder among them], "refused": {folder: why
+        not}, "keyrings": why not, "scratch": folder}`` (None: done).
     """
+    report = {"control_group": join_control_group(request)}  # first: all that follows is in the group
     os.setsid()  # its own process group: the grader kills the group (the keeper and the namespace's init)
-    report = {"namespaces": {"mount": "not asked", "ipc": "not asked"}, "private_temp": [], "refused": {}}
+    report.update({"namespaces": {"mount": "not asked", "ipc": "not asked"}, "private_temp": [], "refused": {}})
     if request.hide or request.private_temp or request.pid_namespace:
         report["namespaces"] = new_namespaces()
         if report["namespaces"]["mount"] is None:
@@ -521,7 +556,9 @@ def confine(request):
         if value is not None and (value > 0 or kind == resource.RLIMIT_CORE):
             _set_limit(kind, int(value))
     if request.uid is not None and os.geteuid() == 0:
-        if limits.processes:  # counted per user: only meaningful for a user of its own
+        if limits.processes and report["control_group"]["pids"] is not None:
+            # counted per user, every worker of the machine's gradings together: only where no group caps the
+            # check's own (one check holding the cap stopped another grading's check from starting threads)
             _set_limit(resource.RLIMIT_NPROC, int(limits.processes))
         os.setgroups([])
         os.setgid(request.gid)

@@ -11,7 +11,9 @@ request. The fork costs milliseconds where a fresh interpreter would spend
 seconds importing torch.
 
 A worker first confines itself (:func:`warblr.grading.sandbox.confine`:
-session, private tmpfs over every world-writable folder, a new IPC
+its control group, made by the fork server with the check's caps
+(:mod:`warblr.grading.control_groups`) and removed, with whatever is
+left in it, once the grader has asked how the worker ended; session, private tmpfs over every world-writable folder, a new IPC
 namespace, hidden folders, a new PID namespace -- the forked pid stays
 outside as the keeper and the check runs as pid 2 inside, seeing only its
 own processes --, rlimits, the sandbox user, an empty scratch folder as
@@ -43,7 +45,7 @@ import socket
 import sys
 import traceback
 
-from . import probes, sandbox, wire
+from . import control_groups, probes, sandbox, wire
 from .impl import GradedImpl, ImplImportError, not_attempted, student_file
 
 #: Imported once by the fork server so each worker starts warm.
@@ -242,8 +244,13 @@ def _describe_status(status):
     return f"exited {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"status {status}"
 
 
-def probe_access(request, paths):
-    """In a forked child confined as ``request``: which of ``paths`` can be read, and can Python run."""
+def probe_access(request, paths, groups=None):
+    """In a forked child confined as ``request``: which of ``paths`` can be read, and can Python run.
+
+    With ``groups`` (:class:`~warblr.grading.control_groups.WorkerGroups`) the child joins a group of its own,
+    as a worker does.
+    """
+    group = with_control_group(request, groups)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -283,7 +290,37 @@ def probe_access(request, paths):
         chunks.append(chunk)
     os.close(read_fd)
     os.waitpid(pid, 0)
+    if group is not None:
+        group.remove()
     return json.loads(b"".join(chunks) or b"{}")
+
+
+def with_control_group(request, groups):
+    """Make a control group for one worker confined as ``request`` (JSON, filled in); returns it or None."""
+    if groups is None:
+        return None
+    limits = sandbox.Limits(**request.get("limits", {}))
+    group, missing = groups.create(processes=limits.processes or None,
+                                   memory=limits.memory or limits.address_space or None)
+    request["control_group"] = {controller: str(folder) for controller, folder in group.folders.items()}
+    request["control_group_missing"] = missing
+    return group
+
+
+def ended(status, group, request):
+    """How a worker ended, as the grader is told: its status, and whether the kernel killed it for memory."""
+    if group is None:
+        return status
+    kills = group.memory_kills()
+    problem = group.remove()
+    if kills:
+        limits = request.get("limits", {})
+        cap = limits.get("memory") or limits.get("address_space") or 0
+        status += (f" (out of memory: the kernel killed {kills} of the check's processes for passing their "
+                   f"{cap / 2**30:g} GiB together)")
+    if problem:
+        status += f" (and {problem})"
+    return status
 
 
 def server_main(channel_fd, isolate_network):
@@ -304,9 +341,11 @@ def server_main(channel_fd, isolate_network):
         for name in engine:
             del sys.modules[name]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    statuses = {}
+    statuses, groups, requests = {}, control_groups.WorkerGroups(), {}
     _send_json(channel, {"ready": True, "network": network, "preloaded": preloaded, "failed": failed,
-                         "pid": os.getpid()})
+                         "pid": os.getpid(),
+                         "control_groups": {name: str(folder) for name, folder in groups.parents.items()},
+                         "control_groups_missing": groups.missing})
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(channel, MAX_SERVER_MESSAGE, 2)
@@ -318,11 +357,13 @@ def server_main(channel_fd, isolate_network):
         op = request.get("op")
         if op == "spawn":
             sock_fd, out_fd = fds
+            group = with_control_group(request["confine"], groups)
             pid = os.fork()
             if pid == 0:
                 channel.close()
                 worker_main(socket.socket(fileno=sock_fd), out_fd, request["submission"], request["confine"])
             wire.close_quietly(sock_fd, out_fd)
+            requests[pid] = (group, request["confine"])
             _send_json(channel, {"pid": pid})
         elif op == "status":
             pid = int(request["pid"])
@@ -332,12 +373,14 @@ def server_main(channel_fd, isolate_network):
                     statuses[pid] = _describe_status(status)
                 except ChildProcessError:
                     statuses[pid] = "unknown"
-            _send_json(channel, {"status": statuses.pop(pid)})
+            group, confinement = requests.pop(pid, (None, {}))
+            _send_json(channel, {"status": ended(statuses.pop(pid), group, confinement)})
         elif op == "probe":
-            _send_json(channel, probe_access(request["confine"], request["paths"]))
+            _send_json(channel, probe_access(request["confine"], request["paths"], groups))
         else:
             break
         wire.close_quietly(*[fd for fd in fds if op != "spawn"])
+    groups.close()
     os._exit(0)
 
 
