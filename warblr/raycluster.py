@@ -74,6 +74,19 @@ class RaySettings:
         if not isinstance(self.address, str) or not self.address.strip():
             reason = f"expected local, auto or a cluster address, got {self.address!r}"
             raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
+        address = self.address.strip()  # one spelling, so every reader agrees on what " Local " is
+        object.__setattr__(self, "address", address.lower() if address.lower() in ("local", "auto") else address)
+
+    @property
+    def private(self):
+        """Whether this starts a private Ray on this machine (``"local"``): its workers are this machine's.
+
+        Examples
+        --------
+        >>> RaySettings(" Local ").private, RaySettings("auto").private
+        (True, False)
+        """
+        return self.address == "local"
         for name in ("actors", "threads", "cpus"):  # named as their flags: --ray-actors, ...
             if getattr(self, name) is not None:
                 check_scalar(getattr(self, name), f"ray_{name}", min_val=1)
@@ -148,7 +161,7 @@ def connect(settings):
     if ray.is_initialized():
         return False
     options = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False}
-    private = settings.address == "local"
+    private = settings.private
     if private:
         # A private Ray's workers inherit this process's environment; a runtime_env would make Ray start
         # fresh workers for it instead of using the ones it prestarted (seconds on a small machine).
@@ -163,7 +176,7 @@ def connect(settings):
             ray.init(**options)
     except Exception as exc:  # Ray raises bare Exceptions too (e.g. a local node that timed out starting)
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if settings.address == "local":
+        if settings.private:
             reason = f"cannot start a private Ray on this machine ({why})"
             raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason) from exc
         raise _unreachable(settings.address, why) from exc

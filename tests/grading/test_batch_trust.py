@@ -32,6 +32,7 @@ from warblr.errors import InvalidArgumentError
 from warblr.grading import batch
 from warblr.cli import build_parser
 from warblr.grading.submissions import Student
+from warblr.raycluster import RaySettings
 
 NOT_ROOT = 1000
 
@@ -64,6 +65,16 @@ def test_a_private_local_ray_is_refused_up_front_like_a_local_batch(monkeypatch,
                           log=print)
     assert refused.value.parameter == "trust_submissions"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("address", "private"), [(" Local ", True), ("LOCAL", True), (" auto", False),
+                                                  ("10.0.0.2:6379 ", False)])
+def test_the_batch_and_ray_agree_on_what_a_private_local_ray_is(address, private):
+    # The batch's trust check once read " Local " as a private Ray while connect() passed it to ray.init as it
+    # was: one reading now, RaySettings's, for both.
+    settings = RaySettings(address)
+    assert settings.private is private
+    assert settings.address == address.strip().lower() if private or "auto" in address else address.strip()
 
 
 def test_each_grading_refuses_to_run_student_code_where_its_process_is_not_root(monkeypatch, tmp_path):

@@ -151,7 +151,8 @@ def test_a_missing_lock_folder_is_said_and_grading_goes_on(tmp_path):
     assert "timing: no lock shared with the other graders" in json.loads((lab / "results.json").read_text())["output"]
 
 
-@pytest.mark.parametrize(("ray", "locked"), [(None, True), ("local", True), ("auto", False), ("10.0.0.2:6379", False)])
+@pytest.mark.parametrize(("ray", "locked"), [(None, True), ("local", True), (" Local ", True), ("auto", False),
+                                             ("10.0.0.2:6379", False)])
 def test_a_batch_on_this_machine_hands_its_graders_the_lock(monkeypatch, tmp_path, ray, locked):
     """A local batch and a private local Ray (every grader on this machine) share the lock; another cluster's
     graders may be on other machines, where a lock on the shared --out would pause them all."""

@@ -40,6 +40,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import InvalidArgumentError, SubmissionError
 from ..fileio import atomic_write, exclusive, remove_temporaries
+from ..raycluster import RaySettings, connect, shutdown
 from .defaults import DEFAULT_CHECK_TIMEOUT, DEFAULT_SANDBOX_USER, DEFAULT_WORKER_MEMORY
 from .failures import clean_text
 from .gradebook import Row, feedback_markdown, write_gradebook
@@ -503,8 +504,6 @@ class _RayBackend:
     """Ray tasks (one CPU each) on the cluster at ``address``, started here if need be."""
 
     def __init__(self, address):
-        from ..raycluster import RaySettings, connect, shutdown
-
         self.started, self.shutdown = connect(RaySettings(address=address)), shutdown
         import ray
 
@@ -582,7 +581,7 @@ def grade_batch(submissions, *, out, lab=".", jobs=None, ray=None, regrade=False
     """
     started = time.monotonic()
     # A local run or a private local Ray: every grader on this machine, as this user.
-    this_machine = not ray or str(ray).strip().lower() == "local"
+    this_machine = not ray or RaySettings(address=str(ray)).private
     # Here for those; on another cluster each grading checks its own node's user (grade_submission) and the
     # first refusal stops the batch.
     if this_machine and os.geteuid() != 0 and not trust_submissions:
