@@ -293,7 +293,8 @@ def test_a_submission_past_its_byte_cap_many_times_costs_only_that_submission(tm
     ([("pad.bin", bytes(3_000))], "the archive inflates past 20000 bytes"),  # each submission within its caps
     ([(f"pad{n}.bin", bytes(2_000)) for n in range(9)], "the archive inflates past 20000 bytes"),  # each past them
     ([(f"f{n}.py", b"") for n in range(9)], "the archive unpacks more than 40 members"),
-    ([(f"f{n}.py", b"") for n in range(30)], "the archive unpacks more than 40 members"),
+    # 13 each: past its cap of 10, and 156 in all, under the directory's (4 x 40) that refuses a bigger one unread
+    ([(f"f{n}.py", b"") for n in range(13)], "the archive unpacks more than 40 members"),
 ], ids=["bytes-within-caps", "bytes-past-caps", "members-within-caps", "members-past-caps"])
 def test_a_bomb_spread_over_many_submissions_still_refuses_the_whole_archive(tmp_path, monkeypatch, members, reason):
     """12 submissions: what each inflates, even past its own caps, and what each unpacks count for the archive."""

@@ -426,6 +426,66 @@ class _Unpacker:
             out.write(chunk)
 
 
+#: A course archive's directory may hold this many times ``max_members`` entries before zipfile reads it (names
+#: skipped unread, .git's objects say, are not counted as unpacked; past this the directory alone costs memory).
+DIRECTORY_SLACK = 4
+
+#: Bytes of a central directory entry before its name, extra field and comment.
+_ENTRY_HEADER_SIZE = 46
+
+
+def directory_entries(file, *, stop_after):
+    """Entries in a zip's central directory, counted without reading them into objects (up to ``stop_after`` + 1).
+
+    ``zipfile.ZipFile`` builds an object for every entry of the directory
+    before anyone can look at the count: a directory of millions of 46-byte
+    entries costs the grader gigabytes of memory. This walks the same
+    entries zipfile would (the directory's bytes, from its end record) and
+    stops once past ``stop_after``.
+
+    Parameters
+    ----------
+    file : binary file
+        The archive, open for reading (seekable).
+    stop_after : int
+        Count no further than ``stop_after + 1``.
+
+    Returns
+    -------
+    int or None
+        The count (at most ``stop_after + 1``), or None where this Python's
+        zipfile has no end-record reader (zipfile's own checks apply then).
+
+    Raises
+    ------
+    zipfile.BadZipFile
+        No end of central directory record.
+    """
+    find_end = getattr(zipfile, "_EndRecData", None)
+    if find_end is None:  # pragma: no cover -- zipfile's internals moved
+        return None
+    end = find_end(file)
+    if end is None:
+        raise zipfile.BadZipFile("no end of central directory record")
+    size, location = end[zipfile._ECD_SIZE], end[zipfile._ECD_LOCATION]
+    start = location - size  # as zipfile finds it, with data prepended to the archive
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+        start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+    if start < 0:
+        raise zipfile.BadZipFile("bad offset for central directory")
+    file.seek(start)
+    count = walked = 0
+    while walked < size and count <= stop_after:
+        header = file.read(_ENTRY_HEADER_SIZE)
+        if len(header) < _ENTRY_HEADER_SIZE or header[:4] != zipfile.stringCentralDir:
+            break  # zipfile refuses it when it gets there
+        names, extra, comment = struct.unpack_from("<HHH", header, 28)
+        file.seek(names + extra + comment, os.SEEK_CUR)
+        walked += _ENTRY_HEADER_SIZE + names + extra + comment
+        count += 1
+    return count
+
+
 def _limits_with(limits, **caps):
     """``limits`` with the caps given (not None) put in."""
     return replace(limits, **{name: value for name, value in caps.items() if value is not None})
@@ -471,7 +531,13 @@ def extract_zip(archive, target, *, limits=None, problems=None, max_members=None
     archive, target = Path(archive), Path(target)
     limits = _limits_with(limits or ArchiveLimits.for_submission(), max_members=max_members,
                           max_member_bytes=max_member_bytes, max_total_bytes=max_total_bytes)
+    most = limits.max_members * (DIRECTORY_SLACK if limits.grouped else 1)
     try:
+        with open(archive, "rb") as file:
+            entries = directory_entries(file, stop_after=most)
+        if entries is not None and entries > most:
+            raise SubmissionError(f"{printable(archive)}: more than {most} members in its directory (refused before "
+                                  "reading them)", path=str(archive), reason=f"more than {most} members")
         handle = zipfile.ZipFile(archive)
         members = handle.infolist()
     except _UNPACK_ERRORS as exc:
