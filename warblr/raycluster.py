@@ -76,17 +76,6 @@ class RaySettings:
             raise InvalidArgumentError(f"ray: {reason}", parameter="ray", reason=reason)
         address = self.address.strip()  # one spelling, so every reader agrees on what " Local " is
         object.__setattr__(self, "address", address.lower() if address.lower() in ("local", "auto") else address)
-
-    @property
-    def private(self):
-        """Whether this starts a private Ray on this machine (``"local"``): its workers are this machine's.
-
-        Examples
-        --------
-        >>> RaySettings(" Local ").private, RaySettings("auto").private
-        (True, False)
-        """
-        return self.address == "local"
         for name in ("actors", "threads", "cpus"):  # named as their flags: --ray-actors, ...
             if getattr(self, name) is not None:
                 check_scalar(getattr(self, name), f"ray_{name}", min_val=1)
@@ -98,6 +87,16 @@ class RaySettings:
             reason = f"expected True, False or None, got {self.decode_tasks!r}"
             raise InvalidArgumentError(f"ray_decode_tasks: {reason}", parameter="ray_decode_tasks", reason=reason)
 
+    @property
+    def private(self):
+        """Whether this starts a private Ray on this machine (``"local"``): its workers are this machine's.
+
+        Examples
+        --------
+        >>> RaySettings(" Local ").private, RaySettings("auto").private
+        (True, False)
+        """
+        return self.address == "local"
 
 
 # --------------------------------------------------------------------------- connecting
