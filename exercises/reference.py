@@ -145,14 +145,19 @@ def assert_matches_reference(got, expected, *, atol, rtol=0.0, what="the solutio
                              f"by more than atol={atol:g}" + (f" + rtol={rtol:g}" if rtol else ""))
 
 
-@functools.lru_cache(maxsize=2)
 def seeded_vggish_state(seed=0):
     """A seeded random torchvggish ``VGG`` state_dict (He-normal weights, small random biases).
 
     torchvggish's default initialisation shrinks activations layer by layer;
     this keeps every layer alive so a wrong flatten order or a missing layer
-    changes the embedding clearly. Built once per process: treat it as read-only.
+    changes the embedding clearly. Built once per process and seed (however
+    the seed is passed): treat it as read-only.
     """
+    return _seeded_vggish_state(int(seed))
+
+
+@functools.lru_cache(maxsize=2)
+def _seeded_vggish_state(seed):
     import torch
     from torchvggish.torchvggish import VGG, make_layers
 

@@ -1,5 +1,7 @@
 """The FC head through oneDNN (non-Intel CPUs): same embeddings as nn.Linear, same bits every time, chosen by rule."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -13,11 +15,18 @@ from warblr.model import VGGish, random_state_dict
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
 
 
-@pytest.fixture
-def model():
+@pytest.fixture(scope="module")
+def seeded_model():
+    """Built once (VGGish() and random_state_dict take ~0.9 s): tests get copies, never this one."""
     model = VGGish()
     model.load_state_dict(random_state_dict(seed=3))
     return model.eval()
+
+
+@pytest.fixture
+def model(seeded_model):
+    """A fresh copy per test: some tests change the weights in place or append a layer."""
+    return copy.deepcopy(seeded_model)
 
 
 @pytest.fixture

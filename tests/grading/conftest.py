@@ -8,6 +8,7 @@ runs once per gallery entry. The lazy gallery's verdicts are tallied per
 check and printed at the end of the run (:data:`LAZY_REJECTIONS`).
 """
 
+import gc
 import importlib.util
 import json
 import os
@@ -185,9 +186,15 @@ def grade_in_process(tmp_path, request):
             "--impl", str(folder), "--grade-json", str(results_path), f"--grade-timeout={timeout:g}",
             f"--input-seed={input_seed if input_seed is not None else default_seed}",
             "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
+        # This process's objects (torch, the test session, ...) sit in a permanent generation while the inner
+        # run goes on: its full collections (pytest's unraisable-exception plugin runs two per session) then
+        # walk only what the inner run allocated, ~0.3-0.5 s less each here. Nothing is collected later than
+        # it would be for the graded code: only the objects that were already here are left out meanwhile.
+        gc.freeze()
         try:
             exit_code = pytest.main(args + (["--isolate"] if isolate else []), plugins=[hints])
         finally:
+            gc.unfreeze()
             for name in set(sys.modules) - before:  # forget the graded copy (its alias) and what it imported
                 if name.startswith("warblr_graded") or str(folder) in str(getattr(sys.modules[name], "__file__", "")):
                     del sys.modules[name]

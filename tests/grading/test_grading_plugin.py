@@ -74,8 +74,15 @@ def make_lab(root, impl_files, checks=CHECKS, folder="exercises"):
     return root
 
 
+#: Installed pytest plugins the synthetic lab has no use for: loading them took ~1 s of each child's ~1.4 s. The
+#: grading plugin's partner pytest-timeout stays; grade_in_process, test_hostile_student.py and the slow pass's
+#: `warblr grade run` and run_autograder gradings run with every installed plugin.
+UNUSED_PLUGINS = ("hypothesispytest", "benchmark", "anyio", "platformdirs")
+
+
 def run_pytest(root, *args):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root,
+    unused = [option for name in UNUSED_PLUGINS for option in ("-p", f"no:{name}")]
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *unused, *args], cwd=root,
                           capture_output=True, text=True, timeout=120)
 
 
