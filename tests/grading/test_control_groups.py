@@ -13,6 +13,9 @@ grading's notes say so, which a last test checks from the same report.
 
 import doctest
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,38 @@ def start_threads(count):
     for thread in threads:
         thread.join()
     return started
+
+
+def new_user_namespace():
+    """What unshare and clone say to a new user namespace (errno names), and what /dev/fuse is."""
+    import ctypes
+    import errno
+    import signal
+    import subprocess
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    said = {}
+    pid = libc.syscall(56, 0x10000000 | signal.SIGCHLD, 0, 0, 0, 0)  # clone(CLONE_NEWUSER) on x86_64
+    if pid == 0:
+        os._exit(0)
+    if pid > 0:
+        os.waitpid(pid, 0)
+    said["clone"] = errno.errorcode.get(ctypes.get_errno(), "?") if pid < 0 else "done"
+    # After clone: once in a user namespace without a uid map, a nested one is refused for that reason
+    said["unshare"] = errno.errorcode.get(ctypes.get_errno(), "?") if libc.unshare(0x10000000) else "done"
+    said["fuse is null"] = (not os.path.exists("/dev/fuse")
+                            or os.stat("/dev/fuse").st_rdev == os.stat("/dev/null").st_rdev)
+    said["thread"] = start_threads(3) == 3  # clone3 answers ENOSYS: the C library falls back on clone
+    said["subprocess"] = subprocess.run(["true"], check=False).returncode
+    return said
+
+
+def sleep_in_a_child():
+    """Leave a sleeping child and return (as a grading's check would, before its time is up)."""
+    if os.fork() == 0:
+        time.sleep(600)
+        os._exit(0)
+    return os.getpid()
 
 
 def children_holding(megabytes, count):
@@ -189,3 +224,58 @@ def test_threads_of_the_grader_are_not_in_a_workers_group(fork_server, hostile):
         assert control_groups.PARENT_PREFIX not in server
     finally:
         impl.end_check()
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the check calls clone by its x86_64 number")
+def test_the_worker_cannot_make_a_user_namespace(fork_server, hostile):
+    """Red team, stop 37: as nobody in a user namespace of its own, a worker mounted a FUSE file system it
+    served itself and left processes no signal ends (240 tasks and 2 GiB held after the grading)."""
+    impl = grading(hostile, fork_server)
+    try:
+        said = impl.exercise_module("classify").new_user_namespace()
+    finally:
+        impl.end_check()
+    assert said == {"unshare": "EPERM", "clone": "EPERM", "fuse is null": True, "thread": True, "subprocess": 0}
+    assert "new namespaces and mounts: refused to the worker (seccomp)" in " ".join(impl.notes)
+
+
+def test_a_killed_fork_server_takes_its_running_checks_with_it(hostile):
+    """Red team, stop 37: a grading killed at its overall time limit (the grader and the fork server, one
+    process group) left the running check alive, in a session of its own, with nobody to end it."""
+    server = ForkServer().ready()
+    if "pids" not in server.control_groups:
+        server.close()
+        pytest.skip("no writable pids hierarchy here")
+    impl = grading(hostile, server)
+    impl.exercise_module("classify").sleep_in_a_child()
+    [group] = [child for child in Path(server.control_groups["pids"]).iterdir()
+               if child.is_dir() and control_groups.processes_in(child)]
+    assert len(control_groups.processes_in(group)) >= 4  # the keeper, the init, the check and its child
+    os.kill(server.server_pid, signal.SIGKILL)  # as the overall time limit does, without the grader's close()
+    deadline = time.monotonic() + 10
+    while control_groups.processes_in(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert control_groups.processes_in(group) == []
+    server.close()
+    assert not group.exists()
+
+
+def test_groups_of_fork_servers_gone_are_removed_when_empty():
+    hierarchies, _ = control_groups.find_hierarchies(Path("/proc/self/mountinfo").read_text(),
+                                                     Path("/proc/self/cgroup").read_text())
+    if "pids" not in hierarchies or os.geteuid() != 0:
+        pytest.skip("no writable pids hierarchy here")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now
+    folder = hierarchies["pids"].folder
+    stale, live = folder / f"{control_groups.PARENT_PREFIX}{gone.pid}", folder / f"{control_groups.PARENT_PREFIX}1"
+    for parent in (stale, live):
+        (parent / "w1").mkdir(parents=True)
+    try:
+        control_groups.remove_stale(folder)
+        assert not stale.exists() and (live / "w1").exists()  # pid 1 is alive: its groups stay
+    finally:
+        for parent in (stale, live):
+            for path in (parent / "w1", parent):
+                if path.exists():
+                    path.rmdir()

@@ -24,6 +24,7 @@ reason is kept and reported, and the worker falls back on the rlimits.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -165,24 +166,43 @@ class WorkerGroup:
         return sorted({str(folder) for folder in self.folders.values()})
 
     def memory_kills(self):
-        """How many of the group's processes the kernel killed for passing its memory cap."""
+        """``(processes the kernel killed for memory, whether the group reached its own cap)``.
+
+        The kernel counts a kill in the victim's group whichever group ran
+        out (the machine, a container's group above the grader); only a group
+        that reached its own cap ran out because of its own processes.
+        """
         folder = self.folders.get("memory")
         if folder is None:
-            return 0
-        name = "memory.oom_control" if self.memory_version == 1 else "memory.events"
-        try:
-            for line in (folder / name).read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+            return 0, False
+        if self.memory_version == 1:
+            kills = _counters(folder / "memory.oom_control").get("oom_kill", 0)
+            try:
+                at_cap = int((folder / "memory.failcnt").read_text()) > 0
+            except (OSError, ValueError):
+                at_cap = False
+        else:
+            events = _counters(folder / "memory.events")
+            kills, at_cap = events.get("oom_kill", 0), events.get("max", 0) > 0 or events.get("oom", 0) > 0
+        return kills, at_cap
 
     def remove(self, *, seconds=10.0):
         """Kill every process left in the group, then remove its folders. Returns None or why not."""
         problems = [problem for folder in self.paths() if (problem := remove_group(Path(folder), seconds=seconds))]
         return "; ".join(problems) or None
+
+
+def _counters(path):
+    """A flat-keyed cgroup file (``name value`` lines) as ``{name: int}``; empty where unreadable."""
+    counters = {}
+    try:
+        for line in Path(path).read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().isdigit():
+                counters[key] = int(value)
+    except OSError:
+        pass
+    return counters
 
 
 def processes_in(folder):
@@ -282,6 +302,7 @@ class WorkerGroups:
         name = name or f"{PARENT_PREFIX}{os.getpid()}"
         self.parents, self.missing = {}, {}
         self.versions = {}
+        self.swap_note = None
         self._count = 0
         try:
             mountinfo = Path("/proc/self/mountinfo").read_text() if mountinfo is None else mountinfo
@@ -291,13 +312,12 @@ class WorkerGroups:
             return
         found, self.missing = find_hierarchies(mountinfo, process_groups)
         for controller, hierarchy in found.items():
+            remove_stale(hierarchy.folder)
             parent = hierarchy.folder / name
             try:
                 if hierarchy.version == 2:  # a group hands a controller down only where its parent does
                     _enable(hierarchy.folder, controller)
-                parent.mkdir(mode=0o755, exist_ok=True)
-                if hierarchy.version == 2:
-                    _enable(parent, controller)
+                _make_parent(parent, controller, hierarchy.version)
             except OSError as exc:
                 why = _reason(exc)
                 if hierarchy.version == 2 and exc.errno == errno.EBUSY:
@@ -308,6 +328,7 @@ class WorkerGroups:
                 continue
             self.parents[controller] = parent
             self.versions[controller] = hierarchy.version
+        self.swap_note = _swap_note(self.parents.get("memory"), self.versions.get("memory"))
 
     def available(self):
         """Whether any controller can be used."""
@@ -333,6 +354,7 @@ class WorkerGroups:
             folder = parent / f"w{self._count}"
             try:
                 if folder not in made.values():
+                    _make_parent(parent, controller, self.versions[controller])  # gone if pruned as stale
                     folder.mkdir(mode=0o755)
                 made[controller] = folder
                 for name, value in settings[controller]:
@@ -352,6 +374,55 @@ class WorkerGroups:
         for parent in set(self.parents.values()):
             remove_group(parent)
         self.parents = {}
+
+
+def _make_parent(parent, controller, version):
+    """Make the fork server's parent group (if it is not there) and, on v2, hand ``controller`` down in it."""
+    parent.mkdir(mode=0o755, exist_ok=True)
+    if version == 2:
+        _enable(parent, controller)
+
+
+def remove_stale(folder):
+    """Remove the empty groups that fork servers no longer running left in ``folder`` (killed with their grader).
+
+    Only empty groups go (``rmdir`` refuses a group with processes), and
+    nothing is killed: a fork server in another PID namespace, whose pid
+    this one cannot see, loses at most an empty parent, which it makes again.
+    """
+    for parent in Path(folder).glob(f"{PARENT_PREFIX}*"):
+        pid = parent.name[len(PARENT_PREFIX):]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        for child in parent.glob("w*"):
+            with contextlib.suppress(OSError):
+                child.rmdir()
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_note(memory_parent, version):
+    """None, or why swap is not under the memory cap (a kernel without swap accounting, on a machine with swap)."""
+    if memory_parent is None:
+        return None
+    name = "memory.memsw.limit_in_bytes" if version == 1 else "memory.swap.max"
+    if (memory_parent / name).exists():
+        return None
+    try:
+        swap = len(Path("/proc/swaps").read_text().splitlines()) > 1
+    except OSError:
+        swap = False
+    return f"swap is not capped (no {name} in this kernel): a check may also fill swap" if swap else None
 
 
 def _enable(folder, controller):

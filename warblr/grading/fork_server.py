@@ -195,6 +195,7 @@ class ForkServer:
         self.server_pid = None
         self.pid_namespaces = False  # set by user(): whether each check gets a PID namespace of its own
         self.control_groups = {}  # set by ready(): the fork server's parent control groups, {controller: folder}
+        self.swap_note = None  # set by ready(): why swap is outside the memory cap, if it is
         self._launch()
         atexit.register(self.close)
 
@@ -227,6 +228,7 @@ class ForkServer:
             self.preloaded = list(ready.get("preloaded", []))
             self.control_groups = {name: str(path) for name, path in (ready.get("control_groups") or {}).items()
                                    if Path(path).name.startswith(control_groups.PARENT_PREFIX)}
+            self.swap_note = ready.get("control_groups_swap")
         return self
 
     # -- start-up

@@ -129,6 +129,8 @@ class RemoteImpl(ExerciseNamespace):
         if group.get("memory") is None and memory_cap:
             note += (f"; {memory_cap / 2**30:g} GiB resident for the check's processes together, and all of them "
                      "are killed when the check ends (a control group per check)")
+            if self.sandbox.swap_note:
+                note += f" ({self.sandbox.swap_note})"
         missing = {name: why for name, why in group.items() if why is not None}
         if missing:
             note += ("; NOT capped together (no control group for " + "; ".join(
@@ -150,9 +152,12 @@ class RemoteImpl(ExerciseNamespace):
             working = (", and the working folder" if scratch in (confined.get("private_temp") or [])
                        else "; NOT the working folder (on the disk, emptied after each check)")
             self.notes.append("private per check (a fresh tmpfs each): " + ", ".join(covered) + working)
-        keyrings = confined.get("keyrings", "not reported")
-        self.notes.append("kernel keyrings: refused to the worker (seccomp)" if keyrings is None else
-                          f"kernel keyrings: NOT closed ({keyrings}); a key the worker adds outlives the check")
+        syscalls = confined.get("syscalls", "not reported")
+        self.notes.append("kernel keyrings, new namespaces and mounts: refused to the worker (seccomp)"
+                          if syscalls is None else
+                          f"kernel keyrings, new namespaces and mounts: NOT refused ({syscalls}); a key the worker "
+                          "adds outlives the check, and where user namespaces are open it can mount file systems "
+                          "it serves itself (FUSE) and leave processes no signal ends")
         cleaned = ("the files the sandbox user leaves there are deleted after each check instead"
                    if self.uid is not None else "and nothing is cleaned there: the worker runs as your own user")
         if unconfined:

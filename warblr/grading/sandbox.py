@@ -1,15 +1,16 @@
 """Worker confinement (Linux; standard library only): what a worker may see, keep and reach.
 
 The worker, just after it is forked and before it imports student code,
-calls :func:`confine`: a new session; a private mount namespace and a new
+calls :func:`confine`: its control group (made by the fork server,
+:mod:`warblr.grading.control_groups`); a new session; a private mount namespace and a new
 IPC namespace in which every world-writable folder (:func:`world_writable_folders`)
 is a fresh private tmpfs and the grader's secrets and the forbidden modules'
 folders are covered by empty read-only mounts; a new PID namespace with its
 own ``/proc`` (:func:`new_pid_namespace`: the check's code sees, signals and
 traces only its own processes, all of which end with the check, while the
 worker's pid, still the grader's handle, ends as the check's process ended);
-rlimits; as root, the sandbox user and ``no_new_privs``; the forbidden
-modules unimportable. Every refused step is reported, never silently
+rlimits; as root, the sandbox user and ``no_new_privs``; a seccomp filter
+(:mod:`warblr.grading.syscall_filter`); the forbidden modules unimportable. Every refused step is reported, never silently
 skipped. What the grader does after a worker (ending its processes, removing
 its files and IPC objects where namespaces were refused) is in
 :mod:`warblr.grading.cleanup`.
@@ -28,7 +29,7 @@ import socket
 import stat
 from dataclasses import dataclass, field
 
-from . import control_groups
+from . import control_groups, syscall_filter
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -38,11 +39,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
-PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-#: Per architecture (``uname -m``): the audit arch seccomp sees, and the numbers of ``add_key``,
-#: ``request_key`` and ``keyctl``.
-KEYRING_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
 
 _LIBC = None
 
@@ -79,50 +76,12 @@ def prctl(option, value):
                         ctypes.c_ulong(0)), "prctl")
 
 
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
-
-
-def refuse_keyrings():
-    """Refuse the kernel keyring calls (``add_key``, ``request_key``, ``keyctl``) to this process and its children.
-
-    No namespace isolates keyrings: a key a worker added to its user's
-    keyring outlived the check and was read by the next check, and by the
-    next grading running as the same sandbox user. A seccomp filter makes
-    those calls fail with ``EPERM`` (everything else is allowed); calls of
-    another ABI than the native one (x32, i386 on x86_64: only hand-made code
-    makes them) fail too. Needs ``no_new_privs`` (or root).
-
-    Returns
-    -------
-    None or str
-        None when the filter is on, else why not.
-    """
-    machine = os.uname().machine
-    if machine not in KEYRING_SYSCALLS:
-        return f"no seccomp filter for {machine}"
-    arch, numbers = KEYRING_SYSCALLS[machine]
-    load_word, jump_equal, jump_at_least, ret = 0x20, 0x15, 0x35, 0x06
-    allow, refuse = 0x7FFF0000, 0x00050000 | errno.EPERM
-    count = len(numbers)
-    program = [(load_word, 0, 0, 4),  # the call's audit arch
-               (jump_equal, 1, 0, arch),
-               (ret, 0, 0, refuse),  # another ABI: nothing legitimate in the worker uses one
-               (load_word, 0, 0, 0),  # the call's number
-               (jump_at_least, count + 1, 0, 0x40000000)]  # x32 numbers on x86_64: refused
-    program += [(jump_equal, count - i, 0, number) for i, number in enumerate(numbers)]
-    program += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
-    filters = (_SockFilter * len(program))(*[_SockFilter(*entry) for entry in program])
-    fprog = _SockFprog(len(program), filters)
-    result = libc().prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
-                          ctypes.c_ulong(0), ctypes.c_ulong(0))
-    if result != 0:
-        return os.strerror(ctypes.get_errno())
-    return None
+def parent_death_signal():
+    """The signal this process gets when its parent ends (``PR_SET_PDEATHSIG``; 0: none)."""
+    value = ctypes.c_int(0)
+    _check(libc().prctl(ctypes.c_int(PR_GET_PDEATHSIG), ctypes.byref(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                        ctypes.c_ulong(0)), "prctl")
+    return value.value
 
 
 def set_child_subreaper():
@@ -303,8 +262,14 @@ def _mount_private_temp(folders, keep, size):
     return covered, refused
 
 
+#: Devices no check needs that open kernel machinery to the sandbox user (``/dev/fuse``: serve a file system,
+#: which with a user namespace of its own a worker once used to leave processes no signal ends).
+HIDDEN_DEVICES = ("/dev/fuse",)
+
+
 def _hide(folders):
-    """Cover each existing folder in ``folders`` with an empty read-only tmpfs; ``{folder: why not}``."""
+    """Cover each existing folder in ``folders`` with an empty read-only tmpfs, and each of
+    :data:`HIDDEN_DEVICES` with ``/dev/null``; ``{path: why not}``."""
     refused = {}
     for folder in folders:
         if os.path.isdir(folder):
@@ -312,6 +277,12 @@ def _hide(folders):
                 mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
             except OSError as exc:
                 refused[folder] = str(exc)
+    for device in HIDDEN_DEVICES:
+        if os.path.exists(device):
+            try:
+                mount("/dev/null", device, None, MS_BIND)
+            except OSError as exc:
+                refused[device] = str(exc)
     return refused
 
 
@@ -523,7 +494,8 @@ def confine(request):
     dict
         ``{"control_group": {"pids": why not, "memory": why not}, "namespaces": {"mount": why not, "ipc": why
         not, "pid": why not}, "private_temp": [covered, the scratch folder among them], "refused": {folder: why
-        not}, "keyrings": why not, "scratch": folder}`` (None: done).
+        not}, "syscalls": why not (the seccomp filter, :mod:`warblr.grading.syscall_filter`), "scratch": folder}``
+        (None: done).
     """
     report = {"control_group": join_control_group(request)}  # first: all that follows is in the group
     os.setsid()  # its own process group: the grader kills the group (the keeper and the namespace's init)
@@ -560,16 +532,19 @@ def confine(request):
             # counted per user, every worker of the machine's gradings together: only where no group caps the
             # check's own (one check holding the cap stopped another grading's check from starting threads)
             _set_limit(resource.RLIMIT_NPROC, int(limits.processes))
+        death_signal = parent_death_signal()
         os.setgroups([])
         os.setgid(request.gid)
         os.setuid(request.uid)
         if os.getuid() != request.uid or os.geteuid() != request.uid:  # pragma: no cover -- kernel refused
             raise OSError(errno.EPERM, "could not drop to the sandbox user")
+        if death_signal:  # the kernel clears it when the credentials change (no PID namespace: this is the worker)
+            prctl(PR_SET_PDEATHSIG, death_signal)
     try:
         prctl(PR_SET_NO_NEW_PRIVS, 1)
     except OSError:  # pragma: no cover -- very old kernels
         pass
-    report["keyrings"] = refuse_keyrings()
+    report["syscalls"] = syscall_filter.install()
     scratch = request.scratch
     if scratch:
         import tempfile

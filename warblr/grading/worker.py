@@ -252,9 +252,11 @@ def probe_access(request, paths, groups=None):
     """
     group = with_control_group(request, groups)
     read_fd, write_fd = os.pipe()
+    server = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        die_with(server)
         report = {"readable": [], "python": None, "confined": None, "importable_forbidden": []}
         try:
             report["confined"] = sandbox.confine(sandbox.Confinement.from_json(request))
@@ -295,6 +297,20 @@ def probe_access(request, paths, groups=None):
     return json.loads(b"".join(chunks) or b"{}")
 
 
+def die_with(server):
+    """In a freshly forked worker: be killed when the fork server ``server`` (its parent) ends.
+
+    A grading killed at its overall time limit takes the grader and the fork
+    server (one process group) but not the worker, which has a session of its
+    own: its check ran on with nobody left to end it or remove its group.
+    The worker's pid stays root and outside the check's PID namespace (the
+    keeper), so the setting holds; the namespace's init dies with the keeper.
+    """
+    sandbox.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:  # the fork server ended before the line above
+        os._exit(1)
+
+
 def with_control_group(request, groups):
     """Make a control group for one worker confined as ``request`` (JSON, filled in); returns it or None."""
     if groups is None:
@@ -311,13 +327,16 @@ def ended(status, group, request):
     """How a worker ended, as the grader is told: its status, and whether the kernel killed it for memory."""
     if group is None:
         return status
-    kills = group.memory_kills()
+    kills, at_cap = group.memory_kills()
     problem = group.remove()
-    if kills:
+    if kills and at_cap and status == "killed by SIGKILL":  # the kernel's OOM killer took the check's process
         limits = request.get("limits", {})
         cap = limits.get("memory") or limits.get("address_space") or 0
         status += (f" (out of memory: the kernel killed {kills} of the check's processes for passing their "
                    f"{cap / 2**30:g} GiB together)")
+    elif kills:
+        status += (f" ({kills} of the check's processes were killed for memory, "
+                   + ("at the check's cap)" if at_cap else "which the machine ran short of, not at the check's cap)"))
     if problem:
         status += f" (and {problem})"
     return status
@@ -341,11 +360,12 @@ def server_main(channel_fd, isolate_network):
         for name in engine:
             del sys.modules[name]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    server = os.getpid()
     statuses, groups, requests = {}, control_groups.WorkerGroups(), {}
     _send_json(channel, {"ready": True, "network": network, "preloaded": preloaded, "failed": failed,
                          "pid": os.getpid(),
                          "control_groups": {name: str(folder) for name, folder in groups.parents.items()},
-                         "control_groups_missing": groups.missing})
+                         "control_groups_missing": groups.missing, "control_groups_swap": groups.swap_note})
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(channel, MAX_SERVER_MESSAGE, 2)
@@ -361,6 +381,7 @@ def server_main(channel_fd, isolate_network):
             pid = os.fork()
             if pid == 0:
                 channel.close()
+                die_with(server)
                 worker_main(socket.socket(fileno=sock_fd), out_fd, request["submission"], request["confine"])
             wire.close_quietly(sock_fd, out_fd)
             requests[pid] = (group, request["confine"])
