@@ -2,9 +2,12 @@
 
 - The grader's own VGGish builder, preloaded in every worker, was a ready
   answer to ``build_vggish`` (``sys.modules["warblr.grading.probes"]``, no
-  import statement for the scan or the blocker to see). It now reads every
-  layer off a complete state_dict, so without the answer there is nothing
-  to take.
+  import statement for the scan or the blocker to see). It read every layer
+  off a complete state_dict, which was thought enough; but the check itself
+  loads torchvggish's complete state_dict into the student's model, whose
+  ``load_state_dict`` handed it to the builder (13/13, stop 37). The worker
+  no longer imports the probes at all: their text comes with each probe
+  request, so a check that asks for none has no builder to take.
 - A worker that died mid-call left its files in the scratch folder, where
   the next check's worker found them; the working folder sat on the real
   disk with no size cap; a 1,500-deep folder chain made the grader's
@@ -45,6 +48,29 @@ def build_vggish():
     finally:
         torch.nn.Module.load_state_dict = saved
     return type(shell)()
+'''
+
+#: build_vggish from the grader's builder fed the check's own state_dict (red-team review, stop 37): the check
+#: loads torchvggish's weights into the student's model, whose load_state_dict hands them to the builder.
+PROBE_FED = '''
+
+def build_vggish():
+    import sys
+
+    from torch import nn
+
+    class Shell(nn.Module):
+        def load_state_dict(self, state, strict=True, assign=False):
+            where = {where!r}
+            probes = sys.modules[where] if where != "__main__" else sys.modules["__main__"].probes
+            self.net = probes.vggish_network(state)
+            self.features, self.embeddings = self.net.features, self.net.embeddings
+            return self.net.load_state_dict(state)
+
+        def forward(self, x):
+            return self.net(x)
+
+    return Shell()
 '''
 
 #: The first check's worker leaves a note, a deep folder chain and a key, then dies mid-call; the second
@@ -106,7 +132,18 @@ def test_the_graders_vggish_builder_is_no_answer_to_build_vggish(stubs_with, gra
     outcome = grade_in_process(folder, ["test_embedding.py::test_build_vggish_state_dict_matches_torchvggish"])
     [result] = outcome["results"]["tests"]
     assert result["score"] == 0, result["output"]
-    assert "expected a VGG state_dict" in result["output"], result["output"]
+    assert "KeyError" in result["output"], result["output"]  # no probes module in a worker that asked for none
+
+
+@ISOLATED
+@pytest.mark.parametrize("where", ["warblr.grading.probes", "__main__"])
+def test_the_graders_vggish_builder_is_not_in_a_worker_that_asked_for_no_probe(stubs_with, grade_in_process, where):
+    folder = stubs_with({"embedding": PROBE_FED.format(where=where)}, name="probe_fed")
+    outcome = grade_in_process(folder, ["test_embedding.py::test_build_vggish_state_dict_matches_torchvggish",
+                                        "test_embedding.py::test_embeddings_match_torchvggish"])
+    for result in outcome["results"]["tests"]:  # 4 + 6 points with the builder preloaded in every worker
+        assert result["score"] == 0, result["output"]
+        assert ("KeyError" if where != "__main__" else "AttributeError") in result["output"], result["output"]
 
 
 @ISOLATED

@@ -3,9 +3,10 @@
 Some checks give the student's function an object to work with: a network
 for ``embed`` (a cheap stand-in, or VGGish with given weights). They ask for
 it by name through ``impl.probe(name, ...)``: in-process the constructor runs
-here, under isolation it runs in the check's worker (this module is part of
-the installed grader, never of the submission) and the object stays there
-behind a handle.
+here; under isolation the grader sends this module's text with the request
+and the check's worker runs it there (it never imports this module: loaded
+in every worker, its VGGish builder built a submission's model from the
+weights a check loads into it), and the object stays there behind a handle.
 
 Nothing here measures, compares or knows an answer: every pass/fail is
 decided in the grader from the plain data the student's code returns. The
@@ -82,11 +83,12 @@ def vggish_network(state):
     each gap of the numbering, and after the last convolution as many as
     bring 96 x 64 down to what the first linear layer takes; a ReLU after
     every ``embeddings.N`` linear layer), and the ``[N, C, H, W]`` maps are
-    flattened in NHWC order as torchvggish does. So a check that sends no
-    weights (``build_vggish``'s) leaves no VGGish in the worker to copy:
-    this builder turns only a complete state_dict, every layer's name and
-    shape, into a network. The checks compare what the student's code does
-    with it against torchvggish itself, in the grader.
+    flattened in NHWC order as torchvggish does. This builder is the answer
+    to ``build_vggish`` given the weights a check loads into the student's
+    model, so it must never be where that check runs: the worker has it only
+    in the checks that ask for this probe (see the module's docstring). The
+    checks compare what the student's code does with it against torchvggish
+    itself, in the grader.
 
     Parameters
     ----------

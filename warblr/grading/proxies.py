@@ -20,10 +20,11 @@ module, fails every check of that module with one line saying why.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
-from . import intake, sandbox, wire
+from . import intake, probes, sandbox, wire
 from ..errors import SubmissionError
 from .failures import (ForbiddenModule, RefusedValue, WorkerDied, WorkerFailure, WorkerTimeout, clean_text,
                        signal_explanation, student_error_type)
@@ -332,9 +333,15 @@ class RemoteImpl(ExerciseNamespace):
     def probe(self, name, *args, **kwargs):
         """Run the trusted probe ``name`` (:mod:`warblr.grading.probes`) in the worker; see there."""
         blobs = []
-        header = {"op": "probe", "name": name, "what": f"the grader's probe {name}",
+        header = {"op": "probe", "name": name, "what": f"the grader's probe {name}", "source": probe_source(),
                   "args": wire.encode(list(args), blobs), "kwargs": wire.encode(dict(kwargs), blobs)}
         return self._request(header, blobs)
+
+
+@functools.lru_cache(maxsize=1)
+def probe_source():
+    """The text of :mod:`warblr.grading.probes`, sent with each probe request (the worker never imports it)."""
+    return Path(probes.__file__).read_text(encoding="utf-8")
 
 
 class RemoteModule:

@@ -449,8 +449,10 @@ class ForbiddenImports:
         """Drop the forbidden modules' top packages from ``sys.modules`` and refuse new imports of them.
 
         Submodules already loaded (warblr's grading infrastructure in the
-        worker) stay importable by their full name only through their parent,
-        which is gone, so ``import warblr...`` fails.
+        worker) cannot be imported (their parent is gone, and their folder is
+        hidden) but stay reachable as objects (``sys.modules``, ``__main__``,
+        the garbage collector): nothing loaded in the worker may know an
+        answer (the probes' code is sent with each probe request instead).
         """
         import sys
 
