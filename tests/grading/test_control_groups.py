@@ -12,9 +12,11 @@ grading's notes say so, which a last test checks from the same report.
 """
 
 import doctest
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,6 +98,25 @@ def sleep_in_a_child():
         time.sleep(600)
         os._exit(0)
     return os.getpid()
+
+
+def spin_in_children(count, seconds):
+    """Leave ``count`` children spinning on the CPUs for ``seconds``, and return at once."""
+    end = time.monotonic() + seconds
+    for _ in range(count):
+        if os.fork() == 0:
+            while time.monotonic() < end:
+                pass
+            os._exit(0)
+    return count
+
+
+def busy_share(seconds):
+    """Spin for ``seconds`` of wall time; return the CPU time this process got per second."""
+    start, used = time.monotonic(), time.process_time()
+    while time.monotonic() - start < seconds:
+        pass
+    return (time.process_time() - used) / (time.monotonic() - start)
 
 
 def children_holding(megabytes, count):
@@ -201,6 +222,51 @@ def test_every_controller_is_used_or_the_notes_say_why(fork_server, hostile):
         assert f"{controller}: " in note and "NOT capped together" in note
     if set(control_groups.CONTROLLERS) <= set(fork_server.control_groups):
         assert "NOT capped together" not in note and "resident for the check's processes together" in note
+        assert "one equal CPU share for the check's processes together" in note
+
+
+#: Run as a grader of its own inside a cpu group (a container, a Ray node, a systemd service): a check spinning
+#: in many children beside another grading's check that spins in one thread; prints the latter's CPU share.
+CPU_NEIGHBOURS = """
+import json, os, sys
+from pathlib import Path
+(Path(sys.argv[1]) / "cgroup.procs").write_text(str(os.getpid()))
+from warblr.grading.fork_server import ForkServer
+from warblr.grading.proxies import RemoteImpl
+server = ForkServer().ready()
+hog, honest = (RemoteImpl(sys.argv[2], sandbox_=server, timeout=60.0) for _ in range(2))
+for impl in (hog, honest):
+    impl.begin_check(60.0)
+hog.exercise_module("classify").spin_in_children(int(sys.argv[3]), 8.0)
+share = honest.exercise_module("classify").busy_share(3.0)
+hog.end_check()
+honest.end_check()
+print(json.dumps({"share": share, "cpu": sorted(server.control_groups)}))
+server.close()
+"""
+
+
+def test_a_check_spinning_in_many_processes_takes_one_cpu_share(hostile):
+    """Red team, stop 37: inside a cpu group of its own, a grader's checks shared the CPUs per process, so
+    a check forking 200 busy processes slowed another grading's checks 22x."""
+    hierarchies, _ = control_groups.find_hierarchies(Path("/proc/self/mountinfo").read_text(),
+                                                     Path("/proc/self/cgroup").read_text(), controllers=("cpu",))
+    if "cpu" not in hierarchies or os.geteuid() != 0:
+        pytest.skip("no writable cpu hierarchy here")
+    group = hierarchies["cpu"].folder / f"warblr-test-{os.getpid()}"
+    group.mkdir()
+    cpus = os.cpu_count() or 1
+    try:
+        run = subprocess.run([sys.executable, "-c", CPU_NEIGHBOURS, str(group), str(hostile), str(4 * cpus)],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        control_groups.remove_group(group)
+    assert run.returncode == 0, run.stderr[-3000:]
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    # Two groups of equal share: the one spinning thread gets a CPU (all of one, or half of the only one);
+    # sharing per process among 4 x cpus + 1 it got a quarter of that.
+    assert measured["share"] > 0.6 * min(1.0, cpus / 2), measured
+    assert "cpu" in measured["cpu"]
 
 
 def test_a_group_that_cannot_be_made_is_reported(tmp_path):

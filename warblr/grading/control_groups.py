@@ -1,13 +1,15 @@
-"""A control group per worker: one process cap and one memory cap for everything a check runs.
+"""A control group per worker: one process cap, one memory cap and one CPU share for everything a check runs.
 
 Every worker of every grading on a machine runs as the same sandbox user,
 and the kernel's per-process limits do not fit that: ``RLIMIT_NPROC``
 counts *every* process of the user (one check holding its cap of processes
 stopped another grading's check from starting a thread), and
 ``RLIMIT_AS`` caps each process alone (a check that forks four children
-held four times ``--max-memory``). A control group per worker caps the
-check's tasks (``pids``) and resident memory (``memory``) together, whoever
-forked them, and lets the fork server kill everything the check left,
+held four times ``--max-memory``), and nothing shared the CPUs per check
+(200 busy processes of one check against one thread of another's). A
+control group per worker caps the check's tasks (``pids``) and resident
+memory (``memory``) and gives it one equal CPU share (``cpu``) together,
+whoever forked them, and lets the fork server kill everything the check left,
 however it hid (a new session, a double fork): a process cannot leave its
 group without writing to a group's files, which only root may.
 
@@ -32,8 +34,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: The controllers a worker's group uses.
-CONTROLLERS = ("pids", "memory")
+#: The controllers a worker's group uses: its tasks, its memory, and one equal share of the CPUs for all its
+#: processes together (a check that forked 200 busy processes slowed a concurrent grading's checks 22x where
+#: the grader ran in a cpu group of its own: a container, a Ray node, a systemd service).
+CONTROLLERS = ("pids", "memory", "cpu")
+
+#: The CPU share of every worker group, the kernels' defaults: all equal whatever each one forks.
+CPU_SHARES, CPU_WEIGHT = 1024, 100
 
 #: Prefix of the parent group a fork server makes (``warblr-grading-PID``).
 PARENT_PREFIX = "warblr-grading-"
@@ -346,6 +353,7 @@ class WorkerGroups:
         group = WorkerGroup(memory_version=self.versions.get("memory", 0))
         problems = dict(self.missing)
         settings = {"pids": [("pids.max", processes)],
+                    "cpu": [("cpu.shares", CPU_SHARES) if self.versions.get("cpu") == 1 else ("cpu.weight", CPU_WEIGHT)],
                     "memory": ([("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)]
                                if self.versions.get("memory") == 1 else
                                [("memory.max", memory), ("memory.swap.max", 0 if memory else None)])}

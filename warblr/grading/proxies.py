@@ -132,6 +132,8 @@ class RemoteImpl(ExerciseNamespace):
                      "are killed when the check ends (a control group per check)")
             if self.sandbox.swap_note:
                 note += f" ({self.sandbox.swap_note})"
+        if group.get("cpu") is None:
+            note += "; one equal CPU share for the check's processes together, however many it starts"
         missing = {name: why for name, why in group.items() if why is not None}
         if missing:
             note += ("; NOT capped together (no control group for " + "; ".join(
