@@ -353,7 +353,8 @@ class WorkerGroups:
         group = WorkerGroup(memory_version=self.versions.get("memory", 0))
         problems = dict(self.missing)
         settings = {"pids": [("pids.max", processes)],
-                    "cpu": [("cpu.shares", CPU_SHARES) if self.versions.get("cpu") == 1 else ("cpu.weight", CPU_WEIGHT)],
+                    "cpu": [("cpu.shares", CPU_SHARES) if self.versions.get("cpu") == 1
+                            else ("cpu.weight", CPU_WEIGHT)],
                     "memory": ([("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)]
                                if self.versions.get("memory") == 1 else
                                [("memory.max", memory), ("memory.swap.max", 0 if memory else None)])}

@@ -126,7 +126,7 @@ class RemoteImpl(ExerciseNamespace):
         note = (f"worker limits: {memory}{limits.cpu_seconds or 'unlimited'} CPU s, {processes}, "
                 f"{limits.open_files} open files, {limits.file_size >> 20} MiB per file; a fresh empty folder as "
                 "cwd, scrubbed environment, one worker per check")
-        memory_cap = limits.memory or limits.address_space
+        memory_cap = limits.group_memory
         if group.get("memory") is None and memory_cap:
             note += (f"; {memory_cap / 2**30:g} GiB resident for the check's processes together, and all of them "
                      "are killed when the check ends (a control group per check)")

@@ -2,18 +2,18 @@
 
 The worker, just after it is forked and before it imports student code,
 calls :func:`confine`: its control group (made by the fork server,
-:mod:`warblr.grading.control_groups`); a new session; a private mount namespace and a new
-IPC namespace in which every world-writable folder (:func:`world_writable_folders`)
+:mod:`warblr.grading.control_groups`); a new session; a private mount
+namespace and a new IPC namespace in which every world-writable folder (:func:`world_writable_folders`)
 is a fresh private tmpfs and the grader's secrets and the forbidden modules'
 folders are covered by empty read-only mounts; a new PID namespace with its
 own ``/proc`` (:func:`new_pid_namespace`: the check's code sees, signals and
 traces only its own processes, all of which end with the check, while the
 worker's pid, still the grader's handle, ends as the check's process ended);
 rlimits; as root, the sandbox user and ``no_new_privs``; a seccomp filter
-(:mod:`warblr.grading.syscall_filter`); the forbidden modules unimportable. Every refused step is reported, never silently
-skipped. What the grader does after a worker (ending its processes, removing
-its files and IPC objects where namespaces were refused) is in
-:mod:`warblr.grading.cleanup`.
+(:mod:`warblr.grading.syscall_filter`); the forbidden modules unimportable.
+Every refused step is reported, never silently skipped. What the grader
+does after a worker (ending its processes, removing its files and IPC
+objects where namespaces were refused) is in :mod:`warblr.grading.cleanup`.
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ class Limits:
     open_files: int | None = 256
     file_size: int | None = 256 << 20
     temp_size: int | None = 128 << 20
+
+    @property
+    def group_memory(self):
+        """Bytes resident for the check's processes together (its control group's cap), or None."""
+        return self.memory or self.address_space or None
 
     def to_json(self):
         return dict(vars(self))
@@ -494,10 +499,10 @@ def confine(request):
     Returns
     -------
     dict
-        ``{"control_group": {"pids": why not, "memory": why not}, "namespaces": {"mount": why not, "ipc": why
-        not, "pid": why not}, "private_temp": [covered, the scratch folder among them], "refused": {folder: why
-        not}, "syscalls": why not (the seccomp filter, :mod:`warblr.grading.syscall_filter`), "scratch": folder}``
-        (None: done).
+        ``{"control_group": {"pids": why not, "memory": why not, "cpu": why not}, "namespaces": {"mount": why
+        not, "ipc": why not, "pid": why not}, "private_temp": [covered, the scratch folder among them],
+        "refused": {folder: why not}, "syscalls": why not (the seccomp filter,
+        :mod:`warblr.grading.syscall_filter`), "scratch": folder}`` (None: done).
     """
     report = {"control_group": join_control_group(request)}  # first: all that follows is in the group
     os.setsid()  # its own process group: the grader kills the group (the keeper and the namespace's init)

@@ -13,8 +13,9 @@ seconds importing torch.
 A worker first confines itself (:func:`warblr.grading.sandbox.confine`:
 its control group, made by the fork server with the check's caps
 (:mod:`warblr.grading.control_groups`) and removed, with whatever is
-left in it, once the grader has asked how the worker ended; session, private tmpfs over every world-writable folder, a new IPC
-namespace, hidden folders, a new PID namespace -- the forked pid stays
+left in it, once the grader has asked how the worker ended; session,
+private tmpfs over every world-writable folder, a new IPC namespace,
+hidden folders, a new PID namespace -- the forked pid stays
 outside as the keeper and the check runs as pid 2 inside, seeing only its
 own processes --, rlimits, the sandbox user, an empty scratch folder as
 cwd, the forbidden modules unimportable), then serves requests
@@ -332,8 +333,7 @@ def with_control_group(request, groups):
     if groups is None:
         return None
     limits = sandbox.Limits(**request.get("limits", {}))
-    group, missing = groups.create(processes=limits.processes or None,
-                                   memory=limits.memory or limits.address_space or None)
+    group, missing = groups.create(processes=limits.processes or None, memory=limits.group_memory)
     request["control_group"] = {controller: str(folder) for controller, folder in group.folders.items()}
     request["control_group_missing"] = missing
     return group
@@ -346,8 +346,7 @@ def ended(status, group, request):
     kills, at_cap = group.memory_kills()
     problem = group.remove()
     if kills and at_cap and status == "killed by SIGKILL":  # the kernel's OOM killer took the check's process
-        limits = request.get("limits", {})
-        cap = limits.get("memory") or limits.get("address_space") or 0
+        cap = sandbox.Limits(**request.get("limits", {})).group_memory or 0
         status += (f" (out of memory: the kernel killed {kills} of the check's processes for passing their "
                    f"{cap / 2**30:g} GiB together)")
     elif kills:
